@@ -1,0 +1,88 @@
+from django.contrib import admin, messages
+
+from . import services
+from .models import VideoCreationJob, VideoResource
+
+
+class VideoResourceInline(admin.TabularInline):
+    model = VideoResource
+    extra = 0
+    can_delete = False
+    fields = ["type", "filename", "file_path", "url", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(VideoCreationJob)
+class VideoCreationJobAdmin(admin.ModelAdmin):
+    list_display = ["short_prompt", "owner", "status", "stage", "progress", "model", "created_at"]
+    list_filter = ["status", "stage", "model", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["prompt_text", "id", "prompt_id"]
+    list_select_related = ["owner"]
+    date_hierarchy = "created_at"
+    inlines = [VideoResourceInline]
+    actions = ["cancel_jobs"]
+    # State belongs to the pipeline and the services: ops read it here, never edit it.
+    readonly_fields = [
+        "id",
+        "prompt_id",
+        "status",
+        "stage",
+        "progress",
+        "video_url",
+        "error",
+        "created_at",
+        "completed_at",
+        "submitted_at",
+        "heartbeat_at",
+        "updated_at",
+        "operation_name",
+        "metadata",
+        "model",
+        "options",
+        "owner",
+    ]
+    fieldsets = [
+        (None, {"fields": ["id", "owner", "prompt_id", "prompt_text"]}),
+        ("Generation", {"fields": ["model", "options"]}),
+        ("State", {"fields": ["status", "stage", "progress", "error", "video_url"]}),
+        ("Provider", {"fields": ["operation_name", "metadata"]}),
+        (
+            "Times",
+            {
+                "fields": [
+                    "created_at",
+                    "submitted_at",
+                    "heartbeat_at",
+                    "completed_at",
+                    "updated_at",
+                ]
+            },
+        ),
+    ]
+
+    @admin.display(description="Prompt", ordering="prompt_text")
+    def short_prompt(self, obj):
+        return obj.prompt_text[:80]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Cancel selected jobs")
+    def cancel_jobs(self, request, queryset):
+        cancelled = sum(services.job_cancel(job=job) for job in queryset)
+        self.message_user(request, f"Cancelled {cancelled} job(s).", messages.SUCCESS)
+
+
+@admin.register(VideoResource)
+class VideoResourceAdmin(admin.ModelAdmin):
+    list_display = ["filename", "type", "job", "created_at"]
+    list_filter = ["type"]
+    search_fields = ["filename", "job__id", "job__prompt_text"]
+    list_select_related = ["job"]
+    readonly_fields = ["id", "job", "type", "url", "filename", "file_path", "created_at"]
+
+    def has_add_permission(self, request):
+        return False

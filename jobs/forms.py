@@ -1,0 +1,81 @@
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
+
+from . import catalog
+
+
+def _choices(values, fmt="{}"):
+    return [(v, fmt.format(v)) for v in values]
+
+
+class JobForm(forms.Form):
+    prompt_text = forms.CharField(
+        label="Prompt",
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Describe the shot…"}),
+        help_text="Describe the video: subject, action, camera, light, sound.",
+        error_messages={"required": "Write a prompt: Veo needs a description of the video."},
+    )
+    model = forms.ChoiceField(label="Model")
+    aspect_ratio = forms.ChoiceField(label="Aspect ratio")
+    resolution = forms.ChoiceField(label="Resolution")
+    duration_seconds = forms.TypedChoiceField(label="Duration", coerce=int)
+    negative_prompt = forms.CharField(
+        label="Negative prompt",
+        required=False,
+        max_length=1000,
+        widget=forms.TextInput(attrs={"placeholder": "What to avoid, e.g. text, cartoon"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        specs = catalog.models()
+        self.fields["model"].choices = [(name, spec.label) for name, spec in specs.items()]
+        default = specs.get(settings.VEO_MODEL) or next(iter(specs.values()))
+        self.fields["model"].initial = default.name
+        everything = {f: set() for f in ("aspect_ratios", "resolutions", "durations")}
+        for spec in specs.values():
+            for field in everything:
+                everything[field].update(getattr(spec, field))
+        self.fields["aspect_ratio"].choices = _choices(sorted(everything["aspect_ratios"]))
+        self.fields["resolution"].choices = _choices(
+            sorted(everything["resolutions"], key=lambda r: (len(r), r))
+        )
+        self.fields["duration_seconds"].choices = _choices(
+            sorted(everything["durations"]), "{} seconds"
+        )
+        self.fields["aspect_ratio"].initial = "16:9"
+        self.fields["resolution"].initial = "720p"
+        self.fields["duration_seconds"].initial = 8
+        limit = settings.VEO_PROMPT_MAX_CHARS
+        prompt = self.fields["prompt_text"]
+        prompt.max_length = limit
+        prompt.widget.attrs["maxlength"] = limit
+        prompt.validators.append(MaxLengthValidator(limit))
+        prompt.help_text += f" Up to {limit:,} characters (Veo reads at most 1,024 tokens)."
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors:
+            try:
+                catalog.validate_options(
+                    data["model"],
+                    aspect_ratio=data["aspect_ratio"],
+                    resolution=data["resolution"],
+                    duration_seconds=data["duration_seconds"],
+                )
+            except ValidationError as exc:
+                for field, messages in exc.message_dict.items():
+                    for message in messages:
+                        self.add_error(field, message)
+        return data
+
+    def job_options(self):
+        data = self.cleaned_data
+        return {
+            "aspect_ratio": data["aspect_ratio"],
+            "resolution": data["resolution"],
+            "duration_seconds": data["duration_seconds"],
+            "negative_prompt": data["negative_prompt"],
+        }

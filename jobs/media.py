@@ -1,0 +1,60 @@
+"""Look inside video files with PyAV: is it a real video, and its poster frame."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: float
+    width: int
+    height: int
+    has_audio: bool
+
+
+class NotAVideo(ValueError):
+    """The file is not a playable video (an HTML error page, a truncated body...)."""
+
+
+def probe(path: Path) -> VideoInfo:
+    """Return the video's duration and size, or raise NotAVideo."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise NotAVideo("The downloaded file has no video stream.")
+            stream = container.streams.video[0]
+            duration = _duration(container, stream)
+            if duration <= 0:
+                raise NotAVideo("The downloaded video has no duration.")
+            # Decode one frame: a truncated file often has a valid header but no data.
+            if next(container.decode(stream), None) is None:
+                raise NotAVideo("The downloaded video has no frames.")
+            return VideoInfo(
+                duration=duration,
+                width=stream.codec_context.width,
+                height=stream.codec_context.height,
+                has_audio=bool(container.streams.audio),
+            )
+    except av.FFmpegError as exc:
+        raise NotAVideo(f"The downloaded file is not a readable video ({exc}).") from None
+
+
+def write_poster(video: Path, dest: Path, *, at_fraction=0.3) -> None:
+    """Save a JPEG of the frame at_fraction of the way through the video."""
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        target = _duration(container, stream) * at_fraction
+        if stream.time_base:
+            container.seek(int(target / stream.time_base), stream=stream)
+        frame = next(container.decode(stream))
+        frame.to_image().save(dest, format="JPEG", quality=85)
+
+
+def _duration(container, stream) -> float:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return 0.0

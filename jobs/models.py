@@ -1,0 +1,162 @@
+"""Video creation jobs and their resources, on the seed's tables."""
+
+import mimetypes
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+def new_id():
+    """Return a fresh text primary key, as the seed's TEXT ids are."""
+    return str(uuid.uuid4())
+
+
+class JobQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """Return the jobs this user may see: their own, or every job for staff."""
+        return self if user.is_staff else self.filter(owner=user)
+
+    def active(self):
+        return self.filter(
+            status__in=[VideoCreationJob.Status.IDLE, VideoCreationJob.Status.PROCESSING]
+        )
+
+    def finished(self):
+        return self.filter(
+            status__in=[VideoCreationJob.Status.COMPLETED, VideoCreationJob.Status.FAILED]
+        )
+
+
+class VideoCreationJob(models.Model):
+    """One prompt sent to Veo, from queueing to a playable video or a failure."""
+
+    class Status(models.TextChoices):
+        IDLE = "idle", "Queued"
+        PROCESSING = "processing", "Processing"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    class Stage(models.TextChoices):
+        """The finer step within a status, shown in the studio."""
+
+        QUEUED = "queued", "Waiting for a worker"
+        SUBMITTING = "submitting", "Sending to Veo"
+        GENERATING = "generating", "Veo is generating"
+        DOWNLOADING = "downloading", "Downloading the video"
+        FINISHING = "finishing", "Preparing the poster"
+        DONE = "done", "Done"
+
+    # The seed's columns.
+    id = models.CharField(primary_key=True, max_length=36, default=new_id, editable=False)
+    prompt_id = models.TextField(default=new_id)
+    prompt_text = models.TextField()
+    status = models.CharField(max_length=16, choices=Status, default=Status.IDLE)
+    progress = models.IntegerField(default=0, db_default=0)
+    video_url = models.TextField(null=True, blank=True)
+    error = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    metadata = models.JSONField(null=True, blank=True)
+
+    # What a multi-user studio adds.
+    # Database-level, like the resources' cascade (Django refuses to mix the two kinds
+    # in one chain): removing a user keeps the team's videos, ownerless, for staff.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DB_SET_NULL,
+        null=True,
+        related_name="video_jobs",
+    )
+    model = models.CharField(max_length=100)
+    options = models.JSONField(default=dict, blank=True)
+    stage = models.CharField(max_length=16, choices=Stage, default=Stage.QUEUED)
+    operation_name = models.TextField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        db_table = "video_creation_jobs"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status"], name="idx_video_creation_jobs_status"),
+            models.Index(fields=["-created_at"], name="idx_video_creation_jobs_created_at"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["idle", "processing", "completed", "failed"]),
+                name="video_creation_jobs_status_check",
+            ),
+            models.CheckConstraint(
+                condition=Q(progress__gte=0, progress__lte=100),
+                name="video_creation_jobs_progress_range",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.prompt_text[:60]} ({self.get_status_display()})"
+
+    def get_absolute_url(self):
+        return reverse("jobs:detail", args=[self.pk])
+
+    @property
+    def is_finished(self):
+        return self.status in (self.Status.COMPLETED, self.Status.FAILED)
+
+    @property
+    def stage_label(self):
+        if self.status == self.Status.IDLE:
+            return self.Stage.QUEUED.label
+        return self.get_stage_display() if not self.is_finished else self.get_status_display()
+
+
+class VideoResource(models.Model):
+    """A file that belongs to a job: a poster image, audio, a transcript or a video."""
+
+    class Type(models.TextChoices):
+        IMAGE = "image"
+        VIDEO = "video"
+        AUDIO = "audio"
+        TRANSCRIPT = "transcript"
+
+    id = models.CharField(primary_key=True, max_length=36, default=new_id, editable=False)
+    # The database cascades, as the seed's ON DELETE CASCADE does; the seed names the
+    # index, so Django's own FK index is switched off in favour of it.
+    job = models.ForeignKey(
+        VideoCreationJob, on_delete=models.DB_CASCADE, related_name="resources", db_index=False
+    )
+    type = models.CharField(max_length=16, choices=Type)
+    url = models.TextField()
+    filename = models.TextField()
+    file_path = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "video_resources"
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["job"], name="idx_video_resources_job_id"),
+            models.Index(fields=["type"], name="idx_video_resources_type"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(type__in=["image", "video", "audio", "transcript"]),
+                name="video_resources_type_check",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.type}: {self.filename}"
+
+    def get_absolute_url(self):
+        return reverse("jobs:resource", args=[self.job_id, self.pk])
+
+    @property
+    def content_type(self):
+        return mimetypes.guess_type(self.filename)[0] or "application/octet-stream"

@@ -1,0 +1,84 @@
+"""Where a job's files live, in the seed's layout under the data dir.
+
+    videos/<job-id>/output.mp4
+    videos/<job-id>/resources/images|audio|transcripts/...
+    videos/<job-id>/metadata.json
+
+Paths are built from our own ids and names only, never from a remote filename, and
+every file lands by an atomic rename so a reader never sees half of one.
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.utils._os import safe_join
+
+OUTPUT_NAME = "output.mp4"
+RESOURCE_DIRS = {
+    "image": "images",
+    "audio": "audio",
+    "transcript": "transcripts",
+    "video": "videos",
+}
+
+
+def relative_job_dir(job_id) -> str:
+    return f"videos/{job_id}"
+
+
+def job_dir(job_id) -> Path:
+    """Return the job's directory; safe_join refuses an id that would escape the data dir."""
+    return Path(safe_join(settings.MEDIA_ROOT, relative_job_dir(job_id)))
+
+
+def absolute(relative_path) -> Path:
+    return Path(safe_join(settings.MEDIA_ROOT, relative_path))
+
+
+def relative_output(job_id) -> str:
+    return f"{relative_job_dir(job_id)}/{OUTPUT_NAME}"
+
+
+def relative_resource(job_id, kind, filename) -> str:
+    return f"{relative_job_dir(job_id)}/resources/{RESOURCE_DIRS[kind]}/{filename}"
+
+
+def temp_file(directory: Path, suffix=".part") -> Path:
+    """Create an empty temporary file in directory (same filesystem as its target)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
+    os.close(fd)
+    return Path(name)
+
+
+def move_into_place(temp: Path, target: Path) -> None:
+    """Flush temp to disk and rename it over target atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(temp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temp, target)
+
+
+def write_json(target: Path, data) -> None:
+    temp = temp_file(target.parent, suffix=".json")
+    try:
+        temp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+        move_into_place(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def remove_temp_files(job_id) -> None:
+    """Delete temporary files a crashed step left in the job's directory."""
+    directory = job_dir(job_id)
+    if directory.is_dir():
+        for path in directory.rglob(".tmp-*"):
+            path.unlink(missing_ok=True)
+
+
+def delete_job_files(job_id) -> None:
+    shutil.rmtree(job_dir(job_id), ignore_errors=True)

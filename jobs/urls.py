@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "jobs"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("jobs/<str:pk>/", views.job_detail, name="detail"),
+    path("jobs/<str:pk>/card/", views.job_card, name="card"),
+    path("jobs/<str:pk>/cancel/", views.job_cancel, name="cancel"),
+    path("jobs/<str:pk>/video/", views.job_video, name="video"),
+    path("jobs/<str:pk>/resources/<str:resource_id>/", views.resource_file, name="resource"),
+]

@@ -1,0 +1,86 @@
+"""The provider interface: plain data in, plain data out, no Django.
+
+A provider submits a generation (one paid call), polls the long-running operation it
+got back, and downloads a finished sample. Errors are classified once, here, into what
+a pipeline needs to decide: retry later, give up with a message a person understands,
+or stop because a paid submit may have gone through.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    model: str
+    aspect_ratio: str = "16:9"
+    resolution: str = "720p"
+    duration_seconds: int = 8
+    negative_prompt: str = ""
+    sample_count: int = 1
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One generated video: a URI to download, or bytes the provider sent inline."""
+
+    uri: str | None = None
+    data: bytes | None = None
+    mime_type: str = "video/mp4"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """The state of a long-running generation as the provider reports it."""
+
+    name: str
+    done: bool = False
+    samples: tuple[Sample, ...] = ()
+    filtered_reasons: tuple[str, ...] = ()
+    error: "VeoError | None" = None
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+class VeoError(Exception):
+    """A failure talking to the provider, with a message fit for a person.
+
+    `retryable` says whether the same call may be made again later (a 429, a 5xx on a
+    poll, a dropped connection); `retry_after` is the wait the provider asked for.
+    """
+
+    def __init__(self, message, *, retryable=False, retry_after=None, code=None, status=""):
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.code = code
+        self.status = status
+
+
+class SubmitOutcomeUnknown(VeoError):
+    """The submit may have reached the provider, so it may be billed: never resend it."""
+
+    def __init__(self, detail):
+        super().__init__(
+            "The request to Veo may have gone through before the connection failed "
+            f"({detail}). It was not sent again, because every accepted request is billed. "
+            "Check the Veo console, then retry this job if you want another attempt.",
+            retryable=False,
+        )
+
+
+class DownloadRefused(VeoError):
+    """The video's address or content is not one the studio accepts."""
+
+
+class Provider(Protocol):
+    def submit(self, request: GenerationRequest) -> str:
+        """Start a generation and return the provider's operation name."""
+
+    def poll(self, operation_name: str) -> Operation:
+        """Return the operation's current state."""
+
+    def download(self, sample: Sample, dest: Path, *, max_bytes: int) -> int:
+        """Write the sample's bytes to dest and return how many were written."""

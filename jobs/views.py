@@ -1,0 +1,100 @@
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import services, storage
+from .forms import JobForm
+from .models import VideoCreationJob, VideoResource
+from .ranges import ranged_file_response
+
+JOBS_PER_PAGE = 20
+# htmx stops polling when a response has this status (django-htmx HTTP_STATUS_STOP_POLLING).
+STOP_POLLING = 286
+
+
+def _get_job_for_user(request, pk):
+    """Return the job if this user may see it; 404 otherwise, so ids do not leak."""
+    return get_object_or_404(VideoCreationJob.objects.for_user(request.user), pk=pk)
+
+
+def _poll_status(request, job):
+    return STOP_POLLING if request.htmx and job.is_finished else 200
+
+
+@require_http_methods(["GET", "POST"])
+def index(request):
+    form = JobForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        job = services.job_create(
+            owner=request.user,
+            prompt_text=form.cleaned_data["prompt_text"],
+            model=form.cleaned_data["model"],
+            options=form.job_options(),
+        )
+        messages.success(request, "Job queued. This page follows its progress.")
+        return redirect(job)
+    jobs = VideoCreationJob.objects.for_user(request.user).select_related("owner")
+    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    status = 400 if form.is_bound else 200
+    return render(request, "jobs/index.html", {"form": form, "page": page}, status=status)
+
+
+@require_GET
+def job_card(request, pk):
+    job = _get_job_for_user(request, pk)
+    return render(
+        request, "jobs/index.html#job-card", {"job": job}, status=_poll_status(request, job)
+    )
+
+
+@require_GET
+def job_detail(request, pk):
+    job = _get_job_for_user(request, pk)
+    template = "jobs/job_detail.html"
+    if request.htmx:
+        template += "#job-status"
+    resources = list(job.resources.all())
+    poster = next((r for r in resources if r.type == VideoResource.Type.IMAGE), None)
+    context = {"job": job, "resources": resources, "poster": poster}
+    return render(request, template, context, status=_poll_status(request, job))
+
+
+@require_POST
+def job_cancel(request, pk):
+    job = _get_job_for_user(request, pk)
+    if services.job_cancel(job=job):
+        messages.info(
+            request,
+            "Cancelled. If Veo had already accepted the prompt, Google may still bill it.",
+        )
+    else:
+        messages.error(request, "This job had already finished, so there was nothing to cancel.")
+    return redirect(job)
+
+
+@require_GET
+def job_video(request, pk):
+    job = _get_job_for_user(request, pk)
+    if not job.video_url:
+        raise Http404("This job has no video yet.")
+    return _serve(request, job.video_url, content_type="video/mp4")
+
+
+@require_GET
+def resource_file(request, pk, resource_id):
+    job = _get_job_for_user(request, pk)
+    resource = get_object_or_404(VideoResource, job=job, pk=resource_id)
+    if not resource.file_path:
+        raise Http404("This resource has no local file.")
+    return _serve(request, resource.file_path, content_type=resource.content_type)
+
+
+def _serve(request, relative_path, *, content_type):
+    path = storage.absolute(relative_path)
+    if not path.is_file():
+        raise Http404("The file is missing from the data directory.")
+    response = ranged_file_response(request, path, content_type=content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

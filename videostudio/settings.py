@@ -1,0 +1,297 @@
+"""Settings for Video Studio, read from the environment.
+
+Safe embedded defaults for a laptop (SQLite in WAL mode, django-q2's ORM broker, the
+local Veo emulator); production hardening switches on with DEBUG=false. Every value is
+validated here so that a typo fails at start-up with ImproperlyConfigured, not later.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def env_str(name, default=""):
+    """Return the variable stripped of surrounding white space, or the default."""
+    value = os.environ.get(name)
+    return default if value is None or not value.strip() else value.strip()
+
+
+def env_bool(name, default):
+    """Return a boolean variable; anything but a yes/no spelling is an error."""
+    value = env_str(name).lower()
+    if not value:
+        return default
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}.")
+
+
+def env_int(name, default, *, minimum=None, maximum=None):
+    """Return an integer variable bounded by minimum and maximum."""
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, not {value}.")
+    return value
+
+
+def env_float(name, default, *, minimum=0.0):
+    """Return a non-negative decimal variable."""
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}.") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}.")
+    return value
+
+
+def env_list(name, default=()):
+    """Return a comma-separated variable as a list of non-empty items."""
+    raw = env_str(name)
+    if not raw:
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_choice(name, default, choices):
+    """Return a variable that must be one of choices."""
+    value = env_str(name, default).lower()
+    if value not in choices:
+        allowed = ", ".join(choices)
+        raise ImproperlyConfigured(f"{name} must be one of {allowed}, not {value!r}.")
+    return value
+
+
+def env_secret(name, *, required):
+    """Return a secret; refuse an empty one when it is required."""
+    value = env_str(name)
+    if required and not value:
+        raise ImproperlyConfigured(f"{name} must be set.")
+    return value
+
+
+# --- Core -------------------------------------------------------------------------------
+
+DEBUG = env_bool("DEBUG", True)
+
+# The embedded run uses a fixed development key so that django-q2's signed task
+# payloads survive restarts; a real deployment (DEBUG=false) must bring its own.
+SECRET_KEY = env_secret("SECRET_KEY", required=not DEBUG) or (
+    "django-insecure-videostudio-embedded-development-key-not-for-production"
+)
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is false.")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+DATA_DIR = Path(env_str("VIDEOSTUDIO_DATA_DIR", str(BASE_DIR / "user-data"))).expanduser()
+DATA_DIR = DATA_DIR if DATA_DIR.is_absolute() else (Path.cwd() / DATA_DIR)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_q",
+    "jobs",
+    "drafts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "videostudio.urls"
+WSGI_APPLICATION = "videostudio.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------
+
+# IMMEDIATE transactions wait for the write lock instead of failing at once with
+# "database is locked" when a read is upgraded to a write; WAL lets the web and the
+# worker read while one writes. No mmap: the WAL-reset bug in SQLite < 3.51.3.
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": (
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+    ),
+}
+
+_database_url = env_str("DATABASE_URL")
+if _database_url:
+    try:
+        _default_db = dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+    if _default_db["ENGINE"] == "django.db.backends.sqlite3":
+        _default_db["CONN_MAX_AGE"] = 0
+        _default_db["OPTIONS"] = {**SQLITE_OPTIONS, **_default_db.get("OPTIONS", {})}
+else:
+    _default_db = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DATA_DIR / "videostudio.sqlite3",
+        "OPTIONS": SQLITE_OPTIONS,
+    }
+DATABASES = {"default": _default_db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Background work --------------------------------------------------------------------
+
+REDIS_URL = env_str("REDIS_URL")
+Q_WORKERS = env_int("Q_WORKERS", 2, minimum=1, maximum=64)
+
+# A pipeline task runs for at most one slice of polling (VEO_TASK_SLICE_SECONDS) plus a
+# download, then re-enqueues itself; `timeout` bounds that, and `retry` is longer so a
+# healthy task is never handed to a second worker while the first still runs.
+Q_TASK_TIMEOUT = env_int("Q_TASK_TIMEOUT", 300, minimum=30)
+Q_CLUSTER = {
+    "name": "videostudio",
+    "workers": Q_WORKERS,
+    "timeout": Q_TASK_TIMEOUT,
+    "retry": Q_TASK_TIMEOUT + 60,
+    "max_attempts": 3,
+    "ack_failures": True,
+    "queue_limit": Q_WORKERS,
+    "bulk": 1,
+    "catch_up": False,
+    "save_limit": 200,
+    "label": "Background tasks",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Veo --------------------------------------------------------------------------------
+
+VEO_PROVIDER = env_choice("VEO_PROVIDER", "emulator", ("emulator", "gemini", "vertex"))
+VEO_EMULATOR_PORT = env_int("VEO_EMULATOR_PORT", 8765, minimum=1, maximum=65535)
+VEO_EMULATOR_LATENCY = env_float("VEO_EMULATOR_LATENCY", 4.0)
+if VEO_PROVIDER == "emulator":
+    # The emulator speaks the Gemini API's wire format, so the real Gemini client
+    # talks to it; only the address and the key differ.
+    VEO_API_BASE_URL = env_str("VEO_API_BASE_URL", f"http://127.0.0.1:{VEO_EMULATOR_PORT}")
+    GEMINI_API_KEY = env_str("GEMINI_API_KEY", "emulator-key")
+else:
+    VEO_API_BASE_URL = env_str("VEO_API_BASE_URL", "https://generativelanguage.googleapis.com")
+    GEMINI_API_KEY = env_secret("GEMINI_API_KEY", required=VEO_PROVIDER == "gemini")
+if not VEO_API_BASE_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(
+        f"VEO_API_BASE_URL must be an http(s) URL, not {VEO_API_BASE_URL!r}."
+    )
+VEO_API_BASE_URL = VEO_API_BASE_URL.rstrip("/")
+
+VEO_MODEL = env_str("VEO_MODEL", "veo-3.1-fast-generate-preview")
+# Hosts (host or host:port) a video may be downloaded from besides the API's own,
+# including loopback or private addresses that are otherwise refused.
+VEO_DOWNLOAD_HOSTS = env_list("VEO_DOWNLOAD_HOSTS")
+VEO_DOWNLOAD_MAX_BYTES = env_int("VEO_DOWNLOAD_MAX_BYTES", 2 * 1024**3, minimum=1024)
+VEO_HTTP_TIMEOUT = env_float("VEO_HTTP_TIMEOUT", 30.0, minimum=1.0)
+VEO_POLL_INTERVAL = env_float("VEO_POLL_INTERVAL", 5.0, minimum=0.0)
+VEO_TASK_SLICE_SECONDS = env_float("VEO_TASK_SLICE_SECONDS", 60.0, minimum=1.0)
+VEO_JOB_DEADLINE_MINUTES = env_int("VEO_JOB_DEADLINE_MINUTES", 30, minimum=1)
+# Characters, not tokens: Veo takes up to 1,024 tokens, and ~4 characters a token
+# for English keeps a 4,000-character prompt safely inside the limit.
+VEO_PROMPT_MAX_CHARS = env_int("VEO_PROMPT_MAX_CHARS", 4000, minimum=1)
+
+# --- Files, auth, i18n ------------------------------------------------------------------
+
+MEDIA_ROOT = DATA_DIR
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "jobs:index"
+LOGOUT_REDIRECT_URL = "login"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# The seed's index names are the contract; idx_video_creation_jobs_created_at is longer
+# than the 30 characters Django keeps for Oracle, which this project does not support.
+SILENCED_SYSTEM_CHECKS = ["models.E034"]
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    "loggers": {"django_q": {"level": "WARNING"}},
+}
