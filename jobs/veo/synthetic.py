@@ -1,0 +1,122 @@
+"""Render a small but real MP4 that shows a prompt, for the local Veo emulator."""
+
+import math
+import os
+import shutil
+import tempfile
+from array import array
+from fractions import Fraction
+
+import av
+from PIL import Image, ImageDraw, ImageFont
+
+SAMPLE_RATE = 48_000
+# A slow arpeggio (A4, C#5, E5, A5), one note per half second, quiet enough not to startle.
+NOTES_HZ = (440.0, 554.37, 659.25, 880.0)
+VOLUME = 0.08
+
+
+def render_mp4(
+    dest, *, prompt: str, width: int, height: int, seconds: float, fps: int = 24
+) -> None:
+    """Write an H.264 + AAC MP4 of `seconds` showing `prompt` and a moving progress bar."""
+    if isinstance(dest, str | os.PathLike):
+        _encode(dest, prompt, width, height, seconds, fps)
+        return
+    # faststart rewrites the finished file by name, so a file object gets a copy of a real file.
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "video.mp4")
+        _encode(path, prompt, width, height, seconds, fps)
+        with open(path, "rb") as source:
+            shutil.copyfileobj(source, dest)
+
+
+def _encode(path, prompt: str, width: int, height: int, seconds: float, fps: int) -> None:
+    """Encode the video to path, drawing only the moving part per frame."""
+    background = _text_background(prompt, width, height)
+    bar_top, bar_height = height - height // 12, max(4, height // 60)
+    font = ImageFont.load_default(size=max(12, height // 30))
+    frame_count = max(1, round(seconds * fps))
+
+    with av.open(path, mode="w", format="mp4", options={"movflags": "faststart"}) as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"preset": "ultrafast"}
+        audio = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
+
+        for index in range(frame_count):
+            image = background.copy()
+            draw = ImageDraw.Draw(image)
+            progress = (index + 1) / frame_count
+            margin = width // 20
+            draw.rectangle((margin, bar_top, width - margin, bar_top + bar_height), outline="#555")
+            filled = margin + round((width - 2 * margin) * progress)
+            draw.rectangle((margin, bar_top, filled, bar_top + bar_height), fill="#4af")
+            label = f"frame {index + 1}/{frame_count}  {index / fps:05.2f}s"
+            draw.text((margin, bar_top - font.size * 1.5), label, font=font, fill="#aaa")
+            frame = av.VideoFrame.from_image(image)
+            frame.pts = index
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
+
+        for frame in _tone_frames(round(seconds * SAMPLE_RATE), audio.frame_size or 1024):
+            container.mux(audio.encode(frame))
+        container.mux(audio.encode())
+
+
+def _text_background(prompt: str, width: int, height: int) -> Image.Image:
+    """Return the static part of every frame: the prompt wrapped onto a dark canvas."""
+    image = Image.new("RGB", (width, height), "#102030")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=max(14, height // 20))
+    margin = width // 20
+    line_height = font.size * 1.3
+    max_lines = max(1, int((height * 0.7 - margin) // line_height))
+    lines = _wrap(prompt.strip() or "(no prompt)", font, width - 2 * margin)
+    if len(lines) > max_lines:
+        lines = [*lines[: max_lines - 1], lines[max_lines - 1] + " …"]
+    for number, line in enumerate(lines):
+        draw.text((margin, margin + number * line_height), line, font=font, fill="#eee")
+    return image
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont, max_width: int) -> list[str]:
+    """Split text into lines no wider than max_width, breaking words only when they must."""
+    lines: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        line = ""
+        for word in paragraph.split():
+            candidate = f"{line} {word}" if line else word
+            if font.getlength(candidate) <= max_width:
+                line = candidate
+                continue
+            if line:
+                lines.append(line)
+            # A single word wider than the frame is cut into pieces that fit.
+            while font.getlength(word) > max_width and len(word) > 1:
+                fits = (
+                    i for i in range(len(word) - 1, 0, -1) if font.getlength(word[:i]) <= max_width
+                )
+                cut = next(fits, 1)
+                lines.append(word[:cut])
+                word = word[cut:]
+            line = word
+        lines.append(line)
+    return lines
+
+
+def _tone_frames(total_samples: int, frame_size: int):
+    """Yield mono float audio frames playing NOTES_HZ in turn for total_samples samples."""
+    note_samples = SAMPLE_RATE // 2
+    for start in range(0, total_samples, frame_size):
+        count = min(frame_size, total_samples - start)
+        samples = array("f")
+        for n in range(start, start + count):
+            hz = NOTES_HZ[(n // note_samples) % len(NOTES_HZ)]
+            samples.append(VOLUME * math.sin(2 * math.pi * hz * n / SAMPLE_RATE))
+        frame = av.AudioFrame(format="fltp", layout="mono", samples=count)
+        frame.planes[0].update(samples.tobytes())
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = start
+        frame.time_base = Fraction(1, SAMPLE_RATE)
+        yield frame
