@@ -55,7 +55,8 @@ class VideoCreationJob(models.Model):
     prompt_id = models.TextField(default=new_id)
     prompt_text = models.TextField()
     status = models.CharField(max_length=16, choices=Status, default=Status.IDLE)
-    progress = models.IntegerField(default=0, db_default=0)
+    # Nullable with a default of 0, exactly as the seed declares it.
+    progress = models.IntegerField(null=True, default=0, db_default=0)
     video_url = models.TextField(null=True, blank=True)
     error = models.TextField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -128,7 +128,7 @@ def _submit(job, provider, slice_ends):
         except VeoError as exc:
             if not exc.retryable or attempt == SUBMIT_ATTEMPTS - 1:
                 raise
-            wait = backoff(attempt, hint=exc.retry_after)
+            wait = _backoff(attempt, exc)
             if time.monotonic() + wait > slice_ends:
                 # Nothing was accepted: clear the mark so the next run may submit.
                 VideoCreationJob.objects.filter(pk=job.pk, stage=Stage.SUBMITTING).update(
@@ -140,6 +140,10 @@ def _submit(job, provider, slice_ends):
         job.pk, from_stage=Stage.SUBMITTING, to_stage=Stage.GENERATING, operation_name=name
     )
     job.operation_name, job.stage = name, Stage.GENERATING
+
+
+def _backoff(attempt, error):
+    return backoff(attempt, hint=error.retry_after, base=settings.VEO_RETRY_BASE_SECONDS)
 
 
 def _submit_may_be_in_flight(job):
@@ -164,7 +168,7 @@ def _wait_for_generation(job, provider, slice_ends):
             if not exc.retryable:
                 raise
             failures += 1
-            operation, wait = None, backoff(failures, hint=exc.retry_after)
+            operation, wait = None, _backoff(failures, exc)
         if operation is not None and operation.done:
             break
         if operation is not None:
@@ -217,7 +221,7 @@ def _download(job, provider):
             temp.unlink(missing_ok=True)
         if not error.retryable or attempt == DOWNLOAD_ATTEMPTS - 1:
             raise error
-        time.sleep(backoff(attempt, hint=error.retry_after))
+        time.sleep(_backoff(attempt, error))
     if not services.job_transition(
         job.pk, from_stage=Stage.DOWNLOADING, to_stage=Stage.FINISHING, progress=DOWNLOADED
     ):

@@ -235,6 +235,9 @@ VEO_DOWNLOAD_HOSTS = env_list("VEO_DOWNLOAD_HOSTS")
 VEO_DOWNLOAD_MAX_BYTES = env_int("VEO_DOWNLOAD_MAX_BYTES", 2 * 1024**3, minimum=1024)
 VEO_HTTP_TIMEOUT = env_float("VEO_HTTP_TIMEOUT", 30.0, minimum=1.0)
 VEO_POLL_INTERVAL = env_float("VEO_POLL_INTERVAL", 5.0, minimum=0.0)
+# First wait before retrying a rate-limited submit, a failed poll or a download;
+# doubled on each further attempt, with jitter, unless Google names the wait.
+VEO_RETRY_BASE_SECONDS = env_float("VEO_RETRY_BASE_SECONDS", 1.0, minimum=0.0)
 VEO_TASK_SLICE_SECONDS = env_float("VEO_TASK_SLICE_SECONDS", 60.0, minimum=1.0)
 VEO_JOB_DEADLINE_MINUTES = env_int("VEO_JOB_DEADLINE_MINUTES", 30, minimum=1)
 # Characters, not tokens: Veo takes up to 1,024 tokens, and ~4 characters a token
@@ -255,7 +258,9 @@ STORAGES = {
     },
 }
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# The embedded run serves static files straight from static/ (WhiteNoise's finders);
+# a deployment collects them into STATIC_ROOT, compressed and hashed.
+STATIC_ROOT = None if DEBUG else BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 LOGIN_URL = "login"

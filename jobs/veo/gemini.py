@@ -9,7 +9,6 @@ accepted (and will bill) the request.
 
 import base64
 import random
-import time
 from pathlib import Path
 
 import requests
@@ -243,10 +242,6 @@ def backoff(attempt, *, hint=None, base=1.0, cap=60.0) -> float:
     if hint is not None:
         return min(hint, cap)
     return min(cap, base * 2**attempt) * random.uniform(0.5, 1.0)  # noqa: S311
-
-
-def sleep_backoff(attempt, *, hint=None):
-    time.sleep(backoff(attempt, hint=hint))
 
 
 def _never_sent(exc) -> bool:

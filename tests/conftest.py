@@ -1,0 +1,73 @@
+"""Shared fixtures: a private data dir per test, users, a live Veo emulator."""
+
+import pytest
+from django_q.conf import Conf
+
+from jobs.veo.emulator import Emulator
+
+API_KEY = "test-key-not-secret"
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings, tmp_path):
+    """Give every test its own data dir, so files never leak between tests."""
+    path = tmp_path / "user-data"
+    path.mkdir()
+    settings.DATA_DIR = path
+    settings.MEDIA_ROOT = path
+    return path
+
+
+@pytest.fixture(autouse=True)
+def sync_tasks(monkeypatch):
+    """Run django-q2 tasks in-process; the real cluster runs in the end-to-end tests."""
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("ana", password="a-long-passphrase")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user("bo", password="a-long-passphrase")
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user("cy", password="a-long-passphrase", is_staff=True)
+
+
+@pytest.fixture
+def logged_in(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    server = Emulator(latency=0, api_key=API_KEY).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def veo(settings, emulator):
+    """Point the studio's Gemini client at the emulator over real HTTP."""
+    settings.VEO_API_BASE_URL = emulator.base_url
+    settings.GEMINI_API_KEY = API_KEY
+    settings.VEO_POLL_INTERVAL = 0.05
+    return emulator
+
+
+@pytest.fixture
+def gemini(settings):
+    """Point the client at Google's real address, for tests that fake it with responses."""
+    settings.VEO_API_BASE_URL = "https://generativelanguage.googleapis.com"
+    settings.GEMINI_API_KEY = API_KEY
+    settings.VEO_POLL_INTERVAL = 0
+    return settings.VEO_API_BASE_URL
+
+
+JOB_OPTIONS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 4}

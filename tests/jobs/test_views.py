@@ -1,0 +1,250 @@
+"""The studio pages: login, the create form, polling partials, media behind a view."""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+
+from jobs.models import VideoCreationJob, VideoResource
+from tests.conftest import JOB_OPTIONS
+
+pytestmark = pytest.mark.django_db
+
+Status = VideoCreationJob.Status
+Stage = VideoCreationJob.Stage
+MODEL = "veo-3.1-fast-generate-preview"
+
+
+def make_job(owner, **fields):
+    fields = {"prompt_text": "A fox", "model": MODEL, "options": JOB_OPTIONS, **fields}
+    return VideoCreationJob.objects.create(owner=owner, **fields)
+
+
+def _all_patterns(resolver=None, prefix=""):
+    for entry in (resolver or get_resolver()).url_patterns:
+        if isinstance(entry, URLResolver):
+            yield from _all_patterns(entry, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern), entry
+
+
+def _sample_url(route):
+    """Turn a route like 'jobs/<str:pk>/' into a concrete path."""
+    import re
+
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", "x", route).replace("^", "").replace("$", "")
+
+
+def test_every_studio_url_requires_login(client):
+    public = ("accounts/login/", "accounts/password_reset", "accounts/reset/")
+    routes = [r for r, _ in _all_patterns() if not r.startswith(("admin/", *public))]
+    assert "jobs/<str:pk>/card/" in routes
+    for route in routes:
+        response = client.get(_sample_url(route))
+        assert response.status_code in (302, 405), route
+        if response.status_code == 302:
+            assert response["Location"].startswith(reverse("login")), route
+
+
+def test_index_lists_own_jobs_newest_first(logged_in, user, other_user):
+    old = make_job(user, created_at=timezone.now() - timezone.timedelta(hours=1))
+    new = make_job(user)
+    make_job(other_user, prompt_text="Someone else's secret")
+    response = logged_in.get(reverse("jobs:index"))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert page.index(f'id="job-{new.pk}"') < page.index(f'id="job-{old.pk}"')
+    assert "Someone else" not in page
+
+
+def test_index_query_count_does_not_grow_with_jobs(logged_in, user, django_assert_max_num_queries):
+    for _ in range(15):
+        make_job(user)
+    with django_assert_max_num_queries(6):
+        logged_in.get(reverse("jobs:index"))
+
+
+def test_create_form_queues_a_job_and_redirects_to_it(
+    logged_in, user, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = logged_in.post(
+            reverse("jobs:index"),
+            {
+                "prompt_text": "  A paper boat in rain  ",
+                "model": MODEL,
+                "aspect_ratio": "9:16",
+                "resolution": "720p",
+                "duration_seconds": "6",
+                "negative_prompt": "text",
+            },
+        )
+    job = VideoCreationJob.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == job.get_absolute_url()
+    assert job.owner == user
+    assert job.prompt_text == "A paper boat in rain"
+    assert job.status == Status.IDLE
+    assert job.options == {
+        "aspect_ratio": "9:16",
+        "resolution": "720p",
+        "duration_seconds": 6,
+        "negative_prompt": "text",
+    }
+    assert len(callbacks) == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"prompt_text": "   "}, "prompt_text", "Write a prompt"),
+        ({"prompt_text": "x" * 4001}, "prompt_text", "at most 4000 characters"),
+        (
+            {"resolution": "1080p", "duration_seconds": "4"},
+            "duration_seconds",
+            "accepts durations 8 s",
+        ),
+        (
+            {"model": "veo-3.1-lite-generate-preview", "resolution": "4k", "duration_seconds": "8"},
+            "resolution",
+            "accepts resolutions 720p, 1080p",
+        ),
+        ({"aspect_ratio": "1:1"}, "aspect_ratio", "Select a valid choice"),
+        ({"model": "veo-3.0-generate-001"}, "model", "Select a valid choice"),
+    ],
+)
+def test_bad_input_is_refused_with_the_field_named_and_nothing_stored(
+    logged_in, data, field, message
+):
+    form = {
+        "prompt_text": "A dog",
+        "model": MODEL,
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+        "duration_seconds": "8",
+        **data,
+    }
+    response = logged_in.post(reverse("jobs:index"), form)
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert field in errors
+    assert message in " ".join(errors[field])
+    assert message in response.content.decode().replace("&#x27;", "'")
+    assert VideoCreationJob.objects.count() == 0
+
+
+def test_running_job_partial_keeps_polling(logged_in, user, django_assert_max_num_queries):
+    job = make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING, progress=30)
+    with django_assert_max_num_queries(4):
+        response = logged_in.get(
+            reverse("jobs:detail", args=[job.pk]), headers={"HX-Request": "true"}
+        )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'hx-trigger="every 2s"' in body
+    assert 'value="30"' in body
+    assert "<html" not in body
+
+
+def test_finished_job_partial_stops_polling_with_286(
+    logged_in, user, django_assert_max_num_queries
+):
+    job = make_job(
+        user,
+        status=Status.COMPLETED,
+        stage=Stage.DONE,
+        progress=100,
+        video_url="videos/x/output.mp4",
+    )
+    with django_assert_max_num_queries(4):
+        response = logged_in.get(
+            reverse("jobs:detail", args=[job.pk]), headers={"HX-Request": "true"}
+        )
+    assert response.status_code == 286
+    body = response.content.decode()
+    assert "hx-trigger" not in body
+    assert "<video" in body
+
+
+def test_card_partial_polls_while_running_and_stops_at_the_end(logged_in, user):
+    job = make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING)
+    url = reverse("jobs:card", args=[job.pk])
+    running = logged_in.get(url, headers={"HX-Request": "true"})
+    assert running.status_code == 200
+    assert f'hx-get="{url}"' in running.content.decode()
+    VideoCreationJob.objects.filter(pk=job.pk).update(status=Status.FAILED, error="Boom")
+    ended = logged_in.get(url, headers={"HX-Request": "true"})
+    assert ended.status_code == 286
+    assert "hx-get" not in ended.content.decode()
+    assert "Boom" in ended.content.decode()
+
+
+def test_full_page_render_is_200_even_when_finished(logged_in, user):
+    job = make_job(user, status=Status.FAILED, error="Veo said no")
+    response = logged_in.get(reverse("jobs:detail", args=[job.pk]))
+    assert response.status_code == 200
+    assert "Veo said no" in response.content.decode()
+
+
+def test_another_users_job_is_not_found(logged_in, other_user):
+    job = make_job(other_user)
+    for name in ("jobs:detail", "jobs:card", "jobs:video"):
+        assert logged_in.get(reverse(name, args=[job.pk])).status_code == 404
+
+
+def test_staff_see_everyones_jobs(client, staff_user, other_user):
+    job = make_job(other_user)
+    client.force_login(staff_user)
+    assert client.get(reverse("jobs:detail", args=[job.pk])).status_code == 200
+
+
+def _completed_with_files(user, data_dir):
+    job = make_job(user, status=Status.COMPLETED, stage=Stage.DONE, progress=100)
+    directory = data_dir / "videos" / job.pk
+    (directory / "resources" / "images").mkdir(parents=True)
+    (directory / "output.mp4").write_bytes(bytes(range(256)) * 4)
+    (directory / "resources" / "images" / "poster.jpg").write_bytes(b"\xff\xd8\xffposter")
+    VideoCreationJob.objects.filter(pk=job.pk).update(video_url=f"videos/{job.pk}/output.mp4")
+    poster = VideoResource(job=job, type="image", filename="poster.jpg")
+    poster.file_path = f"videos/{job.pk}/resources/images/poster.jpg"
+    poster.url = poster.get_absolute_url()
+    poster.save()
+    return job, poster
+
+
+def test_video_is_served_whole_and_by_range(logged_in, user, data_dir):
+    job, _ = _completed_with_files(user, data_dir)
+    url = reverse("jobs:video", args=[job.pk])
+    whole = logged_in.get(url)
+    assert whole.status_code == 200
+    assert whole["Content-Type"] == "video/mp4"
+    assert whole["Accept-Ranges"] == "bytes"
+    assert b"".join(whole.streaming_content) == bytes(range(256)) * 4
+    part = logged_in.get(url, headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206
+    assert part["Content-Range"] == "bytes 10-19/1024"
+    assert b"".join(part.streaming_content) == bytes(range(10, 20))
+    tail = logged_in.get(url, headers={"Range": "bytes=-4"})
+    assert b"".join(tail.streaming_content) == bytes(range(252, 256))
+    assert logged_in.get(url, headers={"Range": "bytes=5000-"}).status_code == 416
+
+
+def test_resource_file_is_served_only_through_its_job(
+    logged_in, client, user, other_user, data_dir
+):
+    _job, poster = _completed_with_files(user, data_dir)
+    response = logged_in.get(poster.url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    client.force_login(other_user)
+    assert client.get(poster.url).status_code == 404
+
+
+def test_cancel_stops_a_running_job_and_refuses_a_finished_one(logged_in, user):
+    job = make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING)
+    response = logged_in.post(reverse("jobs:cancel", args=[job.pk]), follow=True)
+    job.refresh_from_db()
+    assert (job.status, job.error) == (Status.FAILED, "Cancelled by user")
+    assert "Google may still bill it" in response.content.decode()
+    again = logged_in.post(reverse("jobs:cancel", args=[job.pk]), follow=True)
+    assert "already finished" in again.content.decode()
+    assert logged_in.get(reverse("jobs:cancel", args=[job.pk])).status_code == 405

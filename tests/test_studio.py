@@ -1,0 +1,231 @@
+"""`manage.py studio` as a new user runs it: real processes, a real browser, real files.
+
+One studio is started per module on a fresh data dir; the browser test drives it like
+a person would, and the stop tests check that Ctrl-C (SIGINT to the whole process
+group) and SIGTERM to the main process each leave no process behind.
+"""
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+USERNAME, PASSWORD = "director", "correct-horse-battery-staple"
+
+pytestmark = pytest.mark.slow
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def descendants(pid):
+    """Return every live process below pid, from /proc."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class Studio:
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = data_dir.parent / f"studio-{self.port}.log"
+        self.env = {
+            **os.environ,
+            "VIDEOSTUDIO_DATA_DIR": str(data_dir),
+            "PORT": str(self.port),
+            "VEO_PROVIDER": "emulator",
+            "VEO_EMULATOR_PORT": str(free_port()),
+            "VEO_EMULATOR_LATENCY": "3",
+            "VEO_POLL_INTERVAL": "0.5",
+            "DJANGO_SUPERUSER_USERNAME": USERNAME,
+            "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
+            "WEB_CONCURRENCY": "2",
+        }
+        for name in ("DATABASE_URL", "REDIS_URL", "VEO_API_BASE_URL", "GEMINI_API_KEY"):
+            self.env.pop(name, None)
+
+    def start(self):
+        self.output = open(self.log, "w")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "studio"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group, as a terminal gives it
+        )
+        deadline = time.monotonic() + 60
+        while "Video Studio is running at" not in self.log.read_text():
+            assert self.process.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, self.log.read_text()
+            time.sleep(0.2)
+        return self
+
+    def stop(self, how):
+        children = descendants(self.process.pid)
+        assert len(children) >= 3, "web, worker and emulator should be running"
+        if how == "ctrl-c":
+            os.killpg(self.process.pid, signal.SIGINT)
+        else:
+            self.process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        self.process.wait(timeout=30)
+        took = time.monotonic() - started
+        deadline = time.monotonic() + 5
+        while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.output.close()
+        return took, [pid for pid in children if alive(pid)]
+
+    def kill(self):
+        if self.process.poll() is None:
+            for pid in descendants(self.process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    running = Studio(tmp_path_factory.mktemp("studio") / "user-data").start()
+    yield running
+    running.kill()
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+        ],
+    )
+
+
+@pytest.mark.browser
+def test_a_new_user_logs_in_submits_a_prompt_and_plays_the_video(studio):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page()
+        page.goto(studio.url + "/")
+        expect(page).to_have_url(f"{studio.url}/accounts/login/?next=/")
+        page.get_by_label("Username").fill(USERNAME)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+
+        page.get_by_label("Prompt", exact=True).fill("A paper lantern drifting over a night river")
+        page.get_by_label("Duration").select_option("4")
+        page.get_by_role("button", name="Generate video").click()
+
+        expect(page.locator("#job-progress")).to_be_visible()
+        progress_seen = page.locator("[data-progress]").inner_text()
+        video = page.locator("video#job-video")
+        expect(video).to_be_visible(timeout=60_000)
+        page.wait_for_function(
+            "() => document.querySelector('video#job-video').readyState >= 1", timeout=20_000
+        )
+        duration = video.evaluate("v => v.duration")
+        poster = video.get_attribute("poster")
+        job_url = page.url
+        browser.close()
+
+    assert progress_seen.endswith("%")
+    assert 3.5 < duration < 4.5
+    assert poster and "/resources/" in poster
+    job_id = job_url.rstrip("/").rsplit("/", 1)[1]
+    db = sqlite3.connect(studio.data_dir / "videostudio.sqlite3")
+    status, progress, video_url = db.execute(
+        "SELECT status, progress, video_url FROM video_creation_jobs WHERE id = ?", [job_id]
+    ).fetchone()
+    assert (status, progress, video_url) == ("completed", 100, f"videos/{job_id}/output.mp4")
+    ((kind, file_path),) = db.execute(
+        "SELECT type, file_path FROM video_resources WHERE job_id = ?", [job_id]
+    ).fetchall()
+    assert kind == "image"
+    job_dir = studio.data_dir / "videos" / job_id
+    assert (job_dir / "output.mp4").stat().st_size > 10_000
+    assert (studio.data_dir / file_path).is_file()
+    assert json.loads((job_dir / "metadata.json").read_text())["status"] == "completed"
+
+
+def test_ctrl_c_stops_every_process_within_seconds(studio):
+    took, left = studio.stop("ctrl-c")
+    assert left == []
+    assert took < 12
+    assert studio.process.returncode == 0
+    assert "Video Studio stopped." in studio.log.read_text()
+
+
+def test_second_run_reuses_the_data_dir_and_stops_on_sigterm(studio):
+    again = Studio(studio.data_dir)
+    again.start()
+    try:
+        log = again.log.read_text()
+        assert "Log in with an existing account." in log
+        assert "Created the first user" not in log
+        took, left = again.stop("sigterm")
+    finally:
+        again.kill()
+    assert left == []
+    assert took < 12
+    assert again.process.returncode == 0
+
+
+def test_unusable_data_dir_is_refused_with_a_clear_message(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    env = {**os.environ, "VIDEOSTUDIO_DATA_DIR": str(blocker / "data")}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "studio"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "cannot be used" in result.stderr
+    assert "VIDEOSTUDIO_DATA_DIR" in result.stderr
+    assert "Traceback" not in result.stderr
