@@ -112,9 +112,10 @@ class VideoCreationJob(models.Model):
 
     @property
     def stage_label(self):
+        """Return what the job is doing now, for a running job's progress bar."""
         if self.status == self.Status.IDLE:
             return self.Stage.QUEUED.label
-        return self.get_stage_display() if not self.is_finished else self.get_status_display()
+        return self.get_stage_display()
 
 
 class VideoResource(models.Model):

@@ -35,7 +35,7 @@ def index(request):
         )
         messages.success(request, "Job queued. This page follows its progress.")
         return redirect(job)
-    jobs = VideoCreationJob.objects.for_user(request.user).select_related("owner")
+    jobs = VideoCreationJob.objects.for_user(request.user).prefetch_related("resources")
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     status = 400 if form.is_bound else 200
     return render(request, "jobs/index.html", {"form": form, "page": page}, status=status)

@@ -229,3 +229,30 @@ def test_unusable_data_dir_is_refused_with_a_clear_message(tmp_path):
     assert "cannot be used" in result.stderr
     assert "VIDEOSTUDIO_DATA_DIR" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DEBUG": "maybe"}, "Configuration error: DEBUG must be true or false, not 'maybe'."),
+        ({"VEO_PROVIDER": "sora"}, "VEO_PROVIDER must be one of emulator, gemini, vertex"),
+        ({"VEO_PROVIDER": "gemini"}, "GEMINI_API_KEY must be set."),
+        (
+            {"DATABASE_URL": "sqlite:////nonexistent/dir/db.sqlite3"},
+            "Cannot open the database /nonexistent/dir/db.sqlite3",
+        ),
+    ],
+)
+def test_bad_configuration_stops_start_up_with_the_variable_named(tmp_path, env, message):
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "GEMINI_API_KEY")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "studio", "--port", str(free_port())],
+        cwd=ROOT,
+        env={**base, "VIDEOSTUDIO_DATA_DIR": str(tmp_path / "data"), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
