@@ -8,19 +8,6 @@ from django.core.checks import Error, register
 
 
 @register()
-def check_provider(app_configs=None, **kwargs):
-    if settings.VEO_PROVIDER == "vertex":
-        return [
-            Error(
-                "VEO_PROVIDER=vertex is not available in this version of the studio.",
-                hint="Use VEO_PROVIDER=gemini with GEMINI_API_KEY, or the default emulator.",
-                id="videostudio.E003",
-            )
-        ]
-    return []
-
-
-@register()
 def check_data_dir(app_configs=None, **kwargs):
     data_dir = Path(settings.DATA_DIR)
     if not data_dir.exists():

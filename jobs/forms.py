@@ -3,7 +3,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 
-from . import catalog
+from . import catalog, frames
 
 
 def _choices(values, fmt="{}"):
@@ -21,6 +21,18 @@ class JobForm(forms.Form):
     aspect_ratio = forms.ChoiceField(label="Aspect ratio")
     resolution = forms.ChoiceField(label="Resolution")
     duration_seconds = forms.TypedChoiceField(label="Duration", coerce=int)
+    image = forms.FileField(
+        label="First frame (optional)",
+        required=False,
+        help_text="A PNG, JPEG or WebP still for Veo to start the video from.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+    )
+    last_frame = forms.FileField(
+        label="Last frame (optional)",
+        required=False,
+        help_text="A still to end on; needs a first frame.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+    )
     negative_prompt = forms.CharField(
         label="Negative prompt",
         required=False,
@@ -30,7 +42,7 @@ class JobForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        specs = catalog.models()
+        specs = catalog.offered(settings.VEO_PROVIDER)
         self.fields["model"].choices = [(name, spec.label) for name, spec in specs.items()]
         default = specs.get(settings.VEO_MODEL) or next(iter(specs.values()))
         self.fields["model"].initial = default.name
@@ -55,15 +67,27 @@ class JobForm(forms.Form):
         prompt.validators.append(MaxLengthValidator(limit))
         prompt.help_text += f" Up to {limit:,} characters (Veo reads at most 1,024 tokens)."
 
+    def _clean_frame(self, name):
+        uploaded = self.cleaned_data.get(name)
+        if not uploaded:
+            return None
+        return frames.read_frame(uploaded, max_bytes=settings.VEO_IMAGE_MAX_BYTES)
+
+    def clean_image(self):
+        return self._clean_frame("image")
+
+    def clean_last_frame(self):
+        return self._clean_frame("last_frame")
+
     def clean(self):
         data = super().clean()
         if not self.errors:
             try:
                 catalog.validate_options(
                     data["model"],
-                    aspect_ratio=data["aspect_ratio"],
-                    resolution=data["resolution"],
-                    duration_seconds=data["duration_seconds"],
+                    self.job_options(),
+                    has_image=data.get("image") is not None,
+                    has_last_frame=data.get("last_frame") is not None,
                 )
             except ValidationError as exc:
                 for field, messages in exc.message_dict.items():

@@ -16,9 +16,17 @@ from django_q.tasks import async_task
 
 from . import services, storage
 from .media import NotAVideo, probe, write_poster
-from .models import VideoCreationJob
-from .veo.base import GenerationRequest, SubmitOutcomeUnknown, VeoError
-from .veo.gemini import GeminiProvider, backoff, parse_operation
+from .models import VideoCreationJob, VideoResource
+from .veo.base import (
+    GenerationRequest,
+    InputImage,
+    SubmitOutcomeUnknown,
+    VeoError,
+    redact_inline_video,
+)
+from .veo.gemini import GeminiProvider
+from .veo.transport import backoff
+from .veo.vertex import VertexProvider
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +43,20 @@ TYPICAL_GENERATION_SECONDS = 60
 
 def get_provider():
     """Return the configured provider (the emulator speaks the Gemini dialect)."""
-    return GeminiProvider(**services.provider_settings())
+    common = {"download_hosts": settings.VEO_DOWNLOAD_HOSTS, "timeout": settings.VEO_HTTP_TIMEOUT}
+    if settings.VEO_PROVIDER == "vertex":
+        return VertexProvider(
+            project=settings.VERTEX_PROJECT,
+            location=settings.VERTEX_LOCATION,
+            credentials_file=settings.GOOGLE_APPLICATION_CREDENTIALS,
+            base_url=settings.VERTEX_API_BASE_URL,
+            storage_base_url=settings.VERTEX_STORAGE_BASE_URL,
+            storage_uri=settings.VERTEX_STORAGE_URI,
+            **common,
+        )
+    return GeminiProvider(
+        api_key=settings.GEMINI_API_KEY, base_url=settings.VEO_API_BASE_URL, **common
+    )
 
 
 class Reschedule(Exception):
@@ -60,18 +81,19 @@ def run(job_id):
     if job is None or job.is_finished:
         return
     slice_ends = time.monotonic() + settings.VEO_TASK_SLICE_SECONDS
-    provider = get_provider()
     try:
+        provider = get_provider()
         if job.status == Status.IDLE:
             if not services.job_claim(job.pk):
                 return
             job.refresh_from_db()
         if job.stage == Stage.SUBMITTING:
             _submit(job, provider, slice_ends)
+        samples = None
         if job.stage == Stage.GENERATING:
-            _wait_for_generation(job, provider, slice_ends)
+            samples = _wait_for_generation(job, provider, slice_ends)
         if job.stage == Stage.DOWNLOADING:
-            _download(job, provider)
+            _download(job, provider, samples)
         if job.stage == Stage.FINISHING:
             _finish(job)
     except Stopped:
@@ -102,14 +124,7 @@ def _submit(job, provider, slice_ends):
         if _submit_may_be_in_flight(job):
             raise Stopped
         raise SubmitOutcomeUnknown("an earlier attempt stopped before Veo's answer was saved")
-    request = GenerationRequest(
-        prompt=job.prompt_text,
-        model=job.model,
-        aspect_ratio=job.options["aspect_ratio"],
-        resolution=job.options["resolution"],
-        duration_seconds=int(job.options["duration_seconds"]),
-        negative_prompt=job.options.get("negative_prompt", ""),
-    )
+    request = _request(job)
     # Mark the attempt before the paid call: a run that finds this mark and no
     # operation name knows a submit may have gone out and must not send another.
     now = timezone.now()
@@ -126,8 +141,10 @@ def _submit(job, provider, slice_ends):
         except SubmitOutcomeUnknown:
             raise
         except VeoError as exc:
-            if not exc.retryable or attempt == SUBMIT_ATTEMPTS - 1:
+            if not exc.retryable:
                 raise
+            if attempt == SUBMIT_ATTEMPTS - 1:
+                raise _gave_up(exc, SUBMIT_ATTEMPTS) from None
             wait = _backoff(attempt, exc)
             if time.monotonic() + wait > slice_ends:
                 # Nothing was accepted: clear the mark so the next run may submit.
@@ -140,6 +157,33 @@ def _submit(job, provider, slice_ends):
         job.pk, from_stage=Stage.SUBMITTING, to_stage=Stage.GENERATING, operation_name=name
     )
     job.operation_name, job.stage = name, Stage.GENERATING
+
+
+def _request(job):
+    """Build the provider request from the job's prompt, options and input frames."""
+    frames = {}
+    for resource in job.resources.filter(type=VideoResource.Type.IMAGE):
+        stem = resource.filename.rsplit(".", 1)[0]
+        if stem in (storage.FIRST_FRAME, storage.LAST_FRAME):
+            data = storage.absolute(resource.file_path).read_bytes()
+            frames[stem] = InputImage(data=data, mime_type=resource.content_type)
+    options = job.options
+    return GenerationRequest(
+        prompt=job.prompt_text,
+        model=job.model,
+        aspect_ratio=options["aspect_ratio"],
+        resolution=options["resolution"],
+        duration_seconds=int(options["duration_seconds"]),
+        negative_prompt=options.get("negative_prompt", ""),
+        sample_count=int(options.get("sample_count", 1)),
+        person_generation=options.get("person_generation", ""),
+        image=frames.get(storage.FIRST_FRAME),
+        last_frame=frames.get(storage.LAST_FRAME),
+    )
+
+
+def _gave_up(error, attempts):
+    return VeoError(f"{error.message} The studio tried {attempts} times; retry the job later.")
 
 
 def _backoff(attempt, error):
@@ -183,7 +227,7 @@ def _wait_for_generation(job, provider, slice_ends):
     if not operation.samples:
         reasons = " ".join(operation.filtered_reasons)
         raise VeoError(f"Veo's safety filters blocked this video, so it was not billed. {reasons}")
-    metadata = {**(job.metadata or {}), "provider_response": operation.raw}
+    metadata = {**(job.metadata or {}), "provider_response": redact_inline_video(operation.raw)}
     if not services.job_transition(
         job.pk,
         from_stage=Stage.GENERATING,
@@ -193,6 +237,7 @@ def _wait_for_generation(job, provider, slice_ends):
     ):
         raise Stopped
     job.metadata, job.stage = metadata, Stage.DOWNLOADING
+    return operation.samples
 
 
 def _creep(job):
@@ -202,8 +247,12 @@ def _creep(job):
     return GENERATING_FLOOR + int(share * (GENERATED - 1 - GENERATING_FLOOR))
 
 
-def _download(job, provider):
-    samples = parse_operation(job.metadata["provider_response"]).samples
+def _download(job, provider, samples=None):
+    if samples is None:
+        # A later run: ask again (polls are free) rather than keep inline videos around.
+        samples = provider.poll(job.operation_name).samples
+    if not samples:
+        raise VeoError("Veo's answer no longer holds the video. Retry the job.")
     directory = storage.job_dir(job.pk)
     for attempt in range(DOWNLOAD_ATTEMPTS):
         services.job_heartbeat(job.pk, stage=Stage.DOWNLOADING)
@@ -219,8 +268,10 @@ def _download(job, provider):
             error = exc
         finally:
             temp.unlink(missing_ok=True)
-        if not error.retryable or attempt == DOWNLOAD_ATTEMPTS - 1:
+        if not error.retryable:
             raise error
+        if attempt == DOWNLOAD_ATTEMPTS - 1:
+            raise _gave_up(error, DOWNLOAD_ATTEMPTS)
         time.sleep(_backoff(attempt, error))
     if not services.job_transition(
         job.pk, from_stage=Stage.DOWNLOADING, to_stage=Stage.FINISHING, progress=DOWNLOADED
@@ -232,7 +283,7 @@ def _download(job, provider):
 def _finish(job):
     video = storage.job_dir(job.pk) / storage.OUTPUT_NAME
     info = probe(video)
-    poster_rel = storage.relative_resource(job.pk, "image", "poster.jpg")
+    poster_rel = storage.relative_resource(job.pk, "image", storage.POSTER_NAME)
     poster = storage.absolute(poster_rel)
     temp = storage.temp_file(poster.parent, suffix=".jpg")
     try:

@@ -7,7 +7,6 @@ job can never both act: only the caller whose UPDATE changed one row goes on.
 
 from functools import partial
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -27,31 +26,54 @@ def enqueue_run(job_id):
     transaction.on_commit(partial(async_task, "jobs.tasks.run_job", job_id, group="jobs"))
 
 
-def job_create(*, owner, prompt_text, model, options, prompt_id=None) -> VideoCreationJob:
-    """Validate and store a new job, then queue it for generation."""
+def job_create(
+    *, owner, prompt_text, model, options, image=None, last_frame=None, prompt_id=None
+) -> VideoCreationJob:
+    """Validate and store a new job with its input frames, then queue it for generation.
+
+    `image` and `last_frame` are jobs.frames.Frame objects; they are written under the
+    job's resources/images/ before the row commits, and removed again if it does not.
+    """
     catalog.validate_options(
-        model,
-        aspect_ratio=options["aspect_ratio"],
-        resolution=options["resolution"],
-        duration_seconds=options["duration_seconds"],
+        model, options, has_image=image is not None, has_last_frame=last_frame is not None
     )
     estimate = catalog.estimate_cost(
-        model, resolution=options["resolution"], duration_seconds=options["duration_seconds"]
+        model,
+        resolution=options["resolution"],
+        duration_seconds=options["duration_seconds"],
+        samples=options.get("sample_count", 1),
     )
-    with transaction.atomic():
-        job = VideoCreationJob(
-            owner=owner,
-            prompt_text=prompt_text,
-            model=model,
-            options=options,
-            metadata={"estimated_cost_usd": str(estimate)},
-        )
-        if prompt_id:
-            job.prompt_id = prompt_id
-        job.full_clean(exclude=["owner"])
-        job.save(force_insert=True)
-        enqueue_run(job.pk)
+    job = VideoCreationJob(
+        owner=owner,
+        prompt_text=prompt_text,
+        model=model,
+        options=options,
+        metadata={"estimated_cost_usd": str(estimate)},
+    )
+    if prompt_id:
+        job.prompt_id = prompt_id
+    job.full_clean(exclude=["owner"])
+    try:
+        with transaction.atomic():
+            job.save(force_insert=True)
+            for stem, frame in ((storage.FIRST_FRAME, image), (storage.LAST_FRAME, last_frame)):
+                if frame is not None:
+                    _store_frame(job, stem, frame)
+            enqueue_run(job.pk)
+    except BaseException:
+        storage.delete_job_files(job.pk)
+        raise
     return job
+
+
+def _store_frame(job, stem, frame):
+    filename = f"{stem}.{frame.extension}"
+    relative = storage.relative_resource(job.pk, "image", filename)
+    storage.write_bytes(storage.absolute(relative), frame.data)
+    resource = VideoResource(job=job, type=VideoResource.Type.IMAGE, filename=filename)
+    resource.file_path = relative
+    resource.url = resource.get_absolute_url()
+    resource.save(force_insert=True)
 
 
 def job_cancel(*, job) -> bool:
@@ -154,8 +176,10 @@ def job_complete(job_id, *, video_path, info, poster_path, sha256, size) -> bool
         )
         if not changed:
             return False
-        VideoResource.objects.filter(job_id=job_id).delete()
-        poster = VideoResource(job_id=job_id, type=VideoResource.Type.IMAGE, filename="poster.jpg")
+        VideoResource.objects.filter(job_id=job_id, filename=storage.POSTER_NAME).delete()
+        poster = VideoResource(
+            job_id=job_id, type=VideoResource.Type.IMAGE, filename=storage.POSTER_NAME
+        )
         poster.file_path = poster_path
         poster.url = poster.get_absolute_url()
         poster.save(force_insert=True)
@@ -202,13 +226,3 @@ def ensure_first_user(*, username, email, password):
         return None, False
     user = users.objects.create_superuser(username=username, email=email, password=password)
     return user, True
-
-
-def provider_settings():
-    """Return the provider's arguments, read from settings at call time."""
-    return {
-        "api_key": settings.GEMINI_API_KEY,
-        "base_url": settings.VEO_API_BASE_URL,
-        "download_hosts": settings.VEO_DOWNLOAD_HOSTS,
-        "timeout": settings.VEO_HTTP_TIMEOUT,
-    }

@@ -18,6 +18,9 @@ from django.conf import settings
 from django.utils._os import safe_join
 
 OUTPUT_NAME = "output.mp4"
+POSTER_NAME = "poster.jpg"
+# Uploaded frames for image-to-video: first-frame.<ext>, last-frame.<ext>.
+FIRST_FRAME, LAST_FRAME = "first-frame", "last-frame"
 RESOURCE_DIRS = {
     "image": "images",
     "audio": "audio",
@@ -61,6 +64,16 @@ def move_into_place(temp: Path, target: Path) -> None:
     with open(temp, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(temp, target)
+
+
+def write_bytes(target: Path, data: bytes) -> None:
+    """Write data to target through a temporary file and an atomic rename."""
+    temp = temp_file(target.parent, suffix=target.suffix)
+    try:
+        temp.write_bytes(data)
+        move_into_place(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def write_json(target: Path, data) -> None:

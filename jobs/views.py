@@ -25,13 +25,15 @@ def _poll_status(request, job):
 
 @require_http_methods(["GET", "POST"])
 def index(request):
-    form = JobForm(request.POST or None)
+    form = JobForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         job = services.job_create(
             owner=request.user,
             prompt_text=form.cleaned_data["prompt_text"],
             model=form.cleaned_data["model"],
             options=form.job_options(),
+            image=form.cleaned_data["image"],
+            last_frame=form.cleaned_data["last_frame"],
         )
         messages.success(request, "Job queued. This page follows its progress.")
         return redirect(job)
@@ -56,7 +58,7 @@ def job_detail(request, pk):
     if request.htmx:
         template += "#job-status"
     resources = list(job.resources.all())
-    poster = next((r for r in resources if r.type == VideoResource.Type.IMAGE), None)
+    poster = next((r for r in resources if r.filename == storage.POSTER_NAME), None)
     context = {"job": job, "resources": resources, "poster": poster}
     return render(request, template, context, status=_poll_status(request, job))
 

@@ -214,10 +214,11 @@ else:
 VEO_PROVIDER = env_choice("VEO_PROVIDER", "emulator", ("emulator", "gemini", "vertex"))
 VEO_EMULATOR_PORT = env_int("VEO_EMULATOR_PORT", 8765, minimum=1, maximum=65535)
 VEO_EMULATOR_LATENCY = env_float("VEO_EMULATOR_LATENCY", 4.0)
+_emulator_url = f"http://127.0.0.1:{VEO_EMULATOR_PORT}"
 if VEO_PROVIDER == "emulator":
     # The emulator speaks the Gemini API's wire format, so the real Gemini client
     # talks to it; only the address and the key differ.
-    VEO_API_BASE_URL = env_str("VEO_API_BASE_URL", f"http://127.0.0.1:{VEO_EMULATOR_PORT}")
+    VEO_API_BASE_URL = env_str("VEO_API_BASE_URL", _emulator_url)
     GEMINI_API_KEY = env_str("GEMINI_API_KEY", "emulator-key")
 else:
     VEO_API_BASE_URL = env_str("VEO_API_BASE_URL", "https://generativelanguage.googleapis.com")
@@ -228,7 +229,31 @@ if not VEO_API_BASE_URL.startswith(("https://", "http://")):
     )
 VEO_API_BASE_URL = VEO_API_BASE_URL.rstrip("/")
 
-VEO_MODEL = env_str("VEO_MODEL", "veo-3.1-fast-generate-preview")
+# Vertex AI: OAuth tokens from GOOGLE_APPLICATION_CREDENTIALS (a service-account JSON
+# file) or application default credentials; VERTEX_API_BASE_URL and
+# VERTEX_STORAGE_BASE_URL point elsewhere only for an emulator.
+VERTEX_PROJECT = env_str("VERTEX_PROJECT")
+VERTEX_LOCATION = env_str("VERTEX_LOCATION", "us-central1")
+VERTEX_API_BASE_URL = env_str("VERTEX_API_BASE_URL")
+VERTEX_STORAGE_BASE_URL = env_str("VERTEX_STORAGE_BASE_URL", "https://storage.googleapis.com")
+VERTEX_STORAGE_URI = env_str("VERTEX_STORAGE_URI")
+GOOGLE_APPLICATION_CREDENTIALS = env_str("GOOGLE_APPLICATION_CREDENTIALS")
+if VEO_PROVIDER == "vertex" and not VERTEX_PROJECT:
+    raise ImproperlyConfigured("VERTEX_PROJECT must be set when VEO_PROVIDER is vertex.")
+if VERTEX_STORAGE_URI and not VERTEX_STORAGE_URI.startswith("gs://"):
+    raise ImproperlyConfigured(
+        f"VERTEX_STORAGE_URI must start with gs://, not {VERTEX_STORAGE_URI!r}."
+    )
+
+VEO_MODEL = env_str(
+    "VEO_MODEL",
+    "veo-3.1-fast-generate-001" if VEO_PROVIDER == "vertex" else "veo-3.1-fast-generate-preview",
+)
+# A JSON file in the shape of jobs/catalog.json whose models replace or extend the
+# built-in ones (a model set to null is removed), so new and retired models and new
+# prices need no code change.
+VEO_CATALOG_FILE = env_str("VEO_CATALOG_FILE")
+VEO_IMAGE_MAX_BYTES = env_int("VEO_IMAGE_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 # Hosts (host or host:port) a video may be downloaded from besides the API's own,
 # including loopback or private addresses that are otherwise refused.
 VEO_DOWNLOAD_HOSTS = env_list("VEO_DOWNLOAD_HOSTS")

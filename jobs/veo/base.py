@@ -12,6 +12,14 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class InputImage:
+    """A frame sent with the request (first or last), as bytes and their MIME type."""
+
+    data: bytes
+    mime_type: str
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     prompt: str
     model: str
@@ -20,6 +28,9 @@ class GenerationRequest:
     duration_seconds: int = 8
     negative_prompt: str = ""
     sample_count: int = 1
+    person_generation: str = ""
+    image: InputImage | None = None
+    last_frame: InputImage | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,8 @@ class DownloadRefused(VeoError):
 
 
 class Provider(Protocol):
+    name: str
+
     def submit(self, request: GenerationRequest) -> str:
         """Start a generation and return the provider's operation name."""
 
@@ -84,3 +97,26 @@ class Provider(Protocol):
 
     def download(self, sample: Sample, dest: Path, *, max_bytes: int) -> int:
         """Write the sample's bytes to dest and return how many were written."""
+
+    def reachable_models(self, names: list[str]) -> dict[str, str]:
+        """Return, for each model name, "" when this account can use it, else why not."""
+
+
+def redact_inline_video(data):
+    """Return the provider's answer with inline video bytes replaced by their size.
+
+    Vertex may return whole videos base64-encoded in the operation; they belong in
+    files, not in the job's metadata.
+    """
+    if isinstance(data, dict):
+        return {
+            key: (
+                f"<{len(value)} base64 characters omitted>"
+                if key in ("bytesBase64Encoded", "encodedVideo") and isinstance(value, str)
+                else redact_inline_video(value)
+            )
+            for key, value in data.items()
+        }
+    if isinstance(data, list):
+        return [redact_inline_video(item) for item in data]
+    return data

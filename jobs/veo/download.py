@@ -60,15 +60,20 @@ def check_address(url, *, trusted_hosts):
             )
 
 
-def fetch(url, dest: Path, *, session, api_base_url, api_key, trusted_hosts, max_bytes, timeout):
-    """Stream url into dest, following at most MAX_REDIRECTS checked hops; return the size."""
-    api_host = host_key(api_base_url)
-    trusted = {h.lower() for h in trusted_hosts} | {api_host}
+def fetch(
+    url, dest: Path, *, session, auth_base_url, auth_headers, trusted_hosts, max_bytes, timeout
+):
+    """Stream url into dest, following at most MAX_REDIRECTS checked hops; return the size.
+
+    `auth_headers` (the API key, a bearer token) go only to the host of `auth_base_url`.
+    """
+    auth_host = host_key(auth_base_url)
+    trusted = {h.lower() for h in trusted_hosts} | {auth_host}
     for _hop in range(MAX_REDIRECTS + 1):
         check_address(url, trusted_hosts=trusted)
         headers = {"Accept": "*/*"}
-        if host_key(url) == api_host and api_key:
-            headers["x-goog-api-key"] = api_key
+        if host_key(url) == auth_host:
+            headers.update(auth_headers)
         try:
             response = session.get(
                 url, headers=headers, stream=True, allow_redirects=False, timeout=timeout
@@ -88,7 +93,7 @@ def fetch(url, dest: Path, *, session, api_base_url, api_key, trusted_hosts, max
                 )
             if response.status_code >= 500 or response.status_code == 429:
                 raise VeoError(
-                    f"Google's file server answered {response.status_code}; will retry.",
+                    f"Google's file server answered {response.status_code}.",
                     retryable=True,
                 )
             if response.status_code != 200:
@@ -126,3 +131,11 @@ def _write_stream(response, dest, *, max_bytes, declared):
 def _too_large(max_bytes):
     megabytes = max_bytes // (1024 * 1024)
     return f"The video is larger than the {megabytes} MB limit (VEO_DOWNLOAD_MAX_BYTES)."
+
+
+def write_inline(data: bytes, dest: Path, *, max_bytes) -> int:
+    """Write a video the provider sent inline, under the same size cap as a download."""
+    if len(data) > max_bytes:
+        raise DownloadRefused(_too_large(max_bytes))
+    dest.write_bytes(data)
+    return len(data)

@@ -203,7 +203,7 @@ def test_rate_limited_submit_waits_as_google_asks_then_goes_through(
                 "message": "API key not valid. Please pass a valid API key.",
                 "details": [{"reason": "API_KEY_INVALID"}],
             },
-            "The Gemini API key is not valid",
+            "The API key is not valid. Check GEMINI_API_KEY.",
         ),
         (
             404,

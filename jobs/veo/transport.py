@@ -1,0 +1,166 @@
+"""HTTP calls to Google's Veo endpoints, with every failure classified once.
+
+Both providers send their paid submit and their free polls through here, so the rules
+live in one place: a submit is never retried once it may have reached Google (a 5xx, a
+timeout or a connection dropped after sending is "outcome unknown"), a 429 or a
+connection that never opened is safe to retry, and every final error carries a
+message a person can act on.
+"""
+
+import random
+
+import requests
+
+from .base import SubmitOutcomeUnknown, VeoError
+
+RETRYABLE_HTTP = {408, 429, 500, 502, 503, 504}
+
+
+def send_submit(session, url, *, body, headers, timeout, credential) -> dict:
+    """POST the paid request once; return the JSON answer or raise a classified error."""
+    try:
+        response = session.post(url, json=body, headers=headers, timeout=timeout)
+    except requests.ConnectionError as exc:
+        if never_sent(exc):
+            raise VeoError(
+                "Could not connect to the Veo API; nothing was sent.", retryable=True
+            ) from None
+        raise SubmitOutcomeUnknown(f"connection lost: {type(exc).__name__}") from None
+    except requests.Timeout:
+        raise SubmitOutcomeUnknown("no answer in time") from None
+    if response.status_code >= 500:
+        raise SubmitOutcomeUnknown(f"the API answered {response.status_code}")
+    if response.status_code != 200:
+        raise error_from_response(response, credential=credential)
+    data = json_body(response, strict=False)
+    if not data.get("name"):
+        raise SubmitOutcomeUnknown("the API's answer had no operation name")
+    return data
+
+
+def send_poll(session, method, url, *, headers, timeout, credential, body=None) -> dict:
+    """Ask for an operation's state; transport failures and 5xx are retryable."""
+    try:
+        response = session.request(method, url, json=body, headers=headers, timeout=timeout)
+    except requests.RequestException as exc:
+        raise VeoError(
+            f"Lost contact with Veo while checking progress ({type(exc).__name__}).",
+            retryable=True,
+        ) from None
+    if response.status_code == 404 and "Publisher Model" not in response.text:
+        raise VeoError(
+            "Veo no longer knows this generation (it expired or never existed). "
+            "Retry the job to generate it again.",
+            code=404,
+        )
+    if response.status_code != 200:
+        raise error_from_response(response, credential=credential)
+    return json_body(response)
+
+
+# Canonical status -> what a person should read when it is final.
+_FINAL_MESSAGES = {
+    "PERMISSION_DENIED": "{credential} is not allowed to use Veo (403). Check its project and permissions.",
+    "FAILED_PRECONDITION": "Veo refused the request because billing is not set up for this project.",
+    "UNAUTHENTICATED": "Google did not accept {credential}. Check it is current.",
+}
+
+
+def error_from_response(response, *, credential) -> VeoError:
+    """Map Google's error envelope (or a non-JSON body) to a VeoError.
+
+    `credential` names what the person should check, e.g. "GEMINI_API_KEY".
+    """
+    body = json_body(response, strict=False)
+    err = body.get("error") if isinstance(body.get("error"), dict) else {}
+    status = err.get("status", "")
+    message = err.get("message") or f"{response.status_code} {response.reason or ''}".strip()
+    code = response.status_code
+    details = [d for d in err.get("details") or [] if isinstance(d, dict)]
+    reasons = {d.get("reason") for d in details}
+    quota_ids = {v.get("quotaId", "") for d in details for v in d.get("violations") or []}
+    if code == 429:
+        if any("PerDay" in q for q in quota_ids):
+            return VeoError(
+                "The project's daily Veo quota is used up; it resets at midnight Pacific time.",
+                code=code,
+                status=status,
+            )
+        return VeoError(
+            "Veo's rate limit was reached; nothing was billed.",
+            retryable=True,
+            retry_after=retry_delay(response, err),
+            code=code,
+            status=status,
+        )
+    if code in RETRYABLE_HTTP:
+        return VeoError(
+            f"Veo is unavailable right now ({code}).",
+            retryable=True,
+            retry_after=retry_delay(response, err),
+            code=code,
+            status=status,
+        )
+    if "API_KEY_INVALID" in reasons or "API key not valid" in message:
+        text = f"The API key is not valid. Check {credential}."
+    elif code == 402:
+        text = "The Google prepaid credit is used up; top it up to generate videos."
+    elif code == 404 and ("no longer available" in message or "retired" in message):
+        text = "This model has been retired by Google; choose another model."
+    elif code == 404:
+        text = f"Veo does not offer this model to this account: {message}"
+    elif status in _FINAL_MESSAGES:
+        text = _FINAL_MESSAGES[status].format(credential=credential)
+    elif code == 401:
+        text = _FINAL_MESSAGES["UNAUTHENTICATED"].format(credential=credential)
+    elif code == 400:
+        text = f"Veo refused the request: {message}"
+    else:
+        text = f"Veo answered {code}: {message}"
+    return VeoError(text, code=code, status=status)
+
+
+def retry_delay(response, err) -> float | None:
+    """Return the wait Google asked for: RetryInfo.retryDelay, else Retry-After."""
+    for detail in err.get("details") or []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("RetryInfo"):
+            try:
+                return float(str(detail.get("retryDelay", "")).rstrip("s"))
+            except ValueError:
+                pass
+    header = response.headers.get("Retry-After", "")
+    return float(header) if header.replace(".", "", 1).isdigit() else None
+
+
+def backoff(attempt, *, hint=None, base=1.0, cap=60.0) -> float:
+    """Return the wait before retry number `attempt`: the hint, else exponential with jitter."""
+    if hint is not None:
+        return min(hint, cap)
+    return min(cap, base * 2**attempt) * random.uniform(0.5, 1.0)  # noqa: S311
+
+
+def never_sent(exc) -> bool:
+    """Return whether a connection error happened before the request left this machine."""
+    text = repr(exc)
+    return any(
+        marker in text
+        for marker in (
+            "NewConnectionError",
+            "ConnectTimeout",
+            "Failed to resolve",
+            "NameResolution",
+        )
+    )
+
+
+def json_body(response, *, strict=True) -> dict:
+    try:
+        data = response.json()
+    except ValueError:
+        if strict:
+            raise VeoError(
+                f"The Veo API answered with something that is not JSON ({response.status_code}).",
+                retryable=True,
+            ) from None
+        return {}
+    return data if isinstance(data, dict) else {}

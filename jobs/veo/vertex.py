@@ -1,0 +1,260 @@
+"""Veo on Vertex AI (Gemini Enterprise Agent Platform) over `requests`.
+
+Submit: POST v1/projects/{p}/locations/{l}/publishers/google/models/{m}:predictLongRunning
+Poll:   POST .../models/{m}:fetchPredictOperation  {"operationName": "<full name>"}
+Result: response.videos[] with a Cloud Storage gcsUri (read with the same token) or the
+video inline as bytesBase64Encoded when no storageUri was given.
+OAuth tokens come from google-auth: a service-account (or authorized-user) JSON file, or
+application default credentials.
+"""
+
+import base64
+import json
+from pathlib import Path
+from urllib.parse import quote
+
+import google.auth
+import google.auth.exceptions
+import google.auth.transport.requests
+import google.oauth2.credentials
+import requests
+from google.oauth2 import service_account
+
+from . import download, transport
+from .base import GenerationRequest, Operation, Sample, VeoError
+from .gemini import finished, operation_error
+
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+CREDENTIAL = "the Google Cloud credentials (GOOGLE_APPLICATION_CREDENTIALS)"
+PROBE_OPERATION = "00000000-0000-0000-0000-000000000000"
+
+
+def default_base_url(location):
+    if location == "global":
+        return "https://aiplatform.googleapis.com"
+    return f"https://{location}-aiplatform.googleapis.com"
+
+
+class VertexProvider:
+    name = "vertex"
+
+    def __init__(
+        self,
+        *,
+        project,
+        location="us-central1",
+        credentials_file="",
+        base_url="",
+        storage_base_url="https://storage.googleapis.com",
+        storage_uri="",
+        download_hosts=(),
+        timeout=30.0,
+        session=None,
+        credentials=None,
+    ):
+        if not project:
+            raise VeoError("No Google Cloud project is configured (VERTEX_PROJECT).")
+        self.project = project
+        self.location = location
+        self.credentials_file = credentials_file
+        self.base_url = (base_url or default_base_url(location)).rstrip("/")
+        self.storage_base_url = storage_base_url.rstrip("/")
+        self.storage_uri = storage_uri
+        self.download_hosts = tuple(download_hosts)
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self._credentials = credentials
+
+    # --- Credentials ------------------------------------------------------------
+
+    def _token(self) -> str:
+        """Return a current OAuth access token, loading or refreshing credentials."""
+        try:
+            if self._credentials is None:
+                self._credentials = (
+                    load_credentials_file(self.credentials_file)
+                    if self.credentials_file
+                    else google.auth.default(scopes=SCOPES)[0]
+                )
+            if not self._credentials.valid:
+                self._credentials.refresh(google.auth.transport.requests.Request(self.session))
+        except google.auth.exceptions.DefaultCredentialsError as exc:
+            raise VeoError(
+                "No usable Google Cloud credentials: set GOOGLE_APPLICATION_CREDENTIALS to a "
+                f"service-account JSON file ({_first_line(exc)})."
+            ) from None
+        except google.auth.exceptions.TransportError as exc:
+            raise VeoError(
+                f"Could not reach Google's token service: {_first_line(exc)}", retryable=True
+            ) from None
+        except google.auth.exceptions.RefreshError as exc:
+            raise VeoError(
+                f"Google refused the service account's credentials: {_first_line(exc)}"
+            ) from None
+        return self._credentials.token
+
+    def _headers(self):
+        return {"Authorization": f"Bearer {self._token()}", "Content-Type": "application/json"}
+
+    # --- Calls ------------------------------------------------------------------
+
+    def _model_url(self, model):
+        return (
+            f"{self.base_url}/v1/projects/{self.project}/locations/{self.location}"
+            f"/publishers/google/models/{model}"
+        )
+
+    def submit(self, request: GenerationRequest) -> str:
+        answer = transport.send_submit(
+            self.session,
+            f"{self._model_url(request.model)}:predictLongRunning",
+            body=request_body(request, storage_uri=self.storage_uri),
+            headers=self._headers(),
+            timeout=self.timeout,
+            credential=CREDENTIAL,
+        )
+        return answer["name"]
+
+    def poll(self, operation_name: str) -> Operation:
+        data = transport.send_poll(
+            self.session,
+            "POST",
+            f"{self._model_url(model_of(operation_name))}:fetchPredictOperation",
+            body={"operationName": operation_name},
+            headers=self._headers(),
+            timeout=self.timeout,
+            credential=CREDENTIAL,
+        )
+        return parse_operation(data, fallback_name=operation_name)
+
+    def download(self, sample: Sample, dest: Path, *, max_bytes: int) -> int:
+        if sample.data is not None:
+            return download.write_inline(sample.data, dest, max_bytes=max_bytes)
+        return download.fetch(
+            storage_url(sample.uri, base_url=self.storage_base_url),
+            dest,
+            session=self.session,
+            auth_base_url=self.storage_base_url,
+            auth_headers={"Authorization": f"Bearer {self._token()}"},
+            trusted_hosts=self.download_hosts,
+            max_bytes=max_bytes,
+            timeout=self.timeout,
+        )
+
+    def reachable_models(self, names):
+        """Probe each model's fetchPredictOperation with an unknown operation (free).
+
+        An answer about the operation means the model and the project's permission are
+        fine; "Publisher Model … was not found" or a 403 says why not.
+        """
+        headers = self._headers()
+        result = {}
+        for name in names:
+            url = f"{self._model_url(name)}:fetchPredictOperation"
+            probe = f"{self._model_url(name).split('/v1/', 1)[1]}/operations/{PROBE_OPERATION}"
+            try:
+                response = self.session.post(
+                    url, json={"operationName": probe}, headers=headers, timeout=self.timeout
+                )
+            except requests.RequestException as exc:
+                raise VeoError(f"Could not reach {self.base_url}: {type(exc).__name__}.") from None
+            if response.status_code == 200 or (
+                response.status_code == 404 and "Publisher Model" not in response.text
+            ):
+                result[name] = ""
+            else:
+                error = transport.error_from_response(response, credential=CREDENTIAL)
+                result[name] = error.message
+        return result
+
+
+def load_credentials_file(path):
+    """Load a service-account or authorized-user JSON file, and nothing else.
+
+    google-auth can also load external-account files that make it fetch URLs or run
+    programs named in the file; a studio has no use for those, so they are refused.
+    """
+    try:
+        info = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise google.auth.exceptions.DefaultCredentialsError(f"cannot read {path}: {exc}") from None
+    kind = info.get("type") if isinstance(info, dict) else None
+    if kind == "service_account":
+        return service_account.Credentials.from_service_account_info(info, scopes=SCOPES)
+    if kind == "authorized_user":
+        return google.oauth2.credentials.Credentials.from_authorized_user_info(info, scopes=SCOPES)
+    raise google.auth.exceptions.DefaultCredentialsError(
+        f"{path} holds credentials of type {kind!r}; use a service-account or authorized-user file"
+    )
+
+
+def model_of(operation_name):
+    """Return the model id inside projects/…/models/{model}/operations/{id}."""
+    try:
+        return operation_name.split("/models/", 1)[1].split("/", 1)[0]
+    except IndexError:
+        raise VeoError(f"Not a Vertex AI operation name: {operation_name!r}") from None
+
+
+def storage_url(gcs_uri, *, base_url):
+    """Return the JSON API media URL for gs://bucket/object."""
+    if not (gcs_uri or "").startswith("gs://") or "/" not in gcs_uri[5:]:
+        raise VeoError(
+            f"Vertex AI returned a video address that is not gs://bucket/object: {gcs_uri!r}"
+        )
+    bucket, obj = gcs_uri[5:].split("/", 1)
+    return f"{base_url}/storage/v1/b/{quote(bucket, safe='')}/o/{quote(obj, safe='')}?alt=media"
+
+
+def _image(image):
+    return {
+        "bytesBase64Encoded": base64.b64encode(image.data).decode(),
+        "mimeType": image.mime_type,
+    }
+
+
+def request_body(request: GenerationRequest, *, storage_uri="") -> dict:
+    """Return the Vertex AI predictLongRunning body."""
+    instance = {"prompt": request.prompt}
+    if request.image is not None:
+        instance["image"] = _image(request.image)
+    if request.last_frame is not None:
+        instance["lastFrame"] = _image(request.last_frame)
+    parameters = {
+        "aspectRatio": request.aspect_ratio,
+        "resolution": request.resolution,
+        "durationSeconds": request.duration_seconds,
+        "sampleCount": request.sample_count,
+    }
+    if request.negative_prompt:
+        parameters["negativePrompt"] = request.negative_prompt
+    if request.person_generation:
+        parameters["personGeneration"] = request.person_generation
+    if storage_uri:
+        parameters["storageUri"] = storage_uri
+    return {"instances": [instance], "parameters": parameters}
+
+
+def parse_operation(data: dict, *, fallback_name="") -> Operation:
+    name = data.get("name") or fallback_name
+    if not data.get("done"):
+        return Operation(name=name, raw=data)
+    if data.get("error"):
+        return Operation(name=name, done=True, error=operation_error(data["error"]), raw=data)
+    result = data.get("response") or {}
+    samples = []
+    for video in result.get("videos") or []:
+        inline = video.get("bytesBase64Encoded")
+        if video.get("gcsUri") or inline:
+            samples.append(
+                Sample(
+                    uri=video.get("gcsUri"),
+                    data=base64.b64decode(inline) if inline else None,
+                    mime_type=video.get("mimeType") or "video/mp4",
+                )
+            )
+    return finished(name, samples, result, data)
+
+
+def _first_line(exc):
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

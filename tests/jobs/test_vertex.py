@@ -1,0 +1,227 @@
+"""Vertex AI end to end through the pipeline, with google-auth's real token flow.
+
+Only the wire is faked (`responses`): the service-account JWT grant, predictLongRunning,
+fetchPredictOperation and the Cloud Storage read.
+"""
+
+import base64
+import json
+
+import pytest
+import responses
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from jobs import services
+from jobs.models import VideoCreationJob
+from jobs.veo.synthetic import render_mp4
+
+pytestmark = pytest.mark.django_db
+
+MODEL = "veo-3.1-fast-generate-001"
+PREFIX = "https://us-central1-aiplatform.googleapis.com/v1/projects/studio-proj/locations/us-central1/publishers/google/models"
+SUBMIT = f"{PREFIX}/{MODEL}:predictLongRunning"
+FETCH = f"{PREFIX}/{MODEL}:fetchPredictOperation"
+OPERATION = f"projects/studio-proj/locations/us-central1/publishers/google/models/{MODEL}/operations/0c33-uuid"
+TOKEN_URI = "https://oauth2.googleapis.com/token"
+STORAGE = "https://storage.googleapis.com/storage/v1/b/studio-bucket/o/out%2F0c33-uuid%2Fsample_0.mp4?alt=media"
+TOKEN = "ya29.test-token"
+OPTIONS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 4}
+
+
+@pytest.fixture(scope="session")
+def service_account_file(tmp_path_factory):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    path = tmp_path_factory.mktemp("gcp") / "service-account.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "studio-proj",
+                "private_key_id": "k1",
+                "private_key": pem,
+                "client_email": "studio@studio-proj.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": TOKEN_URI,
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def mp4_bytes(tmp_path_factory):
+    path = tmp_path_factory.mktemp("mp4") / "clip.mp4"
+    render_mp4(path, prompt="vertex clip", width=320, height=180, seconds=1)
+    return path.read_bytes()
+
+
+@pytest.fixture
+def vertex(settings, service_account_file):
+    settings.VEO_PROVIDER = "vertex"
+    settings.VERTEX_PROJECT = "studio-proj"
+    settings.VERTEX_LOCATION = "us-central1"
+    settings.VERTEX_API_BASE_URL = ""
+    settings.VERTEX_STORAGE_BASE_URL = "https://storage.googleapis.com"
+    settings.VERTEX_STORAGE_URI = "gs://studio-bucket/out/"
+    settings.GOOGLE_APPLICATION_CREDENTIALS = str(service_account_file)
+    settings.VEO_POLL_INTERVAL = 0
+    settings.VEO_RETRY_BASE_SECONDS = 0.01
+
+
+def run(user, capture):
+    with capture(execute=True):
+        job = services.job_create(
+            owner=user, prompt_text="Vertex dusk", model=MODEL, options=OPTIONS
+        )
+    job.refresh_from_db()
+    return job
+
+
+def calls_to(url):
+    return [c for c in responses.calls if c.request.url == url]
+
+
+@responses.activate
+def test_vertex_job_uses_oauth_fetch_predict_operation_and_cloud_storage(
+    vertex, user, mp4_bytes, django_capture_on_commit_callbacks
+):
+    responses.post(TOKEN_URI, json={"access_token": TOKEN, "expires_in": 3600})
+    responses.post(SUBMIT, json={"name": OPERATION})
+    responses.post(FETCH, json={"name": OPERATION})
+    responses.post(
+        FETCH,
+        json={
+            "name": OPERATION,
+            "done": True,
+            "response": {
+                "@type": "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse",
+                "raiMediaFilteredCount": 0,
+                "videos": [
+                    {
+                        "gcsUri": "gs://studio-bucket/out/0c33-uuid/sample_0.mp4",
+                        "mimeType": "video/mp4",
+                    }
+                ],
+            },
+        },
+    )
+    responses.get(STORAGE, body=mp4_bytes, content_type="video/mp4")
+
+    job = run(user, django_capture_on_commit_callbacks)
+
+    assert job.status == VideoCreationJob.Status.COMPLETED, job.error
+    assert job.operation_name == OPERATION
+    assert len(calls_to(TOKEN_URI)) == 1
+    assert b"jwt-bearer" in calls_to(TOKEN_URI)[0].request.body
+    (submit,) = calls_to(SUBMIT)
+    assert submit.request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert json.loads(submit.request.body) == {
+        "instances": [{"prompt": "Vertex dusk"}],
+        "parameters": {
+            "aspectRatio": "16:9",
+            "resolution": "720p",
+            "durationSeconds": 4,
+            "sampleCount": 1,
+            "storageUri": "gs://studio-bucket/out/",
+        },
+    }
+    for call in calls_to(FETCH):
+        assert json.loads(call.request.body) == {"operationName": OPERATION}
+        assert call.request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert calls_to(STORAGE)[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+@responses.activate
+def test_inline_video_lands_on_disk_but_not_in_the_jobs_metadata(
+    vertex, settings, user, mp4_bytes, data_dir, django_capture_on_commit_callbacks
+):
+    settings.VERTEX_STORAGE_URI = ""
+    encoded = base64.b64encode(mp4_bytes).decode()
+    responses.post(TOKEN_URI, json={"access_token": TOKEN, "expires_in": 3600})
+    responses.post(SUBMIT, json={"name": OPERATION})
+    responses.post(
+        FETCH,
+        json={
+            "name": OPERATION,
+            "done": True,
+            "response": {"videos": [{"bytesBase64Encoded": encoded, "mimeType": "video/mp4"}]},
+        },
+    )
+    job = run(user, django_capture_on_commit_callbacks)
+    assert job.status == VideoCreationJob.Status.COMPLETED, job.error
+    assert (data_dir / job.video_url).read_bytes() == mp4_bytes
+    stored = json.dumps(job.metadata)
+    assert encoded[:200] not in stored
+    assert f"<{len(encoded)} base64 characters omitted>" in stored
+
+
+@responses.activate
+def test_vertex_safety_filter_reason_reaches_the_person(
+    vertex, user, django_capture_on_commit_callbacks
+):
+    reason = "Veo could not generate 1 videos based on the prompt provided. You will not be charged for this request."
+    responses.post(TOKEN_URI, json={"access_token": TOKEN, "expires_in": 3600})
+    responses.post(SUBMIT, json={"name": OPERATION})
+    responses.post(
+        FETCH,
+        json={
+            "name": OPERATION,
+            "done": True,
+            "response": {"raiMediaFilteredCount": 1, "raiMediaFilteredReasons": [reason]},
+        },
+    )
+    job = run(user, django_capture_on_commit_callbacks)
+    assert job.status == VideoCreationJob.Status.FAILED
+    assert reason in job.error
+
+
+@responses.activate
+def test_missing_credentials_file_fails_before_anything_is_sent(
+    vertex, settings, user, django_capture_on_commit_callbacks
+):
+    settings.GOOGLE_APPLICATION_CREDENTIALS = "/nonexistent/service-account.json"
+    job = run(user, django_capture_on_commit_callbacks)
+    assert job.status == VideoCreationJob.Status.FAILED
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in job.error
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_refused_service_account_is_explained(vertex, user, django_capture_on_commit_callbacks):
+    responses.post(
+        TOKEN_URI,
+        status=400,
+        json={"error": "invalid_grant", "error_description": "Invalid JWT Signature."},
+    )
+    job = run(user, django_capture_on_commit_callbacks)
+    assert job.status == VideoCreationJob.Status.FAILED
+    assert "Google refused the service account's credentials" in job.error
+    assert calls_to(SUBMIT) == []
+
+
+@responses.activate
+def test_model_the_project_cannot_reach_is_a_final_error(
+    vertex, user, django_capture_on_commit_callbacks
+):
+    responses.post(TOKEN_URI, json={"access_token": TOKEN, "expires_in": 3600})
+    responses.post(
+        SUBMIT,
+        status=404,
+        json={
+            "error": {
+                "code": 404,
+                "status": "NOT_FOUND",
+                "message": f"Publisher Model `projects/studio-proj/locations/us-central1/publishers/google/models/{MODEL}` was not found or your project does not have access to it.",
+            }
+        },
+    )
+    job = run(user, django_capture_on_commit_callbacks)
+    assert job.status == VideoCreationJob.Status.FAILED
+    assert "does not offer this model to this account" in job.error
+    assert len(calls_to(SUBMIT)) == 1
