@@ -52,6 +52,18 @@ def write_poster(video: Path, dest: Path, *, at_fraction=0.3) -> None:
         frame.to_image().save(dest, format="JPEG", quality=85)
 
 
+def extract_audio(video: Path, dest: Path) -> None:
+    """Copy the video's first audio track, without re-encoding, into an .m4a file."""
+    with av.open(str(video)) as source, av.open(str(dest), "w", format="mp4") as target:
+        track = source.streams.audio[0]
+        out = target.add_stream_from_template(track)
+        for packet in source.demux(track):
+            if packet.dts is None:  # the demuxer's flush packet
+                continue
+            packet.stream = out
+            target.mux(packet)
+
+
 def _duration(container, stream) -> float:
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)

@@ -30,6 +30,14 @@ class JobQuerySet(models.QuerySet):
             status__in=[VideoCreationJob.Status.COMPLETED, VideoCreationJob.Status.FAILED]
         )
 
+    def in_flight(self):
+        """Return jobs holding a place at the provider: claimed and not yet finished."""
+        return self.filter(status=VideoCreationJob.Status.PROCESSING)
+
+    def waiting(self):
+        """Return queued jobs in the order they will be claimed."""
+        return self.filter(status=VideoCreationJob.Status.IDLE).order_by("created_at", "pk")
+
 
 class VideoCreationJob(models.Model):
     """One prompt sent to Veo, from queueing to a playable video or a failure."""
@@ -76,8 +84,18 @@ class VideoCreationJob(models.Model):
     options = models.JSONField(default=dict, blank=True)
     stage = models.CharField(max_length=16, choices=Stage, default=Stage.QUEUED)
     operation_name = models.TextField(null=True, blank=True)
+    retry_of = models.ForeignKey(
+        "self",
+        on_delete=models.DB_SET_NULL,
+        null=True,
+        blank=True,
+        related_name="retries",
+        help_text="The failed job this one retries, with the same prompt and options.",
+    )
     submitted_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # While set and in the future, one pipeline run holds the job; others leave it be.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = JobQuerySet.as_manager()

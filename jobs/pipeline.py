@@ -1,8 +1,11 @@
-"""The generation pipeline: from a queued job to output.mp4 and its poster.
+"""The generation pipeline: from a queued job to output.mp4 and its resources.
 
-Each run takes the job as far as it can within one time slice and then re-enqueues
-itself, so no task holds a worker for the minutes a generation can take, and a task
-that is delivered twice, or again after its worker died, picks up where the job is.
+A run holds the job's lease (a conditional UPDATE on lease_expires_at), takes the
+job as far as one time slice allows, releases the lease and re-enqueues itself. So
+no task holds a worker for the minutes a generation takes, a duplicate delivery finds
+the lease taken and leaves at once, and a run whose worker died is picked up, after
+its lease expires, by the broker's redelivery or the recovery sweep, from the stage
+stored in the database.
 """
 
 import hashlib
@@ -15,7 +18,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from . import services, storage
-from .media import NotAVideo, probe, write_poster
+from .media import NotAVideo, extract_audio, probe, write_poster
 from .models import VideoCreationJob, VideoResource
 from .veo.base import (
     GenerationRequest,
@@ -39,6 +42,11 @@ DOWNLOAD_ATTEMPTS = 3
 GENERATING_FLOOR, GENERATED, DOWNLOADED = 10, 50, 80
 # A generation typically takes about a minute; the bar creeps towards 49 % meanwhile.
 TYPICAL_GENERATION_SECONDS = 60
+RENEW_EVERY_SECONDS = 10
+UNEXPECTED = (
+    "Something went wrong inside the studio while making this video. "
+    "The details are in the worker's log."
+)
 
 
 def get_provider():
@@ -59,82 +67,110 @@ def get_provider():
     )
 
 
+def lease_seconds():
+    """Return how long a run may go unheard before another may take the job.
+
+    Longer than a slice plus one HTTP call, so a live submit always holds its lease.
+    """
+    return settings.VEO_TASK_SLICE_SECONDS + 2 * settings.VEO_HTTP_TIMEOUT + 30
+
+
 class Reschedule(Exception):
     """The slice is over, or a retry must wait: run the job again later."""
 
 
 class Stopped(Exception):
-    """The job left this stage under us (cancelled, or held by another run): let go."""
+    """The job left this stage under us (cancelled, deleted, or taken over): let go."""
+
+
+class Lease:
+    """The lease one run holds on one job, renewed as the run makes progress."""
+
+    def __init__(self, job_id, expires):
+        self.job_id, self.expires, self.renewed_at = job_id, expires, time.monotonic()
+
+    def renew(self, stage, **changes):
+        """Extend the lease (writing changes, e.g. progress) or raise Stopped."""
+        expires = services.job_lease_renew(
+            self.job_id, self.expires, seconds=lease_seconds(), stage=stage, **changes
+        )
+        if expires is None:
+            raise Stopped
+        self.expires, self.renewed_at = expires, time.monotonic()
+
+    def release(self):
+        services.job_lease_release(self.job_id, self.expires)
 
 
 def run(job_id):
     """Advance one job as far as one slice allows.
 
-    1. Claim a queued job (idle -> processing) and submit it to Veo exactly once.
-    2. Poll the stored operation until Veo is done, updating progress.
-    3. Download the sample to a temporary file, check it is a real video, move it
-       into place as videos/<job-id>/output.mp4.
-    4. Write the poster and metadata.json, then mark the job completed.
-    A job that finds its operation name polls it and never submits again.
+    1. Claim a queued job (idle -> processing) if fewer than VEO_MAX_IN_FLIGHT are in
+       flight, and submit it to Veo exactly once.
+    2. Poll the stored operation, backing off, until Veo is done; progress creeps.
+    3. Download each sample to a temporary file, check it is a real video, move it
+       into place: videos/<job-id>/output.mp4, extra samples under resources/videos/.
+    4. Write the poster and the audio track, then mark the job completed.
+    A run that finds an operation name polls it and never submits again; a run that
+    finds a submit started but no operation name fails the job as "outcome unknown".
     """
     job = VideoCreationJob.objects.filter(pk=job_id).first()
     if job is None or job.is_finished:
         return
+    expires = services.job_lease_acquire(job_id, seconds=lease_seconds())
+    if expires is None:
+        return  # Another run holds the job.
+    lease = Lease(job_id, expires)
     slice_ends = time.monotonic() + settings.VEO_TASK_SLICE_SECONDS
+    again = False
     try:
+        job.refresh_from_db()
         provider = get_provider()
-        if job.status == Status.IDLE:
-            if not services.job_claim(job.pk):
-                return
-            job.refresh_from_db()
-        if job.stage == Stage.SUBMITTING:
-            _submit(job, provider, slice_ends)
+        if job.status == Status.IDLE and not services.job_claim(job.pk):
+            return  # The provider is full; finishing jobs queue the next in line.
+        job.refresh_from_db()
         samples = None
+        if job.stage == Stage.SUBMITTING:
+            _submit(job, provider, lease, slice_ends)
         if job.stage == Stage.GENERATING:
-            samples = _wait_for_generation(job, provider, slice_ends)
+            samples = _wait_for_generation(job, provider, lease, slice_ends)
         if job.stage == Stage.DOWNLOADING:
-            _download(job, provider, samples)
+            _download(job, provider, lease, samples)
         if job.stage == Stage.FINISHING:
-            _finish(job)
+            _finish(job, lease)
     except Stopped:
-        return
+        pass
     except Reschedule:
-        async_task("jobs.tasks.run_job", job_id, group="jobs")
+        again = True
     except VeoError as exc:
         logger.warning("Job %s failed: %s", job_id, exc.message)
         services.job_fail(job_id, message=exc.message)
     except Exception:
         logger.exception("Job %s failed unexpectedly", job_id)
-        services.job_fail(
-            job_id,
-            message="Something went wrong inside the studio while making this video. "
-            "The details are in the worker's log.",
-        )
+        services.job_fail(job_id, message=UNEXPECTED)
     finally:
+        lease.release()
         storage.remove_temp_files(job_id)
+    if again:
+        async_task("jobs.tasks.run_job", job_id, group="jobs")
 
 
-def _submit(job, provider, slice_ends):
+def _submit(job, provider, lease, slice_ends):
     if job.operation_name:
         # Saved by an earlier run whose stage change did not land: never submit again.
         services.job_transition(job.pk, from_stage=Stage.SUBMITTING, to_stage=Stage.GENERATING)
         job.stage = Stage.GENERATING
         return
     if job.submitted_at is not None:
-        if _submit_may_be_in_flight(job):
-            raise Stopped
+        # This run holds the lease, so the run that started that submit is gone.
         raise SubmitOutcomeUnknown("an earlier attempt stopped before Veo's answer was saved")
     request = _request(job)
     # Mark the attempt before the paid call: a run that finds this mark and no
     # operation name knows a submit may have gone out and must not send another.
-    now = timezone.now()
-    marked = VideoCreationJob.objects.filter(
-        pk=job.pk, status=Status.PROCESSING, stage=Stage.SUBMITTING, submitted_at=None
-    ).update(submitted_at=now, heartbeat_at=now, updated_at=now)
-    if not marked:
+    if not services.job_mark_submit_started(job.pk):
         raise Stopped
     for attempt in range(SUBMIT_ATTEMPTS):
-        services.job_heartbeat(job.pk, stage=Stage.SUBMITTING)
+        lease.renew(Stage.SUBMITTING)
         try:
             name = provider.submit(request)
             break
@@ -147,15 +183,11 @@ def _submit(job, provider, slice_ends):
                 raise _gave_up(exc, SUBMIT_ATTEMPTS) from None
             wait = _backoff(attempt, exc)
             if time.monotonic() + wait > slice_ends:
-                # Nothing was accepted: clear the mark so the next run may submit.
-                VideoCreationJob.objects.filter(pk=job.pk, stage=Stage.SUBMITTING).update(
-                    submitted_at=None
-                )
+                services.job_clear_submit_mark(job.pk)  # Google refused it: nothing billed.
                 raise Reschedule from None
             time.sleep(wait)
-    services.job_transition(
-        job.pk, from_stage=Stage.SUBMITTING, to_stage=Stage.GENERATING, operation_name=name
-    )
+    if not services.job_record_operation(job.pk, name):
+        raise Stopped
     job.operation_name, job.stage = name, Stage.GENERATING
 
 
@@ -190,44 +222,24 @@ def _backoff(attempt, error):
     return backoff(attempt, hint=error.retry_after, base=settings.VEO_RETRY_BASE_SECONDS)
 
 
-def _submit_may_be_in_flight(job):
-    """Return whether another run's submit could still be waiting for Veo's answer."""
-    in_flight = timedelta(seconds=settings.VEO_HTTP_TIMEOUT + 90)
-    return timezone.now() - (job.heartbeat_at or job.submitted_at) < in_flight
-
-
-def _wait_for_generation(job, provider, slice_ends):
-    deadline = (job.submitted_at or job.created_at) + timedelta(
-        minutes=settings.VEO_JOB_DEADLINE_MINUTES
+def _wait_for_generation(job, provider, lease, slice_ends):
+    """Poll until Veo is done; return the samples, or raise with Veo's reason."""
+    operation = poll_until_done(
+        job,
+        provider,
+        slice_ends,
+        renew=lambda progress: lease.renew(Stage.GENERATING, progress=progress),
     )
-    failures = 0
-    while True:
-        if timezone.now() > deadline:
-            raise VeoError(
-                f"Timed out: Veo did not finish within {settings.VEO_JOB_DEADLINE_MINUTES} minutes."
-            )
-        try:
-            operation = provider.poll(job.operation_name)
-        except VeoError as exc:
-            if not exc.retryable:
-                raise
-            failures += 1
-            operation, wait = None, _backoff(failures, exc)
-        if operation is not None and operation.done:
-            break
-        if operation is not None:
-            wait = settings.VEO_POLL_INTERVAL
-        if not services.job_heartbeat(job.pk, stage=Stage.GENERATING, progress=_creep(job)):
-            raise Stopped
-        if time.monotonic() + wait > slice_ends:
-            raise Reschedule
-        time.sleep(wait)
     if operation.error is not None:
         raise operation.error
     if not operation.samples:
         reasons = " ".join(operation.filtered_reasons)
         raise VeoError(f"Veo's safety filters blocked this video, so it was not billed. {reasons}")
-    metadata = {**(job.metadata or {}), "provider_response": redact_inline_video(operation.raw)}
+    metadata = {
+        **(job.metadata or {}),
+        "provider_response": redact_inline_video(operation.raw),
+        "samples_returned": len(operation.samples),
+    }
     if not services.job_transition(
         job.pk,
         from_stage=Stage.GENERATING,
@@ -240,6 +252,40 @@ def _wait_for_generation(job, provider, slice_ends):
     return operation.samples
 
 
+def poll_until_done(job, provider, slice_ends, *, renew):
+    """Poll the job's operation until done, within the slice and the job's deadline.
+
+    The interval starts at VEO_POLL_INTERVAL and grows by half each poll up to
+    VEO_POLL_INTERVAL_MAX; failed polls back off exponentially, honouring Google's wait.
+    """
+    deadline = (job.submitted_at or job.created_at) + timedelta(
+        minutes=settings.VEO_JOB_DEADLINE_MINUTES
+    )
+    interval, failures = settings.VEO_POLL_INTERVAL, 0
+    while True:
+        if timezone.now() > deadline:
+            raise VeoError(
+                f"Timed out: Veo did not finish within {settings.VEO_JOB_DEADLINE_MINUTES} "
+                "minutes of the submit."
+            )
+        try:
+            operation = provider.poll(job.operation_name)
+        except VeoError as exc:
+            if not exc.retryable:
+                raise
+            failures += 1
+            operation, wait = None, _backoff(failures, exc)
+        if operation is not None:
+            if operation.done:
+                return operation
+            wait = interval
+            interval = min(interval * 1.5, max(settings.VEO_POLL_INTERVAL_MAX, interval))
+        renew(_creep(job))
+        if time.monotonic() + wait > slice_ends:
+            raise Reschedule
+        time.sleep(wait)
+
+
 def _creep(job):
     """Return a progress figure between 10 and 49 that grows with time spent generating."""
     elapsed = (timezone.now() - (job.submitted_at or job.created_at)).total_seconds()
@@ -247,21 +293,38 @@ def _creep(job):
     return GENERATING_FLOOR + int(share * (GENERATED - 1 - GENERATING_FLOOR))
 
 
-def _download(job, provider, samples=None):
+def _download(job, provider, lease, samples=None):
     if samples is None:
         # A later run: ask again (polls are free) rather than keep inline videos around.
         samples = provider.poll(job.operation_name).samples
     if not samples:
         raise VeoError("Veo's answer no longer holds the video. Retry the job.")
     directory = storage.job_dir(job.pk)
+    targets = [directory / storage.OUTPUT_NAME] + [
+        storage.absolute(storage.relative_resource(job.pk, "video", f"sample-{n}.mp4"))
+        for n in range(2, len(samples) + 1)
+    ]
+    for sample, target in zip(samples, targets, strict=True):
+        fetch_video(
+            provider, sample, target, job_id=job.pk, renew=lambda: lease.renew(Stage.DOWNLOADING)
+        )
+    if not services.job_transition(
+        job.pk, from_stage=Stage.DOWNLOADING, to_stage=Stage.FINISHING, progress=DOWNLOADED
+    ):
+        raise Stopped
+    job.stage = Stage.FINISHING
+
+
+def fetch_video(provider, sample, target, *, job_id, renew):
+    """Download one sample into target through a checked temporary file, with retries."""
     for attempt in range(DOWNLOAD_ATTEMPTS):
-        services.job_heartbeat(job.pk, stage=Stage.DOWNLOADING)
-        temp = storage.temp_file(directory, suffix=".mp4")
+        renew()
+        temp = storage.temp_file(target.parent, suffix=".mp4")
         try:
-            provider.download(samples[0], temp, max_bytes=settings.VEO_DOWNLOAD_MAX_BYTES)
+            provider.download(sample, temp, max_bytes=settings.VEO_DOWNLOAD_MAX_BYTES)
             probe(temp)
-            storage.move_into_place(temp, directory / storage.OUTPUT_NAME)
-            break
+            storage.move_into_place(temp, target)
+            return
         except NotAVideo as exc:
             error = VeoError(f"Veo's download was not a playable video. {exc}", retryable=True)
         except VeoError as exc:
@@ -273,33 +336,83 @@ def _download(job, provider, samples=None):
         if attempt == DOWNLOAD_ATTEMPTS - 1:
             raise _gave_up(error, DOWNLOAD_ATTEMPTS)
         time.sleep(_backoff(attempt, error))
-    if not services.job_transition(
-        job.pk, from_stage=Stage.DOWNLOADING, to_stage=Stage.FINISHING, progress=DOWNLOADED
-    ):
-        raise Stopped
-    job.stage = Stage.FINISHING
 
 
-def _finish(job):
+def _finish(job, lease):
+    lease.renew(Stage.FINISHING)
     video = storage.job_dir(job.pk) / storage.OUTPUT_NAME
     info = probe(video)
-    poster_rel = storage.relative_resource(job.pk, "image", storage.POSTER_NAME)
-    poster = storage.absolute(poster_rel)
-    temp = storage.temp_file(poster.parent, suffix=".jpg")
-    try:
-        write_poster(video, temp)
-        storage.move_into_place(temp, poster)
-    finally:
-        temp.unlink(missing_ok=True)
-    digest = hashlib.sha256()
-    with open(video, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(chunk)
+    made = []
+    poster = storage.relative_resource(job.pk, "image", storage.POSTER_NAME)
+    storage.write_atomically(storage.absolute(poster), lambda temp: write_poster(video, temp))
+    made.append((VideoResource.Type.IMAGE, storage.POSTER_NAME, poster))
+    if info.has_audio:
+        audio = storage.relative_resource(job.pk, "audio", storage.AUDIO_NAME)
+        storage.write_atomically(storage.absolute(audio), lambda temp: extract_audio(video, temp))
+        made.append((VideoResource.Type.AUDIO, storage.AUDIO_NAME, audio))
+    for n in range(2, int((job.metadata or {}).get("samples_returned", 1)) + 1):
+        name = f"sample-{n}.mp4"
+        made.append(
+            (VideoResource.Type.VIDEO, name, storage.relative_resource(job.pk, "video", name))
+        )
     services.job_complete(
         job.pk,
         video_path=storage.relative_output(job.pk),
         info=info,
-        poster_path=poster_rel,
-        sha256=digest.hexdigest(),
+        sha256=_sha256(video),
         size=video.stat().st_size,
+        resources=made,
     )
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def collect_late_result(job_id):
+    """Keep the video of a job cancelled after its submit, if Veo delivers it anyway.
+
+    Veo cannot be told to stop, and Google may bill the generation; the result is
+    stored on the cancelled job as resources/videos/late-result.mp4.
+    """
+    job = VideoCreationJob.objects.filter(pk=job_id, error=services.CANCELLED_MESSAGE).first()
+    if job is None or job.resources.filter(filename=storage.LATE_RESULT_NAME).exists():
+        return
+    if not job.operation_name:
+        # A submit still in flight records its operation name even after the cancel.
+        in_flight = job.submitted_at and timezone.now() - job.submitted_at < timedelta(
+            seconds=lease_seconds()
+        )
+        if in_flight:
+            time.sleep(min(5, settings.VEO_POLL_INTERVAL_MAX))
+            async_task("jobs.tasks.collect_late_result", job_id, group="jobs")
+        return
+    slice_ends = time.monotonic() + settings.VEO_TASK_SLICE_SECONDS
+    try:
+        operation = poll_until_done(job, get_provider(), slice_ends, renew=lambda _progress: None)
+        if operation.error is not None or not operation.samples:
+            return
+        relative = storage.relative_resource(job.pk, "video", storage.LATE_RESULT_NAME)
+        fetch_video(
+            get_provider(),
+            operation.samples[0],
+            storage.absolute(relative),
+            job_id=job.pk,
+            renew=lambda: None,
+        )
+        services.resource_add(
+            job_id=job.pk,
+            kind=VideoResource.Type.VIDEO,
+            filename=storage.LATE_RESULT_NAME,
+            file_path=relative,
+        )
+    except Reschedule:
+        async_task("jobs.tasks.collect_late_result", job_id, group="jobs")
+    except VeoError as exc:
+        logger.info("No late result for cancelled job %s: %s", job_id, exc.message)
+    finally:
+        storage.remove_temp_files(job_id)

@@ -5,20 +5,33 @@ delivery of the same task, a cancel racing a worker, or two workers holding the 
 job can never both act: only the caller whose UPDATE changed one row goes on.
 """
 
+import logging
+from datetime import timedelta
 from functools import partial
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from . import catalog, storage
 from .models import VideoCreationJob, VideoResource
 
+logger = logging.getLogger(__name__)
+
 Status = VideoCreationJob.Status
 Stage = VideoCreationJob.Stage
 
 CANCELLED_MESSAGE = "Cancelled by user"
+# Any constant works; it only has to be the same in every process.
+CLAIM_LOCK_KEY = 7_105_310_471
+
+
+class JobStateError(Exception):
+    """The job is not in a state that allows this action; the message says why."""
 
 
 def enqueue_run(job_id):
@@ -26,8 +39,22 @@ def enqueue_run(job_id):
     transaction.on_commit(partial(async_task, "jobs.tasks.run_job", job_id, group="jobs"))
 
 
+def enqueue_late_result(job_id):
+    transaction.on_commit(
+        partial(async_task, "jobs.tasks.collect_late_result", job_id, group="jobs")
+    )
+
+
 def job_create(
-    *, owner, prompt_text, model, options, image=None, last_frame=None, prompt_id=None
+    *,
+    owner,
+    prompt_text,
+    model,
+    options,
+    image=None,
+    last_frame=None,
+    prompt_id=None,
+    retry_of=None,
 ) -> VideoCreationJob:
     """Validate and store a new job with its input frames, then queue it for generation.
 
@@ -49,6 +76,7 @@ def job_create(
         model=model,
         options=options,
         metadata={"estimated_cost_usd": str(estimate)},
+        retry_of=retry_of,
     )
     if prompt_id:
         job.prompt_id = prompt_id
@@ -70,27 +98,176 @@ def _store_frame(job, stem, frame):
     filename = f"{stem}.{frame.extension}"
     relative = storage.relative_resource(job.pk, "image", filename)
     storage.write_bytes(storage.absolute(relative), frame.data)
-    resource = VideoResource(job=job, type=VideoResource.Type.IMAGE, filename=filename)
-    resource.file_path = relative
-    resource.url = resource.get_absolute_url()
-    resource.save(force_insert=True)
+    resource_add(
+        job_id=job.pk, kind=VideoResource.Type.IMAGE, filename=filename, file_path=relative
+    )
+
+
+def job_retry(*, job, owner) -> VideoCreationJob:
+    """Create a new job with a failed job's prompt, options and frames, linked to it."""
+    if job.status != Status.FAILED:
+        raise JobStateError("Only a failed or cancelled job can be retried.")
+    frames = {}
+    for resource in job.resources.filter(type=VideoResource.Type.IMAGE):
+        stem, _, extension = resource.filename.rpartition(".")
+        path = storage.absolute(resource.file_path or "")
+        if stem in (storage.FIRST_FRAME, storage.LAST_FRAME) and path.is_file():
+            frames[stem] = _StoredFrame(path.read_bytes(), extension)
+    return job_create(
+        owner=owner,
+        prompt_text=job.prompt_text,
+        model=job.model,
+        options=job.options,
+        image=frames.get(storage.FIRST_FRAME),
+        last_frame=frames.get(storage.LAST_FRAME),
+        prompt_id=job.prompt_id,
+        retry_of=job,
+    )
+
+
+class _StoredFrame:
+    """A frame read back from disk, shaped like jobs.frames.Frame for job_create."""
+
+    def __init__(self, data, extension):
+        self.data, self.extension = data, extension
+
+
+def job_delete(*, job) -> None:
+    """Remove a finished job's rows (resources cascade) and, after commit, its files."""
+    if not job.is_finished:
+        raise JobStateError("This job is still running; cancel it before deleting it.")
+    with transaction.atomic():
+        deleted, _ = VideoCreationJob.objects.filter(
+            pk=job.pk, status__in=[Status.COMPLETED, Status.FAILED]
+        ).delete()
+        if not deleted:
+            raise JobStateError("This job changed while you were deleting it; try again.")
+        transaction.on_commit(partial(_delete_files, job.pk))
+
+
+def _delete_files(job_id):
+    try:
+        storage.delete_job_files(job_id)
+    except OSError:
+        # The recovery sweep removes directories that no job owns.
+        logger.exception("Could not delete the files of job %s; the sweep will retry", job_id)
 
 
 def job_cancel(*, job) -> bool:
     """Stop waiting for a job that has not finished; return whether it was cancelled.
 
-    Veo has no cancel call: a generation already submitted may still be billed.
+    Veo has no cancel call: a generation already submitted may still be billed, so its
+    result, if it arrives, is kept on the cancelled job.
     """
     now = timezone.now()
-    changed = VideoCreationJob.objects.filter(
-        pk=job.pk, status__in=[Status.IDLE, Status.PROCESSING]
-    ).update(
-        status=Status.FAILED,
-        error=CANCELLED_MESSAGE,
-        completed_at=now,
-        updated_at=now,
-    )
+    with transaction.atomic():
+        changed = VideoCreationJob.objects.filter(
+            pk=job.pk, status__in=[Status.IDLE, Status.PROCESSING]
+        ).update(
+            status=Status.FAILED,
+            error=CANCELLED_MESSAGE,
+            completed_at=now,
+            updated_at=now,
+            lease_expires_at=None,
+        )
+        if changed and job.status == Status.PROCESSING:
+            enqueue_late_result(job.pk)
+    if changed:
+        job_write_metadata_file(job.pk)
+        enqueue_waiting()
     return changed == 1
+
+
+# --- Leases: one pipeline run at a time per job --------------------------------------
+
+
+def job_lease_acquire(job_id, *, seconds):
+    """Take the job's lease if it is free or expired; return its expiry, or None."""
+    now = timezone.now()
+    expires = now + timedelta(seconds=seconds)
+    taken = (
+        VideoCreationJob.objects.filter(pk=job_id)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .update(lease_expires_at=expires)
+    )
+    return expires if taken else None
+
+
+def job_lease_renew(job_id, held, *, seconds, stage, **changes):
+    """Extend a held lease while the job is still processing in `stage`.
+
+    Return the new expiry, or None when the job was cancelled, moved on or taken over.
+    """
+    now = timezone.now()
+    expires = now + timedelta(seconds=seconds)
+    renewed = VideoCreationJob.objects.filter(
+        pk=job_id, status=Status.PROCESSING, stage=stage, lease_expires_at=held
+    ).update(lease_expires_at=expires, heartbeat_at=now, updated_at=now, **changes)
+    return expires if renewed else None
+
+
+def job_lease_release(job_id, held) -> None:
+    VideoCreationJob.objects.filter(pk=job_id, lease_expires_at=held).update(lease_expires_at=None)
+
+
+# --- Pipeline transitions ------------------------------------------------------------
+
+
+def job_claim(job_id) -> bool:
+    """Take a queued job for submission if the provider has room: idle -> processing.
+
+    The count of jobs in flight and the claim happen in one transaction under a lock
+    (SQLite's IMMEDIATE transaction; a PostgreSQL advisory lock), so concurrent
+    workers never exceed VEO_MAX_IN_FLIGHT.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_KEY])
+        if VideoCreationJob.objects.in_flight().count() >= settings.VEO_MAX_IN_FLIGHT:
+            return False
+        return (
+            VideoCreationJob.objects.filter(pk=job_id, status=Status.IDLE).update(
+                status=Status.PROCESSING,
+                stage=Stage.SUBMITTING,
+                progress=10,
+                heartbeat_at=now,
+                updated_at=now,
+            )
+            == 1
+        )
+
+
+def job_mark_submit_started(job_id) -> bool:
+    """Record, before the paid call, that a submit is going out; False if one already did."""
+    now = timezone.now()
+    return (
+        VideoCreationJob.objects.filter(
+            pk=job_id, status=Status.PROCESSING, stage=Stage.SUBMITTING, submitted_at=None
+        ).update(submitted_at=now, heartbeat_at=now, updated_at=now)
+        == 1
+    )
+
+
+def job_clear_submit_mark(job_id) -> None:
+    """Forget a submit that Google certainly refused (a 429), so a later run may send it."""
+    VideoCreationJob.objects.filter(
+        pk=job_id, stage=Stage.SUBMITTING, operation_name__isnull=True
+    ).update(submitted_at=None)
+
+
+def job_record_operation(job_id, name) -> bool:
+    """Save Google's operation name the moment it answers, whatever else happened meanwhile.
+
+    A job cancelled during the submit still records it, so its result can be kept.
+    Return whether the job is still processing and now generating.
+    """
+    now = timezone.now()
+    VideoCreationJob.objects.filter(pk=job_id, operation_name__isnull=True).update(
+        operation_name=name, updated_at=now
+    )
+    return job_transition(job_id, from_stage=Stage.SUBMITTING, to_stage=Stage.GENERATING)
 
 
 def job_transition(job_id, *, from_stage, to_stage, **changes) -> bool:
@@ -104,48 +281,31 @@ def job_transition(job_id, *, from_stage, to_stage, **changes) -> bool:
     )
 
 
-def job_claim(job_id) -> bool:
-    """Take a queued job for submission: idle -> processing/submitting at 10 %."""
-    now = timezone.now()
-    return (
-        VideoCreationJob.objects.filter(pk=job_id, status=Status.IDLE).update(
-            status=Status.PROCESSING,
-            stage=Stage.SUBMITTING,
-            progress=10,
-            heartbeat_at=now,
-            updated_at=now,
-        )
-        == 1
-    )
-
-
-def job_heartbeat(job_id, *, stage, progress=None) -> bool:
-    """Record that a worker still holds the job; return False if it was taken away."""
-    changes = {"heartbeat_at": timezone.now(), "updated_at": timezone.now()}
-    if progress is not None:
-        changes["progress"] = progress
-    return (
-        VideoCreationJob.objects.filter(pk=job_id, status=Status.PROCESSING, stage=stage).update(
-            **changes
-        )
-        == 1
-    )
-
-
 def job_fail(job_id, *, message, stage=None) -> bool:
     """End an unfinished job as failed with a message a person can act on."""
     now = timezone.now()
     jobs = VideoCreationJob.objects.filter(pk=job_id, status__in=[Status.IDLE, Status.PROCESSING])
     if stage is not None:
         jobs = jobs.filter(stage=stage)
-    changed = jobs.update(status=Status.FAILED, error=message, completed_at=now, updated_at=now)
+    changed = jobs.update(
+        status=Status.FAILED,
+        error=message,
+        completed_at=now,
+        updated_at=now,
+        lease_expires_at=None,
+    )
     if changed:
         job_write_metadata_file(job_id)
+        enqueue_waiting()
     return changed == 1
 
 
-def job_complete(job_id, *, video_path, info, poster_path, sha256, size) -> bool:
-    """Record the finished video and its poster, then mark the job completed at 100 %."""
+def job_complete(job_id, *, video_path, info, sha256, size, resources) -> bool:
+    """Record the finished video and its resources, then mark the job completed at 100 %.
+
+    `resources` are (type, filename, relative path) of the files the pipeline made:
+    the poster, the audio track, extra samples.
+    """
     now = timezone.now()
     with transaction.atomic():
         job = VideoCreationJob.objects.get(pk=job_id)
@@ -173,18 +333,23 @@ def job_complete(job_id, *, video_path, info, poster_path, sha256, size) -> bool
             completed_at=now,
             updated_at=now,
             metadata=metadata,
+            lease_expires_at=None,
         )
         if not changed:
             return False
-        VideoResource.objects.filter(job_id=job_id, filename=storage.POSTER_NAME).delete()
-        poster = VideoResource(
-            job_id=job_id, type=VideoResource.Type.IMAGE, filename=storage.POSTER_NAME
-        )
-        poster.file_path = poster_path
-        poster.url = poster.get_absolute_url()
-        poster.save(force_insert=True)
+        for kind, filename, relative in resources:
+            VideoResource.objects.filter(job_id=job_id, filename=filename).delete()
+            resource_add(job_id=job_id, kind=kind, filename=filename, file_path=relative)
     job_write_metadata_file(job_id)
+    enqueue_waiting()
     return True
+
+
+def resource_add(*, job_id, kind, filename, file_path) -> VideoResource:
+    resource = VideoResource(job_id=job_id, type=kind, filename=filename, file_path=file_path)
+    resource.url = resource.get_absolute_url()
+    resource.save(force_insert=True)
+    return resource
 
 
 def job_write_metadata_file(job_id) -> None:
@@ -212,11 +377,74 @@ def job_write_metadata_file(job_id) -> None:
             "createdAt": job.created_at,
             "submittedAt": job.submitted_at,
             "completedAt": job.completed_at,
-            "owner": job.owner.get_username(),
+            "owner": job.owner.get_username() if job.owner else None,
             "metadata": job.metadata,
             "resources": resources,
         },
     )
+
+
+# --- Recovery ---------------------------------------------------------------------------
+
+
+def enqueue_waiting() -> int:
+    """Queue runs for the oldest waiting jobs that fit under the in-flight cap."""
+    room = settings.VEO_MAX_IN_FLIGHT - VideoCreationJob.objects.in_flight().count()
+    if room <= 0:
+        return 0
+    now = timezone.now()
+    waiting = list(
+        VideoCreationJob.objects.waiting()
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .values_list("pk", flat=True)[:room]
+    )
+    for job_id in waiting:
+        enqueue_run(job_id)
+    return len(waiting)
+
+
+def jobs_recover() -> dict:
+    """Bring every stalled job back to life or to an end; run by the cluster each minute.
+
+    1. Fail jobs past the deadline (VEO_JOB_DEADLINE_MINUTES after submit) as timed out.
+    2. Re-enqueue processing jobs whose run died: lease free or expired, no progress
+       for two task slices. The pipeline resumes from the stored stage and never
+       resubmits a job whose submit may have gone out.
+    3. Queue waiting jobs that fit under the in-flight cap (covers lost enqueues).
+    4. Delete job directories that no job owns (a failed delete, a crash mid-create).
+    """
+    now = timezone.now()
+    deadline = now - timedelta(minutes=settings.VEO_JOB_DEADLINE_MINUTES)
+    expired = list(
+        VideoCreationJob.objects.in_flight()
+        .annotate(started=Coalesce("submitted_at", "created_at"))
+        .filter(started__lt=deadline)
+        .values_list("pk", flat=True)
+    )
+    timed_out = sum(
+        job_fail(
+            job_id,
+            message=f"Timed out: Veo did not finish within {settings.VEO_JOB_DEADLINE_MINUTES} "
+            "minutes of the submit.",
+        )
+        for job_id in expired
+    )
+    quiet_since = now - timedelta(seconds=2 * settings.VEO_TASK_SLICE_SECONDS)
+    stalled = list(
+        VideoCreationJob.objects.in_flight()
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .filter(updated_at__lt=quiet_since)
+        .values_list("pk", flat=True)
+    )
+    with transaction.atomic():
+        for job_id in stalled:
+            enqueue_run(job_id)
+        queued = enqueue_waiting()
+    orphans = storage.delete_orphan_dirs(
+        known=set(VideoCreationJob.objects.values_list("pk", flat=True)),
+        older_than=timedelta(hours=1),
+    )
+    return {"timed_out": timed_out, "resumed": len(stalled), "queued": queued, "orphans": orphans}
 
 
 def ensure_first_user(*, username, email, password):

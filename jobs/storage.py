@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -19,6 +20,9 @@ from django.utils._os import safe_join
 
 OUTPUT_NAME = "output.mp4"
 POSTER_NAME = "poster.jpg"
+AUDIO_NAME = "audio.m4a"
+# The video of a job cancelled after its submit, kept if Veo delivers it anyway.
+LATE_RESULT_NAME = "late-result.mp4"
 # Uploaded frames for image-to-video: first-frame.<ext>, last-frame.<ext>.
 FIRST_FRAME, LAST_FRAME = "first-frame", "last-frame"
 RESOURCE_DIRS = {
@@ -66,23 +70,23 @@ def move_into_place(temp: Path, target: Path) -> None:
     os.replace(temp, target)
 
 
-def write_bytes(target: Path, data: bytes) -> None:
-    """Write data to target through a temporary file and an atomic rename."""
+def write_atomically(target: Path, write) -> None:
+    """Call write(temp_path) on a temporary file beside target, then rename it into place."""
     temp = temp_file(target.parent, suffix=target.suffix)
     try:
-        temp.write_bytes(data)
+        write(temp)
         move_into_place(temp, target)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def write_bytes(target: Path, data: bytes) -> None:
+    write_atomically(target, lambda temp: temp.write_bytes(data))
 
 
 def write_json(target: Path, data) -> None:
-    temp = temp_file(target.parent, suffix=".json")
-    try:
-        temp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-        move_into_place(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
+    text = json.dumps(data, indent=2, sort_keys=True, default=str)
+    write_atomically(target, lambda temp: temp.write_text(text))
 
 
 def remove_temp_files(job_id) -> None:
@@ -95,3 +99,21 @@ def remove_temp_files(job_id) -> None:
 
 def delete_job_files(job_id) -> None:
     shutil.rmtree(job_dir(job_id), ignore_errors=True)
+
+
+def delete_orphan_dirs(*, known, older_than) -> int:
+    """Delete job directories whose job is gone, if untouched for older_than; return how many."""
+    videos = Path(settings.MEDIA_ROOT) / "videos"
+    if not videos.is_dir():
+        return 0
+    cutoff = time.time() - older_than.total_seconds()
+    removed = 0
+    for directory in videos.iterdir():
+        if (
+            directory.is_dir()
+            and directory.name not in known
+            and directory.stat().st_mtime < cutoff
+        ):
+            shutil.rmtree(directory, ignore_errors=True)
+            removed += 1
+    return removed

@@ -1,8 +1,18 @@
-"""django-q2 entry points: look the job up by id and hand it to the pipeline."""
+"""django-q2 entry points: thin adapters from a task to the pipeline or a service."""
 
-from . import pipeline
+from . import pipeline, services
 
 
 def run_job(job_id):
     """Advance one job; the pipeline itself writes every state, including failures."""
     pipeline.run(job_id)
+
+
+def collect_late_result(job_id):
+    """Keep a cancelled job's video if Veo delivers it anyway."""
+    pipeline.collect_late_result(job_id)
+
+
+def recover_jobs():
+    """The cluster's schedule: resume stalled jobs, time out old ones, queue waiting ones."""
+    return services.jobs_recover()

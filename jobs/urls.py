@@ -9,6 +9,8 @@ urlpatterns = [
     path("jobs/<str:pk>/", views.job_detail, name="detail"),
     path("jobs/<str:pk>/card/", views.job_card, name="card"),
     path("jobs/<str:pk>/cancel/", views.job_cancel, name="cancel"),
+    path("jobs/<str:pk>/retry/", views.job_retry, name="retry"),
+    path("jobs/<str:pk>/delete/", views.job_delete, name="delete"),
     path("jobs/<str:pk>/video/", views.job_video, name="video"),
     path("jobs/<str:pk>/resources/<str:resource_id>/", views.resource_file, name="resource"),
 ]

@@ -1,4 +1,5 @@
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -39,13 +40,25 @@ def index(request):
         return redirect(job)
     jobs = VideoCreationJob.objects.for_user(request.user).prefetch_related("resources")
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    _mark_queue_positions(page.object_list)
     status = 400 if form.is_bound else 200
     return render(request, "jobs/index.html", {"form": form, "page": page}, status=status)
+
+
+def _mark_queue_positions(jobs):
+    """Set queue_position (1 = next to be claimed) on the waiting jobs among jobs."""
+    if not any(job.status == VideoCreationJob.Status.IDLE for job in jobs):
+        return
+    order = VideoCreationJob.objects.waiting().values_list("pk", flat=True)
+    positions = {pk: n for n, pk in enumerate(order, start=1)}
+    for job in jobs:
+        job.queue_position = positions.get(job.pk)
 
 
 @require_GET
 def job_card(request, pk):
     job = _get_job_for_user(request, pk)
+    _mark_queue_positions([job])
     return render(
         request, "jobs/index.html#job-card", {"job": job}, status=_poll_status(request, job)
     )
@@ -54,6 +67,7 @@ def job_card(request, pk):
 @require_GET
 def job_detail(request, pk):
     job = _get_job_for_user(request, pk)
+    _mark_queue_positions([job])
     template = "jobs/job_detail.html"
     if request.htmx:
         template += "#job-status"
@@ -74,6 +88,36 @@ def job_cancel(request, pk):
     else:
         messages.error(request, "This job had already finished, so there was nothing to cancel.")
     return redirect(job)
+
+
+@require_POST
+def job_retry(request, pk):
+    job = _get_job_for_user(request, pk)
+    try:
+        retry = services.job_retry(job=job, owner=request.user)
+    except (services.JobStateError, ValidationError) as exc:
+        messages.error(request, _message(exc))
+        return redirect(job)
+    messages.success(request, "Retrying with the same prompt and options as a new job.")
+    return redirect(retry)
+
+
+@require_POST
+def job_delete(request, pk):
+    job = _get_job_for_user(request, pk)
+    try:
+        services.job_delete(job=job)
+    except services.JobStateError as exc:
+        messages.error(request, str(exc))
+        return redirect(job)
+    messages.success(request, "Deleted the job and its files.")
+    return redirect("jobs:index")
+
+
+def _message(exc):
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    return str(exc)
 
 
 @require_GET

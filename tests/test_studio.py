@@ -179,10 +179,13 @@ def test_a_new_user_logs_in_submits_a_prompt_and_plays_the_video(studio):
         "SELECT status, progress, video_url FROM video_creation_jobs WHERE id = ?", [job_id]
     ).fetchone()
     assert (status, progress, video_url) == ("completed", 100, f"videos/{job_id}/output.mp4")
-    ((kind, file_path),) = db.execute(
-        "SELECT type, file_path FROM video_resources WHERE job_id = ?", [job_id]
-    ).fetchall()
-    assert kind == "image"
+    resources = dict(
+        db.execute(
+            "SELECT filename, file_path FROM video_resources WHERE job_id = ?", [job_id]
+        ).fetchall()
+    )
+    assert set(resources) == {"poster.jpg", "audio.m4a"}
+    file_path = resources["poster.jpg"]
     job_dir = studio.data_dir / "videos" / job_id
     assert (job_dir / "output.mp4").stat().st_size > 10_000
     assert (studio.data_dir / file_path).is_file()

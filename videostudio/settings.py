@@ -260,6 +260,10 @@ VEO_DOWNLOAD_HOSTS = env_list("VEO_DOWNLOAD_HOSTS")
 VEO_DOWNLOAD_MAX_BYTES = env_int("VEO_DOWNLOAD_MAX_BYTES", 2 * 1024**3, minimum=1024)
 VEO_HTTP_TIMEOUT = env_float("VEO_HTTP_TIMEOUT", 30.0, minimum=1.0)
 VEO_POLL_INTERVAL = env_float("VEO_POLL_INTERVAL", 5.0, minimum=0.0)
+# Polls back off from VEO_POLL_INTERVAL by half again each time, up to this.
+VEO_POLL_INTERVAL_MAX = env_float("VEO_POLL_INTERVAL_MAX", 30.0, minimum=0.0)
+# Jobs in flight at the provider at once; the rest wait, queued, in order.
+VEO_MAX_IN_FLIGHT = env_int("VEO_MAX_IN_FLIGHT", 10, minimum=1)
 # First wait before retrying a rate-limited submit, a failed poll or a download;
 # doubled on each further attempt, with jitter, unless Google names the wait.
 VEO_RETRY_BASE_SECONDS = env_float("VEO_RETRY_BASE_SECONDS", 1.0, minimum=0.0)

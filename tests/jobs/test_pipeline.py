@@ -3,6 +3,7 @@
 import json
 from datetime import timedelta
 
+import av
 import pytest
 import responses
 from django.utils import timezone
@@ -79,10 +80,17 @@ def test_prompt_becomes_a_playable_video_in_the_seed_layout(
     info = probe(job_dir / "output.mp4")
     assert abs(info.duration - 4) < 0.3
     assert (info.width, info.height) == (1280, 720)
-    poster = VideoResource.objects.get(job=job)
+    resources = {r.filename: r for r in VideoResource.objects.filter(job=job)}
+    assert set(resources) == {"poster.jpg", "audio.m4a"}
+    poster, audio = resources["poster.jpg"], resources["audio.m4a"]
     assert poster.type == "image"
     assert poster.file_path == f"videos/{job.pk}/resources/images/poster.jpg"
     assert (data_dir / poster.file_path).read_bytes()[:3] == b"\xff\xd8\xff"
+    assert audio.type == "audio"
+    assert audio.file_path == f"videos/{job.pk}/resources/audio/audio.m4a"
+    with av.open(str(data_dir / audio.file_path)) as track:
+        assert [s.type for s in track.streams] == ["audio"]
+        assert abs(float(track.duration / av.time_base) - 4) < 0.3
     metadata = json.loads((job_dir / "metadata.json").read_text())
     assert metadata["id"] == job.pk
     assert metadata["status"] == "completed"
@@ -345,6 +353,7 @@ def test_a_submit_still_in_flight_elsewhere_is_left_alone(gemini, user):
         stage=Stage.SUBMITTING,
         submitted_at=timezone.now(),
         heartbeat_at=timezone.now(),
+        lease_expires_at=timezone.now() + timedelta(seconds=60),
     )
     pipeline.run(job.pk)
     job.refresh_from_db()

@@ -34,7 +34,9 @@ def test_names_models_the_key_cannot_reach(gemini, settings, capsys):
             ]
         },
     )
-    with pytest.raises(CommandError, match=re.escape("VEO_MODEL=veo-3.1-generate-preview is not usable")):
+    with pytest.raises(
+        CommandError, match=re.escape("VEO_MODEL=veo-3.1-generate-preview is not usable")
+    ):
         call_command("veo_check")
     out = capsys.readouterr().out
     assert "✓ veo-3.1-fast-generate-preview" in out
@@ -56,5 +58,7 @@ def test_says_plainly_when_the_key_is_wrong(gemini):
             }
         },
     )
-    with pytest.raises(CommandError, match=re.escape("The API key is not valid. Check GEMINI_API_KEY.")):
+    with pytest.raises(
+        CommandError, match=re.escape("The API key is not valid. Check GEMINI_API_KEY.")
+    ):
         call_command("veo_check")

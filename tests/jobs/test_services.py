@@ -1,0 +1,297 @@
+"""Job services: the in-flight cap, recovery, leases, retry, delete and honest cancel."""
+
+import os
+import time
+from datetime import timedelta
+
+import pytest
+import responses
+from django.urls import reverse
+from django.utils import timezone
+
+from jobs import pipeline, services, storage
+from jobs.models import VideoCreationJob, VideoResource
+from jobs.veo.synthetic import render_mp4
+from tests.conftest import JOB_OPTIONS
+
+pytestmark = pytest.mark.django_db
+
+Status = VideoCreationJob.Status
+Stage = VideoCreationJob.Stage
+MODEL = "veo-3.1-fast-generate-preview"
+BASE = "https://generativelanguage.googleapis.com/v1beta"
+OPERATION = f"models/{MODEL}/operations/late1"
+FILE = f"{BASE}/files/late1:download?alt=media"
+
+
+@pytest.fixture(scope="module")
+def mp4_bytes(tmp_path_factory):
+    path = tmp_path_factory.mktemp("mp4") / "clip.mp4"
+    render_mp4(path, prompt="service clip", width=320, height=180, seconds=1)
+    return path.read_bytes()
+
+
+def job_in(user, **fields):
+    fields = {"prompt_text": "A tide pool", "model": MODEL, "options": JOB_OPTIONS, **fields}
+    return VideoCreationJob.objects.create(owner=user, **fields)
+
+
+def queued(callbacks):
+    """Return the job ids the captured on_commit callbacks would enqueue runs for."""
+    return [cb.args[1] for cb in callbacks if cb.args[0] == "jobs.tasks.run_job"]
+
+
+# --- The in-flight cap -----------------------------------------------------------------
+
+
+def test_full_provider_leaves_new_jobs_waiting_with_their_place_shown(
+    settings, user, logged_in, django_capture_on_commit_callbacks
+):
+    settings.VEO_MAX_IN_FLIGHT = 1
+    job_in(user, status=Status.PROCESSING, stage=Stage.GENERATING)
+    with django_capture_on_commit_callbacks():
+        first = services.job_create(owner=user, prompt_text="one", model=MODEL, options=JOB_OPTIONS)
+        second = services.job_create(
+            owner=user, prompt_text="two", model=MODEL, options=JOB_OPTIONS
+        )
+    pipeline.run(first.pk)
+    first.refresh_from_db()
+    assert first.status == Status.IDLE
+    assert first.lease_expires_at is None
+    page = logged_in.get(reverse("jobs:index")).content.decode()
+    assert "number 1 in line" in page
+    assert "number 2 in line" in page
+    card = logged_in.get(reverse("jobs:card", args=[second.pk]), headers={"HX-Request": "true"})
+    assert "number 2 in line" in card.content.decode()
+
+
+def test_a_finished_job_queues_the_oldest_waiting_one(
+    settings, user, django_capture_on_commit_callbacks
+):
+    settings.VEO_MAX_IN_FLIGHT = 1
+    running = job_in(user, status=Status.PROCESSING, stage=Stage.GENERATING)
+    older = job_in(user, created_at=timezone.now() - timedelta(minutes=2))
+    job_in(user)
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.job_fail(running.pk, message="Boom")
+    assert queued(callbacks) == [older.pk]
+
+
+def test_claims_stop_at_the_cap(settings, user):
+    settings.VEO_MAX_IN_FLIGHT = 2
+    jobs = [job_in(user) for _ in range(4)]
+    claimed = [services.job_claim(job.pk) for job in jobs]
+    assert claimed == [True, True, False, False]
+    assert VideoCreationJob.objects.in_flight().count() == 2
+
+
+# --- Leases: one run at a time ------------------------------------------------------------
+
+
+@responses.activate
+def test_a_run_finds_the_job_leased_and_sends_nothing(gemini, user):
+    job = job_in(user, lease_expires_at=timezone.now() + timedelta(seconds=60))
+    pipeline.run(job.pk)
+    job.refresh_from_db()
+    assert job.status == Status.IDLE
+    assert len(responses.calls) == 0
+
+
+def test_an_expired_lease_can_be_taken_and_a_held_one_cannot(user):
+    job = job_in(user, lease_expires_at=timezone.now() - timedelta(seconds=1))
+    held = services.job_lease_acquire(job.pk, seconds=30)
+    assert held is not None
+    assert services.job_lease_acquire(job.pk, seconds=30) is None
+    services.job_lease_release(job.pk, held)
+    assert services.job_lease_acquire(job.pk, seconds=30) is not None
+
+
+# --- The recovery sweep -------------------------------------------------------------------
+
+
+def test_sweep_fails_jobs_past_the_deadline(settings, user):
+    settings.VEO_JOB_DEADLINE_MINUTES = 30
+    old = job_in(
+        user,
+        status=Status.PROCESSING,
+        stage=Stage.DOWNLOADING,
+        submitted_at=timezone.now() - timedelta(minutes=31),
+    )
+    fresh = job_in(
+        user, status=Status.PROCESSING, stage=Stage.GENERATING, submitted_at=timezone.now()
+    )
+    result = services.jobs_recover()
+    old.refresh_from_db()
+    fresh.refresh_from_db()
+    assert result["timed_out"] == 1
+    assert (old.status, old.error[:10]) == (Status.FAILED, "Timed out:")
+    assert fresh.status == Status.PROCESSING
+
+
+def test_sweep_resumes_a_job_whose_run_died_but_not_a_live_one(
+    settings, user, django_capture_on_commit_callbacks
+):
+    settings.VEO_TASK_SLICE_SECONDS = 60
+    long_ago = timezone.now() - timedelta(minutes=5)
+    dead = job_in(user, status=Status.PROCESSING, stage=Stage.GENERATING, operation_name="op")
+    live = job_in(
+        user,
+        status=Status.PROCESSING,
+        stage=Stage.GENERATING,
+        operation_name="op2",
+        lease_expires_at=timezone.now() + timedelta(seconds=90),
+    )
+    busy = job_in(user, status=Status.PROCESSING, stage=Stage.GENERATING, operation_name="op3")
+    VideoCreationJob.objects.filter(pk__in=[dead.pk, live.pk]).update(updated_at=long_ago)
+    with django_capture_on_commit_callbacks() as callbacks:
+        result = services.jobs_recover()
+    assert queued(callbacks) == [dead.pk]
+    assert result["resumed"] == 1
+    assert live.pk not in queued(callbacks)
+    assert busy.pk not in queued(callbacks)  # it made progress within two slices
+
+
+def test_sweep_queues_waiting_jobs_whose_enqueue_was_lost(
+    settings, user, django_capture_on_commit_callbacks
+):
+    settings.VEO_MAX_IN_FLIGHT = 2
+    job_in(user, status=Status.PROCESSING, stage=Stage.GENERATING)
+    waiting = [job_in(user, created_at=timezone.now() - timedelta(minutes=n)) for n in (3, 2, 1)]
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.jobs_recover()
+    assert queued(callbacks) == [waiting[0].pk]
+
+
+def test_sweep_removes_directories_no_job_owns(user, data_dir):
+    job = job_in(user)
+    owned, orphan, young = (data_dir / "videos" / name for name in (job.pk, "gone-job", "new-job"))
+    for directory in (owned, orphan, young):
+        directory.mkdir(parents=True)
+        (directory / "output.mp4").write_bytes(b"x")
+    hour_ago = time.time() - 3700
+    for directory in (owned, orphan):
+        os.utime(directory, (hour_ago, hour_ago))
+    assert services.jobs_recover()["orphans"] == 1
+    assert owned.exists() and young.exists() and not orphan.exists()
+
+
+def test_recovery_runs_inside_the_cluster_every_minute():
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(func="jobs.tasks.recover_jobs")
+    assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == ("I", 1, -1)
+
+
+# --- Retry, delete ------------------------------------------------------------------------
+
+
+def test_retry_makes_a_linked_job_with_the_same_prompt_options_and_frames(
+    user, data_dir, django_capture_on_commit_callbacks
+):
+    failed = job_in(user, status=Status.FAILED, error="Boom", prompt_id="p-7")
+    frame = storage.relative_resource(failed.pk, "image", "first-frame.png")
+    storage.write_bytes(storage.absolute(frame), b"\x89PNG frame")
+    services.resource_add(
+        job_id=failed.pk, kind="image", filename="first-frame.png", file_path=frame
+    )
+    with django_capture_on_commit_callbacks() as callbacks:
+        retry = services.job_retry(job=failed, owner=user)
+    assert retry.pk != failed.pk
+    assert retry.retry_of == failed
+    assert (retry.prompt_text, retry.prompt_id, retry.model, retry.options) == (
+        failed.prompt_text,
+        "p-7",
+        failed.model,
+        failed.options,
+    )
+    copied = VideoResource.objects.get(job=retry)
+    assert (data_dir / copied.file_path).read_bytes() == b"\x89PNG frame"
+    assert queued(callbacks) == [retry.pk]
+
+
+@pytest.mark.parametrize("status", [Status.IDLE, Status.PROCESSING, Status.COMPLETED])
+def test_retry_of_a_job_that_did_not_fail_is_refused(user, status):
+    job = job_in(user, status=status)
+    with pytest.raises(services.JobStateError, match="Only a failed or cancelled job"):
+        services.job_retry(job=job, owner=user)
+    assert VideoCreationJob.objects.count() == 1
+
+
+def test_delete_removes_rows_then_files(user, data_dir, django_capture_on_commit_callbacks):
+    job = job_in(user, status=Status.COMPLETED)
+    services.resource_add(job_id=job.pk, kind="image", filename="poster.jpg", file_path="x")
+    directory = data_dir / "videos" / job.pk
+    directory.mkdir(parents=True)
+    (directory / "output.mp4").write_bytes(b"x")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.job_delete(job=job)
+    assert not VideoCreationJob.objects.filter(pk=job.pk).exists()
+    assert not VideoResource.objects.exists()  # the database cascaded
+    assert not directory.exists()
+
+
+def test_delete_during_a_download_is_refused_and_changes_nothing(user, data_dir, logged_in):
+    job = job_in(user, status=Status.PROCESSING, stage=Stage.DOWNLOADING)
+    response = logged_in.post(reverse("jobs:delete", args=[job.pk]), follow=True)
+    assert "cancel it before deleting it" in response.content.decode()
+    job.refresh_from_db()
+    assert (job.status, job.stage) == (Status.PROCESSING, Stage.DOWNLOADING)
+
+
+def test_retry_and_delete_through_the_pages(logged_in, user, django_capture_on_commit_callbacks):
+    failed = job_in(user, status=Status.FAILED, error="Boom")
+    with django_capture_on_commit_callbacks():
+        response = logged_in.post(reverse("jobs:retry", args=[failed.pk]))
+    retry = VideoCreationJob.objects.get(retry_of=failed)
+    assert response["Location"] == retry.get_absolute_url()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = logged_in.post(reverse("jobs:delete", args=[failed.pk]))
+    assert response["Location"] == reverse("jobs:index")
+    assert not VideoCreationJob.objects.filter(pk=failed.pk).exists()
+    retry.refresh_from_db()
+    assert retry.retry_of is None  # the database set it null
+
+
+# --- Cancel, honestly -----------------------------------------------------------------------
+
+
+@responses.activate
+def test_a_late_result_of_a_cancelled_job_is_kept(
+    gemini, user, mp4_bytes, data_dir, django_capture_on_commit_callbacks
+):
+    job = job_in(
+        user,
+        status=Status.PROCESSING,
+        stage=Stage.GENERATING,
+        operation_name=OPERATION,
+        submitted_at=timezone.now(),
+    )
+    responses.get(f"{BASE}/{OPERATION}", json={"name": OPERATION})
+    responses.get(
+        f"{BASE}/{OPERATION}",
+        json={
+            "name": OPERATION,
+            "done": True,
+            "response": {"generateVideoResponse": {"generatedSamples": [{"video": {"uri": FILE}}]}},
+        },
+    )
+    responses.get(FILE, body=mp4_bytes, content_type="video/mp4")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.job_cancel(job=job)
+    job.refresh_from_db()
+    assert (job.status, job.error) == (Status.FAILED, "Cancelled by user")
+    late = VideoResource.objects.get(job=job, filename="late-result.mp4")
+    assert late.type == "video"
+    assert (data_dir / late.file_path).read_bytes() == mp4_bytes
+
+
+@responses.activate
+def test_cancelling_a_job_never_submitted_sends_nothing_later(
+    gemini, user, django_capture_on_commit_callbacks
+):
+    job = job_in(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.job_cancel(job=job)
+    pipeline.collect_late_result(job.pk)
+    assert len(responses.calls) == 0
+    assert not VideoResource.objects.filter(job=job).exists()
