@@ -72,7 +72,11 @@ def lease_seconds():
 
     Longer than a slice plus one HTTP call, so a live submit always holds its lease.
     """
-    return settings.VEO_TASK_SLICE_SECONDS + 2 * settings.VEO_HTTP_TIMEOUT + 30
+    return (
+        settings.VEO_TASK_SLICE_SECONDS
+        + 2 * settings.VEO_HTTP_TIMEOUT
+        + settings.VEO_LEASE_GRACE_SECONDS
+    )
 
 
 class Reschedule(Exception):

@@ -8,6 +8,17 @@ from jobs.veo.emulator import Emulator
 API_KEY = "test-key-not-secret"
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """Keep SQLite's test database in a file, so a real qcluster process can share it."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        path = tmp_path_factory.mktemp("db") / "test-videostudio.sqlite3"
+        database.setdefault("TEST", {})["NAME"] = str(path)
+
+
 @pytest.fixture(autouse=True)
 def data_dir(settings, tmp_path):
     """Give every test its own data dir, so files never leak between tests."""

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 USERNAME, PASSWORD = "director", "correct-horse-battery-staple"
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.studio
 
 
 def free_port():

@@ -269,6 +269,9 @@ VEO_MAX_IN_FLIGHT = env_int("VEO_MAX_IN_FLIGHT", 10, minimum=1)
 VEO_RETRY_BASE_SECONDS = env_float("VEO_RETRY_BASE_SECONDS", 1.0, minimum=0.0)
 VEO_TASK_SLICE_SECONDS = env_float("VEO_TASK_SLICE_SECONDS", 60.0, minimum=1.0)
 VEO_JOB_DEADLINE_MINUTES = env_int("VEO_JOB_DEADLINE_MINUTES", 30, minimum=1)
+# A run's lease lasts a slice plus two HTTP timeouts plus this margin; after that, a
+# silent run is presumed dead and another may take the job.
+VEO_LEASE_GRACE_SECONDS = env_float("VEO_LEASE_GRACE_SECONDS", 30.0, minimum=0.0)
 # Characters, not tokens: Veo takes up to 1,024 tokens, and ~4 characters a token
 # for English keeps a 4,000-character prompt safely inside the limit.
 VEO_PROMPT_MAX_CHARS = env_int("VEO_PROMPT_MAX_CHARS", 4000, minimum=1)

@@ -1,5 +1,6 @@
 """Render a small but real MP4 that shows a prompt, for the local Veo emulator."""
 
+import io
 import math
 import os
 import shutil
@@ -8,7 +9,7 @@ from array import array
 from fractions import Fraction
 
 import av
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 SAMPLE_RATE = 48_000
 # A slow arpeggio (A4, C#5, E5, A5), one note per half second, quiet enough not to startle.
@@ -17,23 +18,36 @@ VOLUME = 0.08
 
 
 def render_mp4(
-    dest, *, prompt: str, width: int, height: int, seconds: float, fps: int = 24
+    dest,
+    *,
+    prompt: str,
+    width: int,
+    height: int,
+    seconds: float,
+    fps: int = 24,
+    background: bytes | None = None,
 ) -> None:
-    """Write an H.264 + AAC MP4 of `seconds` showing `prompt` and a moving progress bar."""
+    """Write an H.264 + AAC MP4 of `seconds` showing `prompt` and a moving progress bar.
+
+    `background` is an encoded image (PNG, JPEG, WebP...) drawn scaled to fit behind the text
+    of every frame; bytes that Pillow cannot read raise OSError before anything is written.
+    """
+    # Decode the image first so that a bad one fails before a file is created.
+    canvas = _text_background(prompt, width, height, background)
     if isinstance(dest, str | os.PathLike):
-        _encode(dest, prompt, width, height, seconds, fps)
+        _encode(dest, canvas, seconds, fps)
         return
     # faststart rewrites the finished file by name, so a file object gets a copy of a real file.
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "video.mp4")
-        _encode(path, prompt, width, height, seconds, fps)
+        _encode(path, canvas, seconds, fps)
         with open(path, "rb") as source:
             shutil.copyfileobj(source, dest)
 
 
-def _encode(path, prompt: str, width: int, height: int, seconds: float, fps: int) -> None:
-    """Encode the video to path, drawing only the moving part per frame."""
-    background = _text_background(prompt, width, height)
+def _encode(path, background: Image.Image, seconds: float, fps: int) -> None:
+    """Encode the video to path, drawing only the moving part per frame over background."""
+    width, height = background.size
     bar_top, bar_height = height - height // 12, max(4, height // 60)
     font = ImageFont.load_default(size=max(12, height // 30))
     frame_count = max(1, round(seconds * fps))
@@ -64,9 +78,19 @@ def _encode(path, prompt: str, width: int, height: int, seconds: float, fps: int
         container.mux(audio.encode())
 
 
-def _text_background(prompt: str, width: int, height: int) -> Image.Image:
-    """Return the static part of every frame: the prompt wrapped onto a dark canvas."""
+def _text_background(
+    prompt: str, width: int, height: int, picture: bytes | None = None
+) -> Image.Image:
+    """Return the static part of every frame: the prompt wrapped onto a picture or dark canvas."""
     image = Image.new("RGB", (width, height), "#102030")
+    if picture is not None:
+        with Image.open(io.BytesIO(picture)) as source:
+            # JPEG decoders can shrink while decoding, which keeps a 20 MB photo quick.
+            source.draft("RGB", (width, height))
+            fitted = ImageOps.contain(
+                ImageOps.exif_transpose(source).convert("RGB"), (width, height)
+            )
+        image.paste(fitted, ((width - fitted.width) // 2, (height - fitted.height) // 2))
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=max(14, height // 20))
     margin = width // 20
@@ -75,8 +99,10 @@ def _text_background(prompt: str, width: int, height: int) -> Image.Image:
     lines = _wrap(prompt.strip() or "(no prompt)", font, width - 2 * margin)
     if len(lines) > max_lines:
         lines = [*lines[: max_lines - 1], lines[max_lines - 1] + " …"]
+    # An outline keeps the text readable on any picture.
+    outline = {"stroke_width": max(1, font.size // 12), "stroke_fill": "#000"} if picture else {}
     for number, line in enumerate(lines):
-        draw.text((margin, margin + number * line_height), line, font=font, fill="#eee")
+        draw.text((margin, margin + number * line_height), line, font=font, fill="#eee", **outline)
     return image
 
 

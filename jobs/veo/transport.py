@@ -103,8 +103,11 @@ def error_from_response(response, *, credential) -> VeoError:
         )
     if "API_KEY_INVALID" in reasons or "API key not valid" in message:
         text = f"The API key is not valid. Check {credential}."
-    elif code == 402:
-        text = "The Google prepaid credit is used up; top it up to generate videos."
+    elif code == 402 or "BILLING_DISABLED" in reasons:
+        text = (
+            "Billing is not enabled, or the prepaid credit is used up, for this Google "
+            "project; fix billing to generate videos."
+        )
     elif code == 404 and ("no longer available" in message or "retired" in message):
         text = "This model has been retired by Google; choose another model."
     elif code == 404:

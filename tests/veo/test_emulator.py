@@ -1,3 +1,4 @@
+import base64
 import io
 import json
 import logging
@@ -6,16 +7,34 @@ import time
 import av
 import pytest
 import requests
+from PIL import Image
 
-from jobs.veo.emulator import Emulator, parse_submit
+from jobs.veo.emulator import ApiError, Emulator, parse_submit
 
 KEY = {"x-goog-api-key": "test-key"}
 FAST = "veo-3.1-fast-generate-preview"
+MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+
+
+def encoded_image(image_format="PNG", color="red"):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 36), color).save(buffer, format=image_format)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+PNG = {"bytesBase64Encoded": encoded_image(), "mimeType": "image/png"}
 
 
 @pytest.fixture
 def emulator(tmp_path):
     with Emulator(latency=0, data_dir=tmp_path) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory):
+    """Return one emulator for the tests whose requests are all refused."""
+    with Emulator(latency=0, data_dir=tmp_path_factory.mktemp("refusing")) as emulator:
         yield emulator
 
 
@@ -151,23 +170,23 @@ def test_models_lists_the_served_veo_models(emulator):
         ({"prompt": "ok", "mask": {}}, {}, "mask"),
     ],
 )
-def test_invalid_submits_are_refused_naming_the_field(emulator, instance, parameters, field):
-    response = submit(emulator, None, instance=instance, **parameters)
+def test_invalid_submits_are_refused_naming_the_field(refusing, instance, parameters, field):
+    response = submit(refusing, None, instance=instance, **parameters)
 
     assert_error(response, 400, "INVALID_ARGUMENT", field)
-    assert emulator.submits == 0
+    assert refusing.submits == 0
 
 
-def test_4k_is_refused_on_lite(emulator):
+def test_4k_is_refused_on_lite(refusing):
     response = submit(
-        emulator, "ok", model="veo-3.1-lite-generate-preview", resolution="4k", durationSeconds=8
+        refusing, "ok", model="veo-3.1-lite-generate-preview", resolution="4k", durationSeconds=8
     )
 
     assert_error(response, 400, "INVALID_ARGUMENT", "resolution")
 
 
-def test_malformed_json_is_refused(emulator):
-    url = f"{emulator.base_url}/v1beta/models/{FAST}:predictLongRunning"
+def test_malformed_json_is_refused(refusing):
+    url = f"{refusing.base_url}/v1beta/models/{FAST}:predictLongRunning"
     response = requests.post(url, data=b"{not json", headers=KEY, timeout=10)
 
     assert_error(response, 400, "INVALID_ARGUMENT", "Invalid JSON payload")
@@ -188,6 +207,124 @@ def test_prompt_is_optional_when_an_image_is_given(emulator):
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.parametrize(
+    ("form", "image_format"), [("sdk", "PNG"), ("sdk", "JPEG"), ("sdk", "WEBP"), ("docs", "PNG")]
+)
+def test_image_and_last_frame_are_accepted_in_the_sdk_and_the_docs_form(
+    emulator, form, image_format
+):
+    data, mime_type = encoded_image(image_format), MIME_TYPES[image_format]
+    if form == "sdk":
+        image = {"bytesBase64Encoded": data, "mimeType": mime_type}
+    else:
+        image = {"inlineData": {"mimeType": mime_type, "data": data}}
+    instance = {"prompt": "Pan across [fault=no-response]", "image": image, "lastFrame": image}
+
+    response = submit(emulator, None, instance=instance, personGeneration="allow_adult")
+
+    assert response.status_code == 200, response.text
+    [operation] = emulator.stats()["operations"].values()
+    assert (operation["image"], operation["last_frame"]) == (True, True)
+    assert operation["parameters"] == {"durationSeconds": 4, "personGeneration": "allow_adult"}
+
+
+def test_image_is_drawn_behind_the_prompt_in_every_frame(emulator):
+    image = {"bytesBase64Encoded": encoded_image(color=(200, 30, 30)), "mimeType": "image/png"}
+    response = submit(
+        emulator, None, instance={"prompt": "Red", "image": image}, personGeneration="allow_adult"
+    )
+    uri = video_uri(wait_until_done(emulator, response.json()["name"]))
+
+    download = requests.get(uri, headers=KEY, timeout=10)
+
+    with av.open(io.BytesIO(download.content)) as container:
+        frames = container.decode(video=0)
+        first, second = next(frames).to_image(), next(frames).to_image()
+    # The 64x36 picture is scaled up to fill the frame; sample away from the text and the bar.
+    for frame in (first, second):
+        red, green, blue = frame.getpixel((960, 400))
+        assert red > 150 and green < 80 and blue < 80
+
+
+@pytest.mark.parametrize(
+    ("instance", "field"),
+    [
+        (
+            {
+                "prompt": "ok",
+                "image": {"bytesBase64Encoded": "not base64!", "mimeType": "image/png"},
+            },
+            "instances[0].image.bytesBase64Encoded",
+        ),
+        (
+            {
+                "prompt": "ok",
+                "image": {
+                    "bytesBase64Encoded": base64.b64encode(b"plain text").decode(),
+                    "mimeType": "image/png",
+                },
+            },
+            "instances[0].image.bytesBase64Encoded",
+        ),
+        (
+            {
+                "prompt": "ok",
+                "image": {"bytesBase64Encoded": encoded_image("JPEG"), "mimeType": "image/png"},
+            },
+            "instances[0].image.bytesBase64Encoded",
+        ),
+        (
+            {"prompt": "ok", "image": {**PNG, "mimeType": "image/gif"}},
+            "instances[0].image.mimeType",
+        ),
+        (
+            {"prompt": "ok", "image": {"bytesBase64Encoded": PNG["bytesBase64Encoded"]}},
+            "instances[0].image.mimeType",
+        ),
+        (
+            {"prompt": "ok", "image": {"gcsUri": "gs://bucket/frame.png", "mimeType": "image/png"}},
+            "instances[0].image.gcsUri",
+        ),
+        (
+            {"prompt": "ok", "image": {"inlineData": {"mimeType": "image/png"}}},
+            "instances[0].image.inlineData.data",
+        ),
+        ({"prompt": "ok", "image": PNG["bytesBase64Encoded"]}, "instances[0].image"),
+        ({"prompt": "ok", "lastFrame": PNG}, "instances[0].lastFrame"),
+        (
+            {"prompt": "ok", "image": PNG, "lastFrame": {**PNG, "bytesBase64Encoded": ""}},
+            "instances[0].lastFrame.bytesBase64Encoded",
+        ),
+    ],
+)
+def test_invalid_images_are_refused_naming_the_field(refusing, instance, field):
+    response = submit(refusing, None, instance=instance, personGeneration="allow_adult")
+
+    assert_error(response, 400, "INVALID_ARGUMENT", field)
+    assert refusing.submits == 0
+
+
+def test_images_over_20_mb_are_refused():
+    data = b"\x89PNG\r\n\x1a\n" + bytes(20 * 1024 * 1024)
+    image = {"bytesBase64Encoded": base64.b64encode(data).decode(), "mimeType": "image/png"}
+    body = {"instances": [{"image": image}], "parameters": {"personGeneration": "allow_adult"}}
+
+    with pytest.raises(ApiError) as caught:
+        parse_submit(FAST, json.dumps(body).encode())
+
+    assert caught.value.code == 400
+    assert "instances[0].image" in caught.value.message
+    assert "20 MB" in caught.value.message
+
+
+def test_image_to_video_allows_only_allow_adult(refusing):
+    response = submit(
+        refusing, None, instance={"prompt": "ok", "image": PNG}, personGeneration="allow_all"
+    )
+
+    assert_error(response, 400, "INVALID_ARGUMENT", "personGeneration", "allow_adult")
+
+
 def test_frame_size_follows_resolution_and_aspect_ratio():
     def size(**parameters):
         body = {"instances": [{"prompt": "ok"}], "parameters": parameters}
@@ -200,16 +337,16 @@ def test_frame_size_follows_resolution_and_aspect_ratio():
     assert size(resolution="4k", aspectRatio="9:16") == (1080, 1920, 8)
 
 
-def test_retired_models_are_no_longer_available(emulator):
+def test_retired_models_are_no_longer_available(refusing):
     for model in ("veo-2.0-generate-001", "veo-3.0-generate-001", "veo-3.0-fast-generate-001"):
-        response = submit(emulator, "ok", model=model)
+        response = submit(refusing, "ok", model=model)
 
         assert_error(response, 404, "NOT_FOUND", f"models/{model} is no longer available")
-    assert emulator.submits == 0
+    assert refusing.submits == 0
 
 
-def test_unknown_model_is_not_found(emulator):
-    response = submit(emulator, "ok", model="veo-9-imaginary")
+def test_unknown_model_is_not_found(refusing):
+    response = submit(refusing, "ok", model="veo-9-imaginary")
 
     assert_error(
         response,
@@ -220,11 +357,11 @@ def test_unknown_model_is_not_found(emulator):
     )
 
 
-def test_missing_key_is_permission_denied(emulator):
-    response = submit(emulator, "ok", headers={})
+def test_missing_key_is_permission_denied(refusing):
+    response = submit(refusing, "ok", headers={})
 
     assert_error(response, 403, "PERMISSION_DENIED", "unregistered callers")
-    assert emulator.submits == 0
+    assert refusing.submits == 0
 
 
 def test_wrong_key_is_refused_when_the_emulator_has_one(tmp_path):
@@ -259,18 +396,21 @@ def test_submits_are_counted_per_accepted_request(emulator):
         "second clip [fault=no-response]",
     ]
     assert all(op["submits"] == 1 for op in stats["operations"].values())
+    for op in stats["operations"].values():
+        assert (op["dialect"], op["image"], op["last_frame"]) == ("gemini", False, False)
+        assert op["parameters"] == {"durationSeconds": 4}
     assert emulator.submits_for("first clip") == 1
     assert emulator.submits_for("refused clip") == 0
 
 
-def test_unknown_fault_marker_is_refused(emulator):
-    response = submit(emulator, "typo [fault=submit-42]")
+def test_unknown_fault_marker_is_refused(refusing):
+    response = submit(refusing, "typo [fault=submit-42]")
 
     assert_error(response, 400, "INVALID_ARGUMENT", "submit-42")
 
 
-def test_rate_limit_asks_to_retry_after_two_seconds(emulator):
-    response = submit(emulator, "busy [fault=submit-429]")
+def test_rate_limit_asks_to_retry_after_two_seconds(refusing):
+    response = submit(refusing, "busy [fault=submit-429]")
 
     error = assert_error(response, 429, "RESOURCE_EXHAUSTED", "exceeded your current quota")
     assert response.headers["Retry-After"] == "2"
@@ -278,11 +418,11 @@ def test_rate_limit_asks_to_retry_after_two_seconds(emulator):
     assert details["RetryInfo"]["retryDelay"] == "2s"
     quota_id = details["QuotaFailure"]["violations"][0]["quotaId"]
     assert quota_id == "GenerateRequestsPerMinutePerProjectPerModel"
-    assert emulator.submits == 0
+    assert refusing.submits == 0
 
 
-def test_daily_quota_names_the_per_day_quota(emulator):
-    response = submit(emulator, "spent [fault=daily-quota]")
+def test_daily_quota_names_the_per_day_quota(refusing):
+    response = submit(refusing, "spent [fault=daily-quota]")
 
     error = assert_error(response, 429, "RESOURCE_EXHAUSTED")
     quota_ids = [
@@ -291,7 +431,7 @@ def test_daily_quota_names_the_per_day_quota(emulator):
         for violation in detail.get("violations", [])
     ]
     assert quota_ids == ["GenerateRequestsPerDayPerProjectPerModel"]
-    assert emulator.submits == 0
+    assert refusing.submits == 0
 
 
 @pytest.mark.parametrize(
@@ -304,11 +444,11 @@ def test_daily_quota_names_the_per_day_quota(emulator):
         ("billing", 400, "FAILED_PRECONDITION"),
     ],
 )
-def test_refusing_faults_are_not_counted_as_submits(emulator, fault, code, status):
-    response = submit(emulator, f"refused [fault={fault}]")
+def test_refusing_faults_are_not_counted_as_submits(refusing, fault, code, status):
+    response = submit(refusing, f"refused [fault={fault}]")
 
     assert_error(response, code, status)
-    assert emulator.submits == 0
+    assert refusing.submits == 0
 
 
 def test_accepted_500_still_runs_the_operation(emulator):
@@ -424,10 +564,10 @@ def test_expired_download_is_not_found(emulator):
     assert_error(response, 404, "NOT_FOUND", "File not found or expired")
 
 
-def test_unknown_operation_and_file_are_not_found(emulator):
-    operation = poll(emulator, f"models/{FAST}/operations/abcdefghijkl")
+def test_unknown_operation_and_file_are_not_found(refusing):
+    operation = poll(refusing, f"models/{FAST}/operations/abcdefghijkl")
     file = requests.get(
-        f"{emulator.base_url}/v1beta/files/abcdefghijkl:download?alt=media", headers=KEY, timeout=10
+        f"{refusing.base_url}/v1beta/files/abcdefghijkl:download?alt=media", headers=KEY, timeout=10
     )
 
     assert_error(operation, 404, "NOT_FOUND")
