@@ -295,6 +295,7 @@ def job_fail(job_id, *, message, stage=None) -> bool:
         lease_expires_at=None,
     )
     if changed:
+        storage.remove_temp_files(job_id)
         job_write_metadata_file(job_id)
         enqueue_waiting()
     return changed == 1

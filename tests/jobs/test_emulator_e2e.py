@@ -31,9 +31,16 @@ def vertex_emulator(settings, veo, tmp_path):
 
 
 def run(user, capture, *, model, prompt, options=None, **extra):
-    options = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 4, **(options or {})}
+    options = {
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+        "duration_seconds": 4,
+        **(options or {}),
+    }
     with capture(execute=True):
-        job = services.job_create(owner=user, prompt_text=prompt, model=model, options=options, **extra)
+        job = services.job_create(
+            owner=user, prompt_text=prompt, model=model, options=options, **extra
+        )
     job.refresh_from_db()
     return job
 

@@ -166,3 +166,44 @@ def test_killed_cluster_leaves_no_job_unfinished_or_submitted_twice(
         for job in VideoCreationJob.objects.filter(status=VideoCreationJob.Status.COMPLETED)
     )
     assert sorted(data_dir.rglob("output.mp4")) == finished_outputs
+
+
+def wait_for(condition, timeout, message):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.2)
+
+
+def test_sigterm_mid_generation_stops_warmly_and_the_job_finishes_after_restart(
+    cluster, emulator, user, data_dir
+):
+    prompt = "Warm stop [latency=4]"
+    job = services.job_create(owner=user, prompt_text=prompt, model=MODEL, options=JOB_OPTIONS)
+    cluster.start()
+    wait_for(
+        lambda: VideoCreationJob.objects.filter(pk=job.pk, stage="generating").exists(),
+        60,
+        "the job never started generating",
+    )
+    cluster.process.send_signal(signal.SIGTERM)  # the main process only, as systemd's mixed mode
+    cluster.process.wait(timeout=30)
+    cluster.start()
+    wait_until_all_finished(timeout=180)
+    job.refresh_from_db()
+    assert job.status == VideoCreationJob.Status.COMPLETED, job.error
+    assert emulator.submits_for(prompt) == 1
+    assert not list(data_dir.rglob(".tmp-*"))
+
+
+def test_a_job_whose_task_was_lost_is_found_by_the_sweep(cluster, emulator, user):
+    # Written without an enqueue, as if the broker had lost the task (a Redis restart,
+    # a crash between COMMIT and on_commit, a rotated SECRET_KEY).
+    job = VideoCreationJob.objects.create(
+        owner=user, prompt_text="Lost task [latency=1]", model=MODEL, options=JOB_OPTIONS
+    )
+    cluster.start()
+    wait_until_all_finished(timeout=150)
+    job.refresh_from_db()
+    assert job.status == VideoCreationJob.Status.COMPLETED, job.error
+    assert emulator.submits_for("Lost task") == 1
