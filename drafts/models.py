@@ -1,24 +1,58 @@
-"""Saved prompt drafts, on the seed's table."""
+"""Saved prompt drafts, on the seed's table, with immutable versions."""
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from jobs.models import new_id
 
 
-class Draft(models.Model):
-    """A named list of prompts kept for later runs."""
+class DraftQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Return the drafts this user may see: their own, shared ones, or all for staff."""
+        if user.is_staff:
+            return self
+        return self.filter(Q(owner=user) | Q(visibility=Draft.Visibility.SHARED))
 
+    def mine(self, user):
+        return self.filter(owner=user)
+
+    def shared_by_others(self, user):
+        return self.filter(visibility=Draft.Visibility.SHARED).exclude(owner=user)
+
+    def search(self, text):
+        """Return drafts whose name or prompt text contains text (case-insensitive)."""
+        if not text:
+            return self
+        return self.filter(Q(name__icontains=text) | Q(prompts__icontains=text))
+
+
+class Draft(models.Model):
+    """A named list of prompts kept for later runs, private or shared with the team."""
+
+    class Visibility(models.TextChoices):
+        PRIVATE = "private", "Only me"
+        SHARED = "shared", "Shared with the team"
+
+    # The seed's columns. `prompts` holds the current version's prompts:
+    # [{"id": "...", "text": "...", "options": {...}?}, ...].
     id = models.CharField(primary_key=True, max_length=36, default=new_id, editable=False)
     name = models.TextField()
     prompts = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
+    # Database-level, because jobs point at drafts with database-level actions and
+    # Django refuses to mix the two kinds in one chain of references.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="drafts"
+        settings.AUTH_USER_MODEL, on_delete=models.DB_CASCADE, related_name="drafts"
     )
+    visibility = models.CharField(max_length=16, choices=Visibility, default=Visibility.PRIVATE)
+    version = models.PositiveIntegerField(default=1, help_text="The current version's number.")
+
+    objects = DraftQuerySet.as_manager()
 
     class Meta:
         db_table = "video_creation_drafts"
@@ -32,6 +66,37 @@ class Draft(models.Model):
     def __str__(self):
         return self.name
 
-    def save(self, *args, **kwargs):
-        self.updated_at = timezone.now()
-        super().save(*args, **kwargs)
+    def get_absolute_url(self):
+        return reverse("drafts:detail", args=[self.pk])
+
+    @property
+    def is_shared(self):
+        return self.visibility == self.Visibility.SHARED
+
+
+class DraftVersion(models.Model):
+    """One saved state of a draft; never changed once written."""
+
+    id = models.CharField(primary_key=True, max_length=36, default=new_id, editable=False)
+    draft = models.ForeignKey(Draft, on_delete=models.DB_CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    name = models.TextField()
+    prompts = models.JSONField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DB_SET_NULL, null=True, related_name="+"
+    )
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "video_creation_draft_versions"
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["draft", "number"], name="draft_version_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} v{self.number}"
+
+    def prompt(self, prompt_id):
+        return next((p for p in self.prompts if p["id"] == prompt_id), None)

@@ -10,29 +10,13 @@ def _choices(values, fmt="{}"):
     return [(v, fmt.format(v)) for v in values]
 
 
-class JobForm(forms.Form):
-    prompt_text = forms.CharField(
-        label="Prompt",
-        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Describe the shot…"}),
-        help_text="Describe the video: subject, action, camera, light, sound.",
-        error_messages={"required": "Write a prompt: Veo needs a description of the video."},
-    )
+class GenerationOptionsForm(forms.Form):
+    """The model and its options, offered from the catalog and checked against it."""
+
     model = forms.ChoiceField(label="Model")
     aspect_ratio = forms.ChoiceField(label="Aspect ratio")
     resolution = forms.ChoiceField(label="Resolution")
     duration_seconds = forms.TypedChoiceField(label="Duration", coerce=int)
-    image = forms.FileField(
-        label="First frame (optional)",
-        required=False,
-        help_text="A PNG, JPEG or WebP still for Veo to start the video from.",
-        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
-    )
-    last_frame = forms.FileField(
-        label="Last frame (optional)",
-        required=False,
-        help_text="A still to end on; needs a first frame.",
-        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
-    )
     negative_prompt = forms.CharField(
         label="Negative prompt",
         required=False,
@@ -60,6 +44,56 @@ class JobForm(forms.Form):
         self.fields["aspect_ratio"].initial = "16:9"
         self.fields["resolution"].initial = "720p"
         self.fields["duration_seconds"].initial = 8
+
+    def job_options(self):
+        data = self.cleaned_data
+        return {
+            "aspect_ratio": data["aspect_ratio"],
+            "resolution": data["resolution"],
+            "duration_seconds": data["duration_seconds"],
+            "negative_prompt": data["negative_prompt"],
+        }
+
+    def add_catalog_errors(self, error):
+        """Show a catalog ValidationError on the fields it names."""
+        for field, messages in error.message_dict.items():
+            for message in messages:
+                self.add_error(field if field in self.fields else None, message)
+
+
+class JobForm(GenerationOptionsForm):
+    prompt_text = forms.CharField(
+        label="Prompt",
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Describe the shot…"}),
+        help_text="Describe the video: subject, action, camera, light, sound.",
+        error_messages={"required": "Write a prompt: Veo needs a description of the video."},
+    )
+    image = forms.FileField(
+        label="First frame (optional)",
+        required=False,
+        help_text="A PNG, JPEG or WebP still for Veo to start the video from.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+    )
+    last_frame = forms.FileField(
+        label="Last frame (optional)",
+        required=False,
+        help_text="A still to end on; needs a first frame.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+    )
+
+    field_order = [
+        "prompt_text",
+        "model",
+        "aspect_ratio",
+        "resolution",
+        "duration_seconds",
+        "negative_prompt",
+        "image",
+        "last_frame",
+    ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         limit = settings.VEO_PROMPT_MAX_CHARS
         prompt = self.fields["prompt_text"]
         prompt.max_length = limit
@@ -90,16 +124,5 @@ class JobForm(forms.Form):
                     has_last_frame=data.get("last_frame") is not None,
                 )
             except ValidationError as exc:
-                for field, messages in exc.message_dict.items():
-                    for message in messages:
-                        self.add_error(field, message)
+                self.add_catalog_errors(exc)
         return data
-
-    def job_options(self):
-        data = self.cleaned_data
-        return {
-            "aspect_ratio": data["aspect_ratio"],
-            "resolution": data["resolution"],
-            "duration_seconds": data["duration_seconds"],
-            "negative_prompt": data["negative_prompt"],
-        }

@@ -39,6 +39,39 @@ class JobQuerySet(models.QuerySet):
         return self.filter(status=VideoCreationJob.Status.IDLE).order_by("created_at", "pk")
 
 
+class Batch(models.Model):
+    """Jobs started together, e.g. every prompt of a draft times every row of values."""
+
+    id = models.CharField(primary_key=True, max_length=36, default=new_id, editable=False)
+    # Database-level actions throughout: jobs point here with one (see VideoResource).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DB_SET_NULL, null=True, related_name="+"
+    )
+    label = models.CharField(max_length=200)
+    draft_version = models.ForeignKey(
+        "drafts.DraftVersion",
+        on_delete=models.DB_SET_NULL,
+        null=True,
+        blank=True,
+        related_name="batches",
+    )
+    options = models.JSONField(default=dict, blank=True)
+    notify_by_email = models.BooleanField(default=False)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "video_creation_batches"
+        ordering = ["-created_at"]
+        verbose_name_plural = "batches"
+
+    def __str__(self):
+        return self.label
+
+    def get_absolute_url(self):
+        return reverse("jobs:batch", args=[self.pk])
+
+
 class VideoCreationJob(models.Model):
     """One prompt sent to Veo, from queueing to a playable video or a failure."""
 
@@ -91,6 +124,21 @@ class VideoCreationJob(models.Model):
         blank=True,
         related_name="retries",
         help_text="The failed job this one retries, with the same prompt and options.",
+    )
+    # Where the prompt came from: a draft, the version that was run, and (in the seed's
+    # prompt_id column) the prompt's id within it; and the batch it ran in.
+    draft = models.ForeignKey(
+        "drafts.Draft", on_delete=models.DB_SET_NULL, null=True, blank=True, related_name="jobs"
+    )
+    draft_version = models.ForeignKey(
+        "drafts.DraftVersion",
+        on_delete=models.DB_SET_NULL,
+        null=True,
+        blank=True,
+        related_name="jobs",
+    )
+    batch = models.ForeignKey(
+        Batch, on_delete=models.DB_SET_NULL, null=True, blank=True, related_name="jobs"
     )
     submitted_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

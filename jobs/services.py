@@ -11,14 +11,15 @@ from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Case, Count, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from . import catalog, storage
-from .models import VideoCreationJob, VideoResource
+from .models import Batch, VideoCreationJob, VideoResource
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,12 @@ def job_create(
     last_frame=None,
     prompt_id=None,
     retry_of=None,
+    draft=None,
+    draft_version=None,
+    batch=None,
+    draft_id=None,
+    draft_version_id=None,
+    batch_id=None,
 ) -> VideoCreationJob:
     """Validate and store a new job with its input frames, then queue it for generation.
 
@@ -77,7 +84,18 @@ def job_create(
         options=options,
         metadata={"estimated_cost_usd": str(estimate)},
         retry_of=retry_of,
+        draft=draft,
+        draft_version=draft_version,
+        batch=batch,
     )
+    # Ids work too, for callers (retries) that have them without the rows.
+    for field, value in (
+        ("draft_id", draft_id),
+        ("draft_version_id", draft_version_id),
+        ("batch_id", batch_id),
+    ):
+        if value is not None:
+            setattr(job, field, value)
     if prompt_id:
         job.prompt_id = prompt_id
     job.full_clean(exclude=["owner"])
@@ -122,6 +140,9 @@ def job_retry(*, job, owner) -> VideoCreationJob:
         last_frame=frames.get(storage.LAST_FRAME),
         prompt_id=job.prompt_id,
         retry_of=job,
+        draft_id=job.draft_id,
+        draft_version_id=job.draft_version_id,
+        batch_id=job.batch_id,
     )
 
 
@@ -174,7 +195,7 @@ def job_cancel(*, job) -> bool:
             enqueue_late_result(job.pk)
     if changed:
         job_write_metadata_file(job.pk)
-        enqueue_waiting()
+        _job_ended(job.pk)
     return changed == 1
 
 
@@ -297,7 +318,7 @@ def job_fail(job_id, *, message, stage=None) -> bool:
     if changed:
         storage.remove_temp_files(job_id)
         job_write_metadata_file(job_id)
-        enqueue_waiting()
+        _job_ended(job_id)
     return changed == 1
 
 
@@ -342,7 +363,7 @@ def job_complete(job_id, *, video_path, info, sha256, size, resources) -> bool:
             VideoResource.objects.filter(job_id=job_id, filename=filename).delete()
             resource_add(job_id=job_id, kind=kind, filename=filename, file_path=relative)
     job_write_metadata_file(job_id)
-    enqueue_waiting()
+    _job_ended(job_id)
     return True
 
 
@@ -383,6 +404,100 @@ def job_write_metadata_file(job_id) -> None:
             "resources": resources,
         },
     )
+
+
+# --- Batches ------------------------------------------------------------------------------
+
+
+def batch_create(*, owner, label, jobs, options=None, draft_version=None, notify_by_email=False):
+    """Create a batch and all its jobs, or nothing: one bad job rolls the whole batch back.
+
+    `jobs` is a list of keyword dicts for job_create (prompt_text, model, options, ...).
+    """
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            owner=owner,
+            label=label,
+            draft_version=draft_version,
+            options=options or {},
+            notify_by_email=notify_by_email,
+        )
+        for spec in jobs:
+            job_create(owner=owner, batch=batch, **spec)
+    return batch
+
+
+def batch_summary(batch) -> dict:
+    """Return the batch's counts by status and its combined progress, in one query.
+
+    A failed job that was retried counts through its retry, not twice.
+    """
+    counts = batch.jobs.filter(retries__isnull=True).aggregate(
+        total=Count("pk"),
+        idle=Count("pk", filter=Q(status=Status.IDLE)),
+        processing=Count("pk", filter=Q(status=Status.PROCESSING)),
+        completed=Count("pk", filter=Q(status=Status.COMPLETED)),
+        failed=Count("pk", filter=Q(status=Status.FAILED)),
+        progress=Sum(
+            Case(
+                When(status__in=[Status.COMPLETED, Status.FAILED], then=Value(100)),
+                default=Coalesce("progress", Value(0)),
+            )
+        ),
+    )
+    total = counts["total"]
+    counts["progress"] = round((counts["progress"] or 0) / total) if total else 100
+    counts["finished"] = counts["idle"] + counts["processing"] == 0
+    return counts
+
+
+def batch_cancel_rest(*, batch) -> int:
+    """Cancel every job of the batch that has not finished; return how many."""
+    return sum(job_cancel(job=job) for job in batch.jobs.active())
+
+
+def batch_retry_failed(*, batch, owner) -> int:
+    """Retry every failed job of the batch, as new jobs in the same batch."""
+    failed = list(batch.jobs.filter(status=Status.FAILED, retries__isnull=True))
+    with transaction.atomic():
+        for job in failed:
+            job_retry(job=job, owner=owner)
+    return len(failed)
+
+
+def batch_notify_if_finished(batch_id) -> bool:
+    """Email the batch's owner once, if they asked, when its last job has ended."""
+    batch = Batch.objects.select_related("owner").filter(pk=batch_id).first()
+    if batch is None or not batch.notify_by_email or batch.notified_at is not None:
+        return False
+    if batch.jobs.active().exists():
+        return False
+    claimed = Batch.objects.filter(pk=batch_id, notified_at=None).update(notified_at=timezone.now())
+    if not claimed or not (batch.owner and batch.owner.email):
+        return False
+    summary = batch_summary(batch)
+    try:
+        send_mail(
+            subject=f"Batch finished: {batch.label}",
+            message=(
+                f'Your batch "{batch.label}" has finished: {summary["completed"]} completed, '
+                f"{summary['failed']} failed, of {summary['total']} jobs.\n"
+            ),
+            from_email=None,
+            recipient_list=[batch.owner.email],
+        )
+    except OSError:  # SMTP errors included: a lost email must not fail the job's worker.
+        logger.exception("Could not email %s about batch %s", batch.owner.email, batch.pk)
+        return False
+    return True
+
+
+def _job_ended(job_id):
+    """Queue the next waiting job and notify the job's batch, after this job ended."""
+    enqueue_waiting()
+    batch_id = VideoCreationJob.objects.filter(pk=job_id).values_list("batch_id", flat=True).first()
+    if batch_id:
+        transaction.on_commit(partial(batch_notify_if_finished, batch_id))
 
 
 # --- Recovery ---------------------------------------------------------------------------

@@ -12,5 +12,9 @@ urlpatterns = [
     path("jobs/<str:pk>/retry/", views.job_retry, name="retry"),
     path("jobs/<str:pk>/delete/", views.job_delete, name="delete"),
     path("jobs/<str:pk>/video/", views.job_video, name="video"),
+    path("batches/<str:pk>/", views.batch_detail, name="batch"),
+    path("batches/<str:pk>/cancel/", views.batch_cancel, name="batch-cancel"),
+    path("batches/<str:pk>/retry/", views.batch_retry, name="batch-retry"),
+    path("batches/<str:pk>/videos.zip", views.batch_zip, name="batch-zip"),
     path("jobs/<str:pk>/resources/<str:resource_id>/", views.resource_file, name="resource"),
 ]

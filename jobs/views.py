@@ -1,13 +1,14 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import services, storage
+from .archive import stream_zip
 from .forms import JobForm
-from .models import VideoCreationJob, VideoResource
+from .models import Batch, VideoCreationJob, VideoResource
 from .ranges import ranged_file_response
 
 JOBS_PER_PAGE = 20
@@ -118,6 +119,67 @@ def _message(exc):
     if isinstance(exc, ValidationError):
         return " ".join(exc.messages)
     return str(exc)
+
+
+def _get_batch_for_user(request, pk):
+    """Return the batch if it is this user's (or they are staff); 404 otherwise."""
+    batches = Batch.objects.select_related("draft_version__draft")
+    if not request.user.is_staff:
+        batches = batches.filter(owner=request.user)
+    return get_object_or_404(batches, pk=pk)
+
+
+@require_GET
+def batch_detail(request, pk):
+    batch = _get_batch_for_user(request, pk)
+    summary = services.batch_summary(batch)
+    template = "jobs/batch.html"
+    context = {"batch": batch, "summary": summary}
+    if request.htmx:
+        template += "#batch-summary"
+    else:
+        context["jobs"] = batch.jobs.order_by("created_at").prefetch_related("resources")
+    status = STOP_POLLING if request.htmx and summary["finished"] else 200
+    return render(request, template, context, status=status)
+
+
+@require_POST
+def batch_cancel(request, pk):
+    cancelled = services.batch_cancel_rest(batch=_get_batch_for_user(request, pk))
+    messages.info(
+        request,
+        f"Cancelled {cancelled} job(s). Any Veo had already accepted may still be billed.",
+    )
+    return redirect("jobs:batch", pk=pk)
+
+
+@require_POST
+def batch_retry(request, pk):
+    batch = _get_batch_for_user(request, pk)
+    try:
+        retried = services.batch_retry_failed(batch=batch, owner=request.user)
+    except ValidationError as exc:
+        messages.error(request, _message(exc))
+    else:
+        messages.success(request, f"Retrying {retried} failed job(s) in this batch.")
+    return redirect("jobs:batch", pk=pk)
+
+
+@require_GET
+def batch_zip(request, pk):
+    batch = _get_batch_for_user(request, pk)
+    entries = []
+    for n, job in enumerate(batch.jobs.filter(status="completed").order_by("created_at"), 1):
+        path = storage.absolute(job.video_url)
+        if path.is_file():
+            words = "".join(c if c.isalnum() else "-" for c in job.prompt_text[:40]).strip("-")
+            entries.append((f"{n:03d}-{words or 'video'}.mp4", path))
+    if not entries:
+        messages.error(request, "No finished videos in this batch yet.")
+        return redirect("jobs:batch", pk=pk)
+    response = StreamingHttpResponse(stream_zip(entries), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk[:8]}.zip"'
+    return response
 
 
 @require_GET

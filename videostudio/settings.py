@@ -253,6 +253,8 @@ VEO_MODEL = env_str(
 # built-in ones (a model set to null is removed), so new and retired models and new
 # prices need no code change.
 VEO_CATALOG_FILE = env_str("VEO_CATALOG_FILE")
+# The most jobs one batch run of a draft may start (prompts x rows of values).
+BATCH_MAX_JOBS = env_int("BATCH_MAX_JOBS", 200, minimum=1)
 VEO_IMAGE_MAX_BYTES = env_int("VEO_IMAGE_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 # Hosts (host or host:port) a video may be downloaded from besides the API's own,
 # including loopback or private addresses that are otherwise refused.
@@ -323,6 +325,28 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Mail for "email me when the batch finishes": SMTP when EMAIL_HOST is set, else the
+# console (the embedded run prints the message in the worker's output).
+_email_host = env_str("EMAIL_HOST")
+MAILERS = {
+    "default": (
+        {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _email_host,
+                "port": env_int("EMAIL_PORT", 587, minimum=1, maximum=65535),
+                "username": env_str("EMAIL_HOST_USER"),
+                "password": env_secret("EMAIL_HOST_PASSWORD", required=False),
+                "use_tls": env_bool("EMAIL_USE_TLS", True),
+                "timeout": 20,
+            },
+        }
+        if _email_host
+        else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    )
+}
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Video Studio <studio@localhost>")
 
 LOGGING = {
     "version": 1,

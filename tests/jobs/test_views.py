@@ -31,6 +31,7 @@ def _sample_url(route):
     """Turn a route like 'jobs/<str:pk>/' into a concrete path."""
     import re
 
+    route = re.sub(r"<int:\w+>", "1", route)
     return "/" + re.sub(r"<(?:\w+:)?(\w+)>", "x", route).replace("^", "").replace("$", "")
 
 
