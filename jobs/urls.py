@@ -12,6 +12,7 @@ urlpatterns = [
     path("jobs/<str:pk>/retry/", views.job_retry, name="retry"),
     path("jobs/<str:pk>/delete/", views.job_delete, name="delete"),
     path("jobs/<str:pk>/video/", views.job_video, name="video"),
+    path("notices/", views.notices, name="notices"),
     path("batches/<str:pk>/", views.batch_detail, name="batch"),
     path("batches/<str:pk>/cancel/", views.batch_cancel, name="batch-cancel"),
     path("batches/<str:pk>/retry/", views.batch_retry, name="batch-retry"),

@@ -3,6 +3,8 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import services, storage
@@ -119,6 +121,42 @@ def _message(exc):
     if isinstance(exc, ValidationError):
         return " ".join(exc.messages)
     return str(exc)
+
+
+NOTICE_POLL_SECONDS = 10
+MAX_NOTICES = 5
+
+
+@require_GET
+def notices(request):
+    """Return toasts for the user's jobs and batches that ended since `since`.
+
+    The response replaces the poller with one carrying a new `since`, so nothing is
+    written per poll and each end is announced once per open page.
+    """
+    now = timezone.now()
+    since = parse_datetime(request.GET.get("since", "")) or now
+    ended = list(
+        VideoCreationJob.objects.filter(owner=request.user, completed_at__gt=since)
+        .exclude(error=services.CANCELLED_MESSAGE)
+        .select_related("batch")
+        .order_by("completed_at")[:MAX_NOTICES]
+    )
+    if ended:
+        now = max(now, ended[-1].completed_at)
+    batches = {job.batch for job in ended if job.batch_id}
+    finished_batches = [
+        (batch, services.batch_summary(batch))
+        for batch in batches
+        if not batch.jobs.active().exists()
+    ]
+    context = {
+        "jobs": [job for job in ended if not job.batch_id],
+        "batches": finished_batches,
+        "since": now.isoformat(),
+        "poll_seconds": NOTICE_POLL_SECONDS,
+    }
+    return render(request, "jobs/notices.html", context)
 
 
 def _get_batch_for_user(request, pk):

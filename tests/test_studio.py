@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -190,6 +191,94 @@ def test_a_new_user_logs_in_submits_a_prompt_and_plays_the_video(studio):
     assert (job_dir / "output.mp4").stat().st_size > 10_000
     assert (studio.data_dir / file_path).is_file()
     assert json.loads((job_dir / "metadata.json").read_text())["status"] == "completed"
+
+
+def log_in(browser, studio, username, password):
+    page = browser.new_context().new_page()
+    page.goto(studio.url + "/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    return page
+
+
+@pytest.mark.browser
+def test_two_teammates_share_a_draft_run_it_as_a_batch_and_download_it(studio):
+    from playwright.sync_api import expect, sync_playwright
+
+    subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User; "
+            "User.objects.create_user('bo', 'bo@example.com', 'bo-long-passphrase')",
+        ],
+        cwd=ROOT,
+        env=studio.env,
+        check=True,
+        capture_output=True,
+    )
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+
+        # The director builds a draft with a placeholder and shares it.
+        ana = log_in(browser, studio, USERNAME, PASSWORD)
+        ana.get_by_role("link", name="Drafts").click()
+        ana.get_by_role("link", name="New draft").click()
+        ana.get_by_label("Name").fill("Harbour shots")
+        ana.get_by_label("Prompt 1", exact=True).fill("Boats at dawn in {{city}}")
+        ana.get_by_role("button", name="Add a prompt").click()
+        ana.get_by_label("Prompt 2", exact=True).fill("Gulls over {{city}}")
+        ana.get_by_role("button", name="Move prompt 2 up").click()
+        expect(ana.get_by_label("Prompt 1", exact=True)).to_have_value("Gulls over {{city}}")
+        ana.get_by_label("Who can see it").select_option("shared")
+        ana.get_by_role("button", name="Save").click()
+        expect(ana.get_by_role("heading", name="Harbour shots")).to_be_visible()
+        original_url = ana.url
+
+        # A teammate duplicates it and runs the copy over two rows of values.
+        bo = log_in(browser, studio, "bo", "bo-long-passphrase")
+        bo.goto(studio.url + "/drafts/?tab=shared")
+        bo.get_by_role("link", name="Harbour shots").click()
+        bo.get_by_role("button", name="Duplicate into my library").click()
+        expect(bo.get_by_role("heading", name="Copy of Harbour shots")).to_be_visible()
+        bo.get_by_role("link", name="Run as a batch…").click()
+        bo.get_by_label("Duration").select_option("4")
+        bo.get_by_label("Values for {{placeholders}} (CSV)").fill("city\nPorto\nNaples")
+        bo.get_by_role("button", name="Review the batch").click()
+        expect(bo.get_by_role("heading", name="Start 4 jobs?")).to_be_visible()
+        expect(bo.get_by_text("Gulls over Naples")).to_be_visible()
+        bo.get_by_role("button", name="Start 4 jobs").click()
+        expect(bo.locator("#batch-progress")).to_be_visible()
+        expect(bo.get_by_text("Finished")).to_be_visible(timeout=120_000)
+        expect(bo.locator("[data-count=completed]")).to_have_text("4")
+        with bo.expect_download() as download:
+            bo.get_by_role("link", name="Download 4 videos (ZIP)").click()
+        archive = zipfile.ZipFile(download.value.path())
+        assert len(archive.namelist()) == 4 and archive.testzip() is None
+
+        # Neither can change the other's draft.
+        response = bo.goto(original_url + "edit/")
+        assert response.status == 403
+        copy_url = bo.url.split("/batches/")[0]
+        browser.close()
+
+    db = sqlite3.connect(studio.data_dir / "videostudio.sqlite3")
+    rows = db.execute(
+        "SELECT j.prompt_text, j.prompt_id, v.prompts, d.name, v.number "
+        "FROM video_creation_jobs j JOIN video_creation_draft_versions v ON v.id = j.draft_version_id "
+        "JOIN video_creation_drafts d ON d.id = j.draft_id WHERE j.batch_id IS NOT NULL"
+    ).fetchall()
+    assert len(rows) == 4 and copy_url
+    for text, prompt_id, prompts, name, number in rows:
+        source = next(p for p in json.loads(prompts) if p["id"] == prompt_id)
+        assert text == source["text"].replace("{{city}}", text.rsplit(" ", 1)[1])
+        assert (name, number) == ("Copy of Harbour shots", 1)
+    assert db.execute(
+        "SELECT version FROM video_creation_drafts WHERE name = 'Harbour shots'"
+    ).fetchone() == (1,)
 
 
 def test_ctrl_c_stops_every_process_within_seconds(studio):
