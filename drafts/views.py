@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from jobs.models import VideoCreationJob
+from jobs.pricing import BudgetExceeded
 
 from . import services
 from .forms import DraftForm, ImportForm, RunForm
@@ -279,13 +280,18 @@ def draft_run(request, pk):
     form = RunForm(request.POST or None, version=version)
     if request.method == "POST" and form.is_valid():
         if request.POST.get("confirm") == "yes":
-            batch = services.draft_run(
-                user=request.user,
-                draft=draft,
-                version=version,
-                plan=form.plan,
-                notify_by_email=form.cleaned_data["notify_by_email"],
-            )
+            try:
+                batch = services.draft_run(
+                    user=request.user,
+                    draft=draft,
+                    version=version,
+                    plan=form.plan,
+                    notify_by_email=form.cleaned_data["notify_by_email"],
+                )
+            except BudgetExceeded as exc:
+                form.add_error(None, exc)
+                context = {"draft": draft, "version": version, "form": form, "confirming": False}
+                return render(request, "drafts/run.html", context, status=400)
             messages.success(request, f"Started {batch.label}.")
             return _redirect(request, batch)
         plan = form.plan

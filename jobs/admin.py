@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
-from . import services
-from .models import VideoCreationJob, VideoResource
+from . import pricing, services, tokens
+from .models import ApiToken, Budget, VideoCreationJob, VideoResource
 
 
 class VideoResourceInline(admin.TabularInline):
@@ -17,7 +17,17 @@ class VideoResourceInline(admin.TabularInline):
 
 @admin.register(VideoCreationJob)
 class VideoCreationJobAdmin(admin.ModelAdmin):
-    list_display = ["short_prompt", "owner", "status", "stage", "progress", "model", "created_at"]
+    list_display = [
+        "short_prompt",
+        "owner",
+        "status",
+        "stage",
+        "progress",
+        "model",
+        "estimated_cost_usd",
+        "actual_cost_usd",
+        "created_at",
+    ]
     list_filter = ["status", "stage", "model", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["prompt_text", "id", "prompt_id"]
     list_select_related = ["owner"]
@@ -46,7 +56,11 @@ class VideoCreationJobAdmin(admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["id", "owner", "prompt_id", "prompt_text"]}),
-        ("Generation", {"fields": ["model", "options"]}),
+        (
+            "Generation",
+            {"fields": ["model", "options", "draft", "draft_version", "batch", "retry_of"]},
+        ),
+        ("Cost", {"fields": ["estimated_cost_usd", "actual_cost_usd", "billed_seconds"]}),
         ("State", {"fields": ["status", "stage", "progress", "error", "video_url"]}),
         ("Provider", {"fields": ["operation_name", "metadata"]}),
         (
@@ -86,3 +100,46 @@ class VideoResourceAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "period", "limit_usd", "spent_this_period", "left_this_period"]
+    list_filter = ["period"]
+    list_select_related = ["user"]
+    search_fields = ["user__username"]
+
+    @admin.display(description="Counted this period (billed, maybe billed, running)")
+    def spent_this_period(self, obj):
+        return f"${self._spent(obj):.2f}"
+
+    @admin.display(description="Left")
+    def left_this_period(self, obj):
+        return f"${max(obj.limit_usd - self._spent(obj), 0):.2f}"
+
+    def _spent(self, obj):
+        return pricing.spent(since=pricing.period_start(obj.period), user=obj.user)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are made on the person's settings page; here ops find and revoke them.
+
+    Neither the hash nor the token is ever shown: only the prefix made for display.
+    """
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix", "user__username"]
+    list_select_related = ["user"]
+    fields = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+    actions = ["revoke_tokens"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke_tokens(self, request, queryset):
+        revoked = sum(tokens.token_revoke(token=token) for token in queryset)
+        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)

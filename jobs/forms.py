@@ -126,3 +126,39 @@ class JobForm(GenerationOptionsForm):
             except ValidationError as exc:
                 self.add_catalog_errors(exc)
         return data
+
+
+class UsageForm(forms.Form):
+    PRESETS = [
+        ("this-month", "This month"),
+        ("last-month", "Last month"),
+        ("last-7-days", "Last 7 days"),
+        ("last-30-days", "Last 30 days"),
+        ("custom", "From … to …"),
+    ]
+    MAX_DAYS = 366
+
+    period = forms.ChoiceField(
+        label="Period", choices=PRESETS, initial="this-month", required=False
+    )
+    start = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    scope = forms.ChoiceField(
+        label="Whose", choices=[("mine", "Mine"), ("team", "The whole team")], required=False
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("period") == "custom":
+            start, end = data.get("start"), data.get("end")
+            if not start or not end:
+                raise ValidationError("Give both dates for a custom period.")
+            if start > end:
+                raise ValidationError("The period's start is after its end.")
+            if (end - start).days >= self.MAX_DAYS:
+                raise ValidationError(f"Choose at most {self.MAX_DAYS} days.")
+        return data

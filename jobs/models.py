@@ -2,8 +2,10 @@
 
 import mimetypes
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -140,6 +142,12 @@ class VideoCreationJob(models.Model):
     batch = models.ForeignKey(
         Batch, on_delete=models.DB_SET_NULL, null=True, blank=True, related_name="jobs"
     )
+    # Money, in USD: the catalog's estimate when the job was made, and what Google
+    # bills once known (0 for a failure Google does not bill; unknown while running or
+    # when a submit's outcome is unknown). Budgets count Coalesce(actual, estimated).
+    estimated_cost_usd = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    actual_cost_usd = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    billed_seconds = models.PositiveIntegerField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # While set and in the future, one pipeline run holds the job; others leave it be.
@@ -228,3 +236,108 @@ class VideoResource(models.Model):
     @property
     def content_type(self):
         return mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
+
+
+class Budget(models.Model):
+    """A spending limit per calendar day or month, for one person or the whole team."""
+
+    class Period(models.TextChoices):
+        DAILY = "daily", "Per day"
+        MONTHLY = "monthly", "Per month"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="budgets",
+        help_text="Leave empty for a limit on the whole team's spending.",
+    )
+    period = models.CharField(max_length=16, choices=Period, default=Period.MONTHLY)
+    limit_usd = models.DecimalField(
+        "limit (USD)",
+        max_digits=10,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "video_creation_budgets"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "period"],
+                condition=Q(user__isnull=False),
+                name="budget_unique_per_user_period",
+            ),
+            models.UniqueConstraint(
+                fields=["period"], condition=Q(user__isnull=True), name="team_budget_unique"
+            ),
+            models.CheckConstraint(condition=Q(limit_usd__gte=0), name="budget_not_negative"),
+        ]
+
+    def __str__(self):
+        who = self.user.get_username() if self.user_id else "the team"
+        return f"{self.get_period_display()} limit of ${self.limit_usd} for {who}"
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A personal token a script sends as `Authorization: Bearer <token>` to use the API.
+
+    Only a SHA-256 of the token is stored; the token itself is shown once, when made.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. a script.")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # The token's first characters: too few to use it, enough to tell tokens apart.
+    prefix = models.CharField(max_length=16, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        db_table = "api_tokens"
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self):
+        return self.revoked_at is not None
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a create request sent with an Idempotency-Key, kept for repeats.
+
+    The row is inserted before the work, in the transaction that does it, so the unique
+    constraint makes a concurrent repeat wait for (or find) the first request's answer.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    # Empty only inside the transaction that reserved the key and is still doing the work.
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "api_idempotency_keys"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user"),
+        ]
+
+    def __str__(self):
+        return self.key

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from . import services, storage
+from . import pricing, services, storage
 from .media import NotAVideo, extract_audio, probe, write_poster
 from .models import VideoCreationJob, VideoResource
 from .veo.base import (
@@ -148,7 +148,7 @@ def run(job_id):
         again = True
     except VeoError as exc:
         logger.warning("Job %s failed: %s", job_id, exc.message)
-        services.job_fail(job_id, message=exc.message)
+        services.job_fail(job_id, message=exc.message, actual_cost=_failure_cost(job, exc))
     except Exception:
         logger.exception("Job %s failed unexpectedly", job_id)
         services.job_fail(job_id, message=UNEXPECTED)
@@ -157,6 +157,19 @@ def run(job_id):
         storage.remove_temp_files(job_id)
     if again:
         async_task("jobs.tasks.run_job", job_id, group="jobs")
+
+
+def _failure_cost(job, error):
+    """Return what Google bills for a job failing with error at its stage (None: unknown)."""
+    if isinstance(error, SubmitOutcomeUnknown):
+        return None
+    if job.stage in (Stage.QUEUED, Stage.SUBMITTING):
+        return pricing.ZERO  # refused, or never sent
+    if job.stage == Stage.GENERATING:
+        return pricing.ZERO if error.billed is False else None
+    # Veo finished the video(s): Google bills them even if the download fails.
+    samples = int((job.metadata or {}).get("samples_returned", 1))
+    return pricing.billed(job, samples=samples)[0]
 
 
 def _submit(job, provider, lease, slice_ends):
@@ -238,7 +251,10 @@ def _wait_for_generation(job, provider, lease, slice_ends):
         raise operation.error
     if not operation.samples:
         reasons = " ".join(operation.filtered_reasons)
-        raise VeoError(f"Veo's safety filters blocked this video, so it was not billed. {reasons}")
+        raise VeoError(
+            f"Veo's safety filters blocked this video, so it was not billed. {reasons}",
+            billed=False,
+        )
     metadata = {
         **(job.metadata or {}),
         "provider_response": redact_inline_video(operation.raw),
@@ -361,6 +377,7 @@ def _finish(job, lease):
         )
     services.job_complete(
         job.pk,
+        samples=int((job.metadata or {}).get("samples_returned", 1)),
         video_path=storage.relative_output(job.pk),
         info=info,
         sha256=_sha256(video),
@@ -408,11 +425,8 @@ def collect_late_result(job_id):
             job_id=job.pk,
             renew=lambda: None,
         )
-        services.resource_add(
-            job_id=job.pk,
-            kind=VideoResource.Type.VIDEO,
-            filename=storage.LATE_RESULT_NAME,
-            file_path=relative,
+        services.job_record_late_result(
+            job.pk, filename=storage.LATE_RESULT_NAME, file_path=relative
         )
     except Reschedule:
         async_task("jobs.tasks.collect_late_result", job_id, group="jobs")

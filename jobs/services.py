@@ -13,12 +13,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import Case, Count, Q, Sum, Value, When
+from django.db.models import Case, Count, DecimalField, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from . import catalog, storage
+from . import catalog, pricing, storage
 from .models import Batch, VideoCreationJob, VideoResource
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ Stage = VideoCreationJob.Stage
 CANCELLED_MESSAGE = "Cancelled by user"
 # Any constant works; it only has to be the same in every process.
 CLAIM_LOCK_KEY = 7_105_310_471
+BUDGET_LOCK_KEY = 7_105_310_472
 
 
 class JobStateError(Exception):
@@ -62,6 +63,7 @@ def job_create(
     draft_id=None,
     draft_version_id=None,
     batch_id=None,
+    check_budget=True,
 ) -> VideoCreationJob:
     """Validate and store a new job with its input frames, then queue it for generation.
 
@@ -71,18 +73,12 @@ def job_create(
     catalog.validate_options(
         model, options, has_image=image is not None, has_last_frame=last_frame is not None
     )
-    estimate = catalog.estimate_cost(
-        model,
-        resolution=options["resolution"],
-        duration_seconds=options["duration_seconds"],
-        samples=options.get("sample_count", 1),
-    )
     job = VideoCreationJob(
         owner=owner,
         prompt_text=prompt_text,
         model=model,
         options=options,
-        metadata={"estimated_cost_usd": str(estimate)},
+        estimated_cost_usd=pricing.job_estimate(model, options),
         retry_of=retry_of,
         draft=draft,
         draft_version=draft_version,
@@ -101,6 +97,9 @@ def job_create(
     job.full_clean(exclude=["owner"])
     try:
         with transaction.atomic():
+            if check_budget:
+                _lock_writers(BUDGET_LOCK_KEY)
+                pricing.check_budgets(owner=owner, amount=job.estimated_cost_usd)
             job.save(force_insert=True)
             for stem, frame in ((storage.FIRST_FRAME, image), (storage.LAST_FRAME, last_frame)):
                 if frame is not None:
@@ -190,6 +189,7 @@ def job_cancel(*, job) -> bool:
             completed_at=now,
             updated_at=now,
             lease_expires_at=None,
+            actual_cost_usd=_zero_unless_submitted(),
         )
         if changed and job.status == Status.PROCESSING:
             enqueue_late_result(job.pk)
@@ -243,9 +243,7 @@ def job_claim(job_id) -> bool:
     """
     now = timezone.now()
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_KEY])
+        _lock_writers(CLAIM_LOCK_KEY)
         if VideoCreationJob.objects.in_flight().count() >= settings.VEO_MAX_IN_FLIGHT:
             return False
         return (
@@ -258,6 +256,17 @@ def job_claim(job_id) -> bool:
             )
             == 1
         )
+
+
+def _lock_writers(key):
+    """Serialise a read-then-write across processes for the rest of the transaction.
+
+    SQLite's IMMEDIATE transactions already hold the database's write lock; PostgreSQL
+    takes a transaction-level advisory lock on `key`.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 def job_mark_submit_started(job_id) -> bool:
@@ -302,18 +311,38 @@ def job_transition(job_id, *, from_stage, to_stage, **changes) -> bool:
     )
 
 
-def job_fail(job_id, *, message, stage=None) -> bool:
-    """End an unfinished job as failed with a message a person can act on."""
+UNKNOWN_COST = object()
+
+
+def _zero_unless_submitted():
+    """Return an expression: nothing billed if never submitted, else unknown (NULL)."""
+    return Case(
+        When(submitted_at__isnull=True, then=Value(pricing.ZERO)),
+        default=Value(None),
+        output_field=DecimalField(max_digits=10, decimal_places=4),
+    )
+
+
+def job_fail(job_id, *, message, stage=None, actual_cost=UNKNOWN_COST) -> bool:
+    """End an unfinished job as failed with a message a person can act on.
+
+    `actual_cost` is what Google bills for it: 0 when nothing was billed, None when
+    unknown (a submit that may have gone through). Left out, it is 0 for a job never
+    submitted and unknown otherwise.
+    """
     now = timezone.now()
     jobs = VideoCreationJob.objects.filter(pk=job_id, status__in=[Status.IDLE, Status.PROCESSING])
     if stage is not None:
         jobs = jobs.filter(stage=stage)
+    if actual_cost is UNKNOWN_COST:
+        actual_cost = _zero_unless_submitted()
     changed = jobs.update(
         status=Status.FAILED,
         error=message,
         completed_at=now,
         updated_at=now,
         lease_expires_at=None,
+        actual_cost_usd=actual_cost,
     )
     if changed:
         storage.remove_temp_files(job_id)
@@ -322,7 +351,7 @@ def job_fail(job_id, *, message, stage=None) -> bool:
     return changed == 1
 
 
-def job_complete(job_id, *, video_path, info, sha256, size, resources) -> bool:
+def job_complete(job_id, *, video_path, info, sha256, size, resources, samples=1) -> bool:
     """Record the finished video and its resources, then mark the job completed at 100 %.
 
     `resources` are (type, filename, relative path) of the files the pipeline made:
@@ -345,9 +374,12 @@ def job_complete(job_id, *, video_path, info, sha256, size, resources) -> bool:
                 "has_audio": info.has_audio,
             },
         }
+        cost, seconds = pricing.billed(job, samples=samples)
         changed = VideoCreationJob.objects.filter(
             pk=job_id, status=Status.PROCESSING, stage=Stage.FINISHING
         ).update(
+            actual_cost_usd=cost,
+            billed_seconds=seconds,
             status=Status.COMPLETED,
             stage=Stage.DONE,
             progress=100,
@@ -365,6 +397,19 @@ def job_complete(job_id, *, video_path, info, sha256, size, resources) -> bool:
     job_write_metadata_file(job_id)
     _job_ended(job_id)
     return True
+
+
+def job_record_late_result(job_id, *, filename, file_path) -> None:
+    """Keep a cancelled job's video that arrived anyway, and record that Google billed it."""
+    with transaction.atomic():
+        job = VideoCreationJob.objects.get(pk=job_id)
+        cost, seconds = pricing.billed(job, samples=1)
+        VideoCreationJob.objects.filter(pk=job_id).update(
+            actual_cost_usd=cost, billed_seconds=seconds, updated_at=timezone.now()
+        )
+        resource_add(
+            job_id=job_id, kind=VideoResource.Type.VIDEO, filename=filename, file_path=file_path
+        )
 
 
 def resource_add(*, job_id, kind, filename, file_path) -> VideoResource:
@@ -414,7 +459,10 @@ def batch_create(*, owner, label, jobs, options=None, draft_version=None, notify
 
     `jobs` is a list of keyword dicts for job_create (prompt_text, model, options, ...).
     """
+    total = sum(pricing.job_estimate(spec["model"], spec["options"]) for spec in jobs)
     with transaction.atomic():
+        _lock_writers(BUDGET_LOCK_KEY)
+        pricing.check_budgets(owner=owner, amount=total)
         batch = Batch.objects.create(
             owner=owner,
             label=label,
@@ -423,7 +471,7 @@ def batch_create(*, owner, label, jobs, options=None, draft_version=None, notify
             notify_by_email=notify_by_email,
         )
         for spec in jobs:
-            job_create(owner=owner, batch=batch, **spec)
+            job_create(owner=owner, batch=batch, check_budget=False, **spec)
     return batch
 
 

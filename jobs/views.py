@@ -1,15 +1,19 @@
+import csv
+import hashlib
+
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import services, storage
+from . import catalog, pricing, services, storage, usage
 from .archive import stream_zip
-from .forms import JobForm
+from .forms import GenerationOptionsForm, JobForm, UsageForm
 from .models import Batch, VideoCreationJob, VideoResource
 from .ranges import ranged_file_response
 
@@ -31,16 +35,20 @@ def _poll_status(request, job):
 def index(request):
     form = JobForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        job = services.job_create(
-            owner=request.user,
-            prompt_text=form.cleaned_data["prompt_text"],
-            model=form.cleaned_data["model"],
-            options=form.job_options(),
-            image=form.cleaned_data["image"],
-            last_frame=form.cleaned_data["last_frame"],
-        )
-        messages.success(request, "Job queued. This page follows its progress.")
-        return redirect(job)
+        try:
+            job = services.job_create(
+                owner=request.user,
+                prompt_text=form.cleaned_data["prompt_text"],
+                model=form.cleaned_data["model"],
+                options=form.job_options(),
+                image=form.cleaned_data["image"],
+                last_frame=form.cleaned_data["last_frame"],
+            )
+        except pricing.BudgetExceeded as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Job queued. This page follows its progress.")
+            return redirect(job)
     jobs = VideoCreationJob.objects.for_user(request.user).prefetch_related("resources")
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     _mark_queue_positions(page.object_list)
@@ -58,26 +66,71 @@ def _mark_queue_positions(jobs):
         job.queue_position = positions.get(job.pk)
 
 
+def _poll_etag(request, job):
+    """Return the ETag of an unfinished job's polled partial, or None for a finished job.
+
+    Every write to a job moves updated_at; a waiting job's place in line comes from other
+    rows, so it is in the tag too. So are the user and the CSRF secret, whose token the
+    partial's forms carry: a cached copy is never reused across users or logins.
+    """
+    if job.is_finished:
+        return None  # Render, so that htmx gets the 286 that stops polling.
+    state = (
+        job.pk,
+        job.status,
+        job.updated_at.isoformat(),
+        getattr(job, "queue_position", None),
+        request.user.pk,
+        request.META.get("CSRF_COOKIE", ""),
+    )
+    return f'"{hashlib.sha256(repr(state).encode()).hexdigest()[:32]}"'
+
+
+def _revalidated(response, etag):
+    """Let the browser keep a polled partial but revalidate it on every poll.
+
+    htmx sends no validators itself; the browser adds If-None-Match to the next poll
+    because the partial is cacheable (private, no-cache) and has an ETag. Vary keeps the
+    full page and the partial of one URL apart in its cache.
+    """
+    if etag:
+        response.headers["ETag"] = etag
+    patch_cache_control(response, private=True, no_cache=True)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
 @require_GET
 def job_card(request, pk):
     job = _get_job_for_user(request, pk)
     _mark_queue_positions([job])
-    return render(
+    etag = _poll_etag(request, job)
+    if etag and (not_modified := get_conditional_response(request, etag=etag)) is not None:
+        return _revalidated(not_modified, etag)
+    response = render(
         request, "jobs/index.html#job-card", {"job": job}, status=_poll_status(request, job)
     )
+    return _revalidated(response, etag)
 
 
 @require_GET
 def job_detail(request, pk):
     job = _get_job_for_user(request, pk)
     _mark_queue_positions([job])
+    etag = _poll_etag(request, job) if request.htmx else None
+    if etag and (not_modified := get_conditional_response(request, etag=etag)) is not None:
+        return _revalidated(not_modified, etag)
     template = "jobs/job_detail.html"
     if request.htmx:
         template += "#job-status"
     resources = list(job.resources.all())
     poster = next((r for r in resources if r.filename == storage.POSTER_NAME), None)
     context = {"job": job, "resources": resources, "poster": poster}
-    return render(request, template, context, status=_poll_status(request, job))
+    response = render(request, template, context, status=_poll_status(request, job))
+    if request.htmx:
+        return _revalidated(response, etag)
+    patch_vary_headers(response, ["HX-Request"])  # The full page, never the partial.
+    return response
 
 
 @require_POST
@@ -121,6 +174,80 @@ def _message(exc):
     if isinstance(exc, ValidationError):
         return " ".join(exc.messages)
     return str(exc)
+
+
+@require_GET
+def estimate(request):
+    """Return the cost estimate for the create form's current options (an htmx partial)."""
+    form = GenerationOptionsForm(request.GET)
+    context = {"form": form}
+    if form.is_valid():
+        data = form.cleaned_data
+        spec = catalog.models()[data["model"]]
+        try:
+            catalog.validate_options(data["model"], form.job_options())
+            context["cost"] = pricing.job_estimate(data["model"], form.job_options())
+            context["rate"] = spec.price(data["resolution"])
+        except ValidationError as exc:
+            context["problem"] = " ".join(exc.messages)
+        context["spec"] = spec
+    return render(request, "jobs/index.html#estimate", context)
+
+
+@require_GET
+def usage_page(request):
+    form = UsageForm(request.GET or None)
+    scope, period = "mine", usage.preset("this-month")
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        scope = data.get("scope") or "mine"
+        if data.get("period") == "custom":
+            period = usage.Period(data["start"], data["end"])
+        else:
+            period = usage.preset(data.get("period") or "this-month")
+    if scope == "team" and not request.user.is_staff:
+        raise PermissionDenied("Only staff can see the whole team's usage.")
+    figures = usage.report(period, user=None if scope == "team" else request.user)
+    if request.GET.get("format") == "csv":
+        return _usage_csv(period, scope, figures)
+    context = {
+        "form": form,
+        "period": period,
+        "scope": scope,
+        "figures": figures,
+        "chart": usage.chart(figures["days"]),
+        "csv_query": request.GET.urlencode(),
+    }
+    return render(request, "jobs/usage.html", context)
+
+
+def _usage_csv(period, scope, figures):
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    name = f"usage-{scope}-{period.start:%Y%m%d}-{period.end:%Y%m%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "date",
+            "jobs",
+            "seconds_of_video",
+            "billed_usd",
+            "may_have_been_billed_usd",
+            "reserved_usd",
+        ]
+    )
+    for row in figures["days"]:
+        writer.writerow(
+            [
+                row["day"].isoformat(),
+                row["jobs"],
+                row["seconds"],
+                f"{row['spend']:.4f}",
+                f"{row['maybe']:.4f}",
+                f"{row['reserved']:.4f}",
+            ]
+        )
+    return response
 
 
 NOTICE_POLL_SECONDS = 10

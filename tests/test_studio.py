@@ -281,6 +281,30 @@ def test_two_teammates_share_a_draft_run_it_as_a_batch_and_download_it(studio):
     ).fetchone() == (1,)
 
 
+@pytest.mark.browser
+def test_usage_page_reads_at_a_glance(studio):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = log_in(browser, studio, USERNAME, PASSWORD)
+        page.get_by_role("link", name="Usage").click()
+        expect(page.get_by_role("heading", name="Usage")).to_be_visible()
+        # The director's one 4 s job at $0.10 a second.
+        expect(page.locator(".totals")).to_contain_text("$0.40")
+        bars = page.locator("svg rect.billed")
+        assert bars.count() >= 1
+        assert float(bars.first.get_attribute("height")) > 0
+        page.get_by_label("Whose").select_option("team")
+        page.get_by_role("button", name="Show").click()
+        expect(page.get_by_role("heading", name="Usage of the whole team")).to_be_visible()
+        expect(page.locator("table").first).to_contain_text("bo")
+        with page.expect_download() as download:
+            page.get_by_role("link", name="Download CSV").click()
+        assert download.value.suggested_filename.startswith("usage-team-")
+        browser.close()
+
+
 def test_ctrl_c_stops_every_process_within_seconds(studio):
     took, left = studio.stop("ctrl-c")
     assert left == []

@@ -61,13 +61,17 @@ class VeoError(Exception):
     poll, a dropped connection); `retry_after` is the wait the provider asked for.
     """
 
-    def __init__(self, message, *, retryable=False, retry_after=None, code=None, status=""):
+    def __init__(
+        self, message, *, retryable=False, retry_after=None, code=None, status="", billed=None
+    ):
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.retry_after = retry_after
         self.code = code
         self.status = status
+        # False when Google reported the generation failed or filtered: it does not bill those.
+        self.billed = billed
 
 
 class SubmitOutcomeUnknown(VeoError):

@@ -162,7 +162,9 @@ def parse_operation(data: dict, *, fallback_name="") -> Operation:
 
 def operation_error(error: dict) -> VeoError:
     message = error.get("message") or "no reason given"
-    return VeoError(f"Veo could not generate the video: {message}", code=error.get("code"))
+    return VeoError(
+        f"Veo could not generate the video: {message}", code=error.get("code"), billed=False
+    )
 
 
 def finished(name, samples, result, data) -> Operation:
@@ -172,7 +174,7 @@ def finished(name, samples, result, data) -> Operation:
         return Operation(
             name=name,
             done=True,
-            error=VeoError("Veo finished without returning a video or a reason."),
+            error=VeoError("Veo finished without returning a video or a reason.", billed=False),
             raw=data,
         )
     return Operation(

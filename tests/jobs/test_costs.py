@@ -1,0 +1,278 @@
+"""Estimates, what each outcome costs, budgets that hold, and the usage report."""
+
+import csv
+import io
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+import requests
+from django.urls import reverse
+from django_q.conf import Conf
+
+from jobs import pricing, services
+from jobs.admin import BudgetAdmin
+from jobs.models import Budget, VideoCreationJob
+from tests.conftest import JOB_OPTIONS
+
+pytestmark = pytest.mark.django_db
+
+MODEL = "veo-3.1-fast-generate-preview"  # $0.10 a second at 720p: a 4 s job is $0.40
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(settings):
+    settings.VEO_RETRY_BASE_SECONDS = 0.01
+
+
+def run(user, capture, prompt, **options):
+    with capture(execute=True):
+        job = services.job_create(
+            owner=user, prompt_text=prompt, model=MODEL, options={**JOB_OPTIONS, **options}
+        )
+    job.refresh_from_db()
+    return job
+
+
+# --- What each outcome costs ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prompt", "actual", "seconds"),
+    [
+        ("Billed in full", Decimal("0.40"), 4),
+        ("Filtered [fault=safety]", Decimal("0"), None),
+        ("Veo failed [fault=done-error]", Decimal("0"), None),
+        ("Refused [fault=permission]", Decimal("0"), None),
+        ("Outcome unknown [fault=submit-500-accepted]", None, None),
+        ("Generated then unreadable [fault=html]", Decimal("0.40"), None),
+    ],
+)
+def test_each_outcome_records_what_google_bills(
+    veo, user, django_capture_on_commit_callbacks, prompt, actual, seconds
+):
+    job = run(user, django_capture_on_commit_callbacks, prompt)
+    assert job.estimated_cost_usd == Decimal("0.40")
+    assert job.actual_cost_usd == actual
+    assert job.billed_seconds == seconds
+
+
+def test_the_job_page_says_what_may_have_been_billed(
+    veo, user, logged_in, django_capture_on_commit_callbacks
+):
+    job = run(user, django_capture_on_commit_callbacks, "Unknown [fault=submit-500-accepted]")
+    page = logged_in.get(reverse("jobs:detail", args=[job.pk])).content.decode()
+    assert "Unknown: up to $0.40 may have been billed" in page
+
+
+def test_cancelling_before_submit_costs_nothing(user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks():
+        job = services.job_create(owner=user, prompt_text="x", model=MODEL, options=JOB_OPTIONS)
+    services.job_cancel(job=job)
+    job.refresh_from_db()
+    assert job.actual_cost_usd == Decimal("0")
+
+
+# --- Budgets --------------------------------------------------------------------------------
+
+
+def test_a_submit_past_the_budget_is_refused_with_what_is_left(
+    veo, user, logged_in, django_capture_on_commit_callbacks
+):
+    Budget.objects.create(user=user, period="monthly", limit_usd=Decimal("1.00"))
+    run(user, django_capture_on_commit_callbacks, "First")
+    run(user, django_capture_on_commit_callbacks, "Second")
+    form = {
+        "prompt_text": "Third",
+        "model": MODEL,
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+        "duration_seconds": "4",
+    }
+    response = logged_in.post(reverse("jobs:index"), form)
+    assert response.status_code == 400
+    assert (
+        "This would cost $0.40, but only $0.20 is left of your monthly budget of $1.00. "
+        "Nothing was sent to Veo." in response.content.decode()
+    )
+    assert VideoCreationJob.objects.count() == 2
+    assert veo.submits_for("Third") == 0
+
+
+def test_failures_google_does_not_bill_give_the_budget_back(
+    veo, user, django_capture_on_commit_callbacks
+):
+    Budget.objects.create(user=user, period="daily", limit_usd=Decimal("0.40"))
+    run(user, django_capture_on_commit_callbacks, "Filtered [fault=safety]")
+    job = run(user, django_capture_on_commit_callbacks, "Now it fits")
+    assert job.status == "completed"
+
+
+def test_running_jobs_count_by_their_estimate_against_the_team_budget(user, other_user):
+    Budget.objects.create(user=None, period="monthly", limit_usd=Decimal("0.50"))
+    VideoCreationJob.objects.create(
+        owner=other_user,
+        prompt_text="running",
+        model=MODEL,
+        options=JOB_OPTIONS,
+        status="processing",
+        estimated_cost_usd=Decimal("0.40"),
+    )
+    with pytest.raises(
+        pricing.BudgetExceeded, match=r"only \$0.10 is left of the team's monthly budget"
+    ):
+        services.job_create(owner=user, prompt_text="x", model=MODEL, options=JOB_OPTIONS)
+
+
+def test_a_batch_over_budget_creates_nothing(user):
+    Budget.objects.create(user=user, period="monthly", limit_usd=Decimal("1.00"))
+    specs = [{"prompt_text": f"p{n}", "model": MODEL, "options": JOB_OPTIONS} for n in range(3)]
+    with pytest.raises(pricing.BudgetExceeded, match=r"cost \$1.20, but only \$1.00"):
+        services.batch_create(owner=user, label="Too much", jobs=specs)
+    assert not VideoCreationJob.objects.exists()
+
+
+@pytest.mark.parametrize("limit", ["-1", "lots", ""])
+def test_budget_admin_refuses_bad_limits(admin_client, limit):
+    response = admin_client.post(
+        reverse("admin:jobs_budget_add"), {"user": "", "period": "monthly", "limit_usd": limit}
+    )
+    assert response.status_code == 200  # the form again, with its error
+    assert response.context["adminform"].form.errors["limit_usd"]
+    assert not Budget.objects.exists()
+
+
+def test_budget_admin_shows_what_is_left(rf, user):
+    budget = Budget.objects.create(user=user, period="monthly", limit_usd=Decimal("2.00"))
+    VideoCreationJob.objects.create(
+        owner=user,
+        prompt_text="x",
+        model=MODEL,
+        options=JOB_OPTIONS,
+        status="completed",
+        estimated_cost_usd=Decimal("0.40"),
+        actual_cost_usd=Decimal("0.40"),
+    )
+    admin = BudgetAdmin(Budget, None)
+    assert (admin.spent_this_period(budget), admin.left_this_period(budget)) == ("$0.40", "$1.60")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_parallel_submits_against_room_for_five_let_exactly_five_through(
+    live_server, client, user, monkeypatch
+):
+    monkeypatch.setattr(Conf, "SYNC", False)  # queue the tasks; nothing needs to run them
+    Budget.objects.create(user=None, period="monthly", limit_usd=Decimal("2.00"))
+    client.force_login(user)
+    cookies = {"sessionid": client.cookies["sessionid"].value, "csrftoken": "x" * 32}
+    form = {
+        "model": MODEL,
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+        "duration_seconds": "4",
+        "csrfmiddlewaretoken": "x" * 32,
+    }
+
+    def submit(n):
+        response = requests.post(
+            live_server.url + "/",
+            data={**form, "prompt_text": f"Parallel {n}"},
+            cookies=cookies,
+            headers={"Referer": live_server.url + "/"},
+            allow_redirects=False,
+            timeout=60,
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(submit, range(20)))
+    assert sorted(statuses) == [302] * 5 + [400] * 15
+    assert VideoCreationJob.objects.count() == 5
+    assert pricing.spent(since=pricing.period_start("monthly")) == Decimal("2.00")
+
+
+# --- The live estimate and the usage page ---------------------------------------------------------
+
+
+def test_estimate_follows_the_forms_options(logged_in):
+    url = reverse("jobs:estimate")
+    cheap = logged_in.get(
+        url, {"model": MODEL, "aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": "6"}
+    )
+    assert "$0.60" in cheap.content.decode()
+    sharp = logged_in.get(
+        url, {"model": MODEL, "aspect_ratio": "16:9", "resolution": "4k", "duration_seconds": "8"}
+    )
+    assert "$2.40" in sharp.content.decode() and "price of 2026-09-24" in sharp.content.decode()
+    wrong = logged_in.get(
+        url, {"model": MODEL, "aspect_ratio": "16:9", "resolution": "4k", "duration_seconds": "4"}
+    )
+    assert "accepts durations 8 s" in wrong.content.decode()
+
+
+@pytest.fixture
+def spending(user, other_user):
+    rows = [
+        (user, "veo-3.1-fast-generate-preview", "completed", "0.40", "0.40", 4),
+        (user, "veo-3.1-generate-preview", "completed", "3.20", "3.20", 8),
+        (user, "veo-3.1-fast-generate-preview", "failed", "0.40", None, None),
+        (other_user, "veo-3.1-fast-generate-preview", "completed", "0.80", "0.80", 8),
+    ]
+    for owner, model, status, estimate, actual, seconds in rows:
+        VideoCreationJob.objects.create(
+            owner=owner,
+            prompt_text="x",
+            model=model,
+            options=JOB_OPTIONS,
+            status=status,
+            estimated_cost_usd=Decimal(estimate),
+            actual_cost_usd=Decimal(actual) if actual else None,
+            billed_seconds=seconds,
+        )
+
+
+def test_usage_shows_my_spend_by_day_person_and_model(logged_in, spending):
+    response = logged_in.get(reverse("jobs:usage"))
+    figures = response.context["figures"]
+    assert figures["totals"]["spend"] == Decimal("3.60")
+    assert figures["totals"]["maybe"] == Decimal("0.40")
+    assert figures["totals"]["seconds"] == 12
+    assert [(m["model"], m["spend"]) for m in figures["models"]] == [
+        ("veo-3.1-generate-preview", Decimal("3.20")),
+        ("veo-3.1-fast-generate-preview", Decimal("0.40")),
+    ]
+    page = response.content.decode()
+    assert "<svg" in page and 'class="billed"' in page
+
+
+def test_team_usage_is_for_staff_only(logged_in, client, staff_user, spending):
+    assert logged_in.get(reverse("jobs:usage"), {"scope": "team"}).status_code == 403
+    client.force_login(staff_user)
+    team = client.get(reverse("jobs:usage"), {"scope": "team"}).context["figures"]
+    assert team["totals"]["spend"] == Decimal("4.40")
+    assert {p["owner__username"] for p in team["people"]} == {"ana", "bo"}
+
+
+def test_a_period_with_no_data_is_an_empty_chart_not_an_error(logged_in, spending):
+    response = logged_in.get(
+        reverse("jobs:usage"), {"period": "custom", "start": "2025-01-01", "end": "2025-01-31"}
+    )
+    assert response.status_code == 200
+    assert response.context["figures"]["totals"]["jobs"] == 0
+    assert len(response.context["chart"]["bars"]) == 31
+    assert "No videos were made in this period." in response.content.decode()
+
+
+def test_usage_csv_has_one_row_a_day(logged_in, spending):
+    response = logged_in.get(reverse("jobs:usage"), {"period": "last-7-days", "format": "csv"})
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:4] == ["date", "jobs", "seconds_of_video", "billed_usd"]
+    assert len(rows) == 8
+    assert rows[-1][3] == "3.6000"
+
+
+def test_bad_periods_are_explained(logged_in):
+    response = logged_in.get(
+        reverse("jobs:usage"), {"period": "custom", "start": "2026-05-02", "end": "2026-05-01"}
+    )
+    assert "The period&#x27;s start is after its end." in response.content.decode()
