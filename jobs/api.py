@@ -1,0 +1,593 @@
+"""The JSON API under /api/video-creation/: the seed's IPC channels over HTTP.
+
+Every body is the seed's ApiResponse envelope, errors included:
+`{"success": true, "data": ...}` or `{"success": false, "error": "...", "fields": {...}}`,
+where `fields` (only on a 400) names each bad field as the request spells it
+(`promptText`, `options.durationSeconds`).
+
+A caller is either the browser session, which must send the CSRF token on unsafe
+methods, or a script sending `Authorization: Bearer <token>` (see jobs.tokens), for
+which CSRF does not apply: a browser never adds that header by itself.
+
+    GET    jobs?limit=&status=&cursor=   {jobs: [VideoCreationJob], nextCursor}
+    POST   jobs                          201 {jobId}; Idempotency-Key honoured
+    GET    jobs/<id>                     VideoCreationJob
+    DELETE jobs/<id>                     null (409 while it runs)
+    POST   jobs/<id>/cancel              VideoCreationJob (409 if finished)
+    POST   jobs/<id>/retry               201 {jobId} (409 unless failed)
+    GET    jobs/<id>/video               the MP4, with Range
+    GET    jobs/<id>/resources/<rid>     the resource's file, with Range
+
+A job the caller may not see is a 404, like one that does not exist. `nextCursor` is
+null on the last page; pass it back as `cursor` for the next one.
+"""
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import math
+from datetime import datetime, timedelta
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import (
+    NON_FIELD_ERRORS,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    ValidationError,
+)
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.http import Http404, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils import timezone
+from django.views.decorators.common import no_append_slash
+
+from . import catalog, frames, pricing, services, tokens
+from .models import IdempotencyKey, VideoCreationJob, VideoResource
+from .serializers import camel, serialize_job
+
+# The studio's own access check and file sending, so pages and API never drift apart.
+from .views import _get_job_for_user
+from .views import _serve as _serve_media
+
+Status = VideoCreationJob.Status
+
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
+NEGATIVE_PROMPT_MAX_CHARS = 1000
+PROMPT_ID_MAX_CHARS = 255
+IDEMPOTENCY_KEY_MAX_CHARS = 255
+JOB_FIELDS = ("promptId", "promptText", "options", "image", "lastFrame")
+# The options a request may set: camelCase name -> (stored name, JSON type).
+OPTION_FIELDS = {
+    "model": ("model", str),
+    "aspectRatio": ("aspect_ratio", str),
+    "resolution": ("resolution", str),
+    "durationSeconds": ("duration_seconds", int),
+    "negativePrompt": ("negative_prompt", str),
+    "sampleCount": ("sample_count", int),
+    "personGeneration": ("person_generation", str),
+}
+OPTION_DEFAULTS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 8}
+FRAME_FIELDS = {"image": "image", "lastFrame": "last_frame"}
+
+
+# --- Envelope, errors and the endpoint decorator -------------------------------------
+
+
+class ApiError(Exception):
+    """An answer other than success: its status, a message a person understands, bad fields."""
+
+    def __init__(self, status, message, *, fields=None, headers=None):
+        super().__init__(message)
+        self.status, self.message = status, message
+        self.fields, self.headers = fields or {}, headers or {}
+
+    def response(self):
+        body = {"success": False, "error": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        return JsonResponse(body, status=self.status, headers=self.headers)
+
+
+def _ok(data, *, status=200):
+    return JsonResponse({"success": True, "data": data}, status=status)
+
+
+def _invalid(fields):
+    """Return a 400 naming each bad field and saying what is wrong with it."""
+    summary = "; ".join(f"{name}: {message}" for name, message in fields.items())
+    return ApiError(400, f"The request has invalid fields. {summary}", fields=fields)
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    """Django's own CSRF check, returning the reason for a rejection instead of a page."""
+
+    def _reject(self, request, reason):
+        return reason
+
+
+def _authenticate(request):
+    """Set request.user from the bearer token, or keep the session's; raise 401 or 403."""
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    # Other schemes are left alone: a proxy's Basic auth in front of the studio sends one
+    # with every browser request.
+    if scheme.lower() == "bearer":
+        user = tokens.token_authenticate(raw.strip())
+        if user is None:
+            raise ApiError(
+                401,
+                "The API token is missing, malformed, unknown or revoked. "
+                "Send `Authorization: Bearer <token>` with a token from /settings/tokens/.",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        request.user = user
+        return
+    if not request.user.is_authenticated:
+        raise ApiError(
+            401,
+            "Log in, or send `Authorization: Bearer <token>` with a token from /settings/tokens/.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    check = _CsrfCheck(lambda request: None)
+    check.process_request(request)
+    reason = check.process_view(request, None, (), {})
+    if reason:
+        raise ApiError(
+            403,
+            f"CSRF check failed ({reason}). A browser session must send the X-CSRFToken "
+            "header; a script should use an API token instead.",
+        )
+
+
+def api_view(methods):
+    """Make a function an API endpoint for these HTTP methods.
+
+    It answers a JSON 405 to any other method and a JSON 401 to a caller who is neither
+    logged in nor sending a valid token (never a redirect to the login page), checks
+    CSRF for session callers only, and turns an ApiError or Http404 into the envelope.
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def endpoint(request, *args, **kwargs):
+            try:
+                if methods and request.method not in methods:
+                    allowed = ", ".join(methods)
+                    raise ApiError(
+                        405,
+                        f"{request.method} is not allowed here; use {allowed}.",
+                        headers={"Allow": allowed},
+                    )
+                _authenticate(request)
+                return view(request, *args, **kwargs)
+            except ApiError as exc:
+                return exc.response()
+            except Http404 as exc:
+                return ApiError(404, str(exc) or "Not found.").response()
+            except RequestDataTooBig:
+                return _body_too_large().response()
+            except SuspiciousOperation as exc:
+                # Logged where Django logs these, as its own handler would have.
+                security = logging.getLogger(f"django.security.{exc.__class__.__name__}")
+                security.error(str(exc), extra={"request": request, "status_code": 400})
+                return ApiError(400, "This request was refused as unsafe.").response()
+
+        # CSRF is checked in _authenticate, for session callers only.
+        endpoint.csrf_exempt = True
+        return login_not_required(endpoint)
+
+    return decorator
+
+
+def _get_job(request, job_id):
+    """Return the job if the caller may see it; a 404 otherwise, so ids do not leak."""
+    try:
+        return _get_job_for_user(request, job_id)
+    except Http404:
+        raise ApiError(404, "Job not found.") from None
+
+
+# --- Jobs --------------------------------------------------------------------------
+
+
+@api_view(["GET", "POST"])
+def job_list(request):
+    """List the caller's jobs (GET) or create one (POST)."""
+    if request.method == "POST":
+        return _create_job(request)
+    return _list_jobs(request)
+
+
+def _list_jobs(request):
+    """Return a page of jobs, newest first, with an opaque cursor to the next page."""
+    limit = _page_size(request.GET.get("limit"))
+    jobs = (
+        VideoCreationJob.objects.for_user(request.user)
+        .prefetch_related("resources")
+        .order_by("-created_at", "-pk")
+    )
+    status = request.GET.get("status")
+    if status is not None:
+        if status not in Status.values:
+            raise _invalid({"status": f"Use one of: {', '.join(Status.values)}."})
+        jobs = jobs.filter(status=status)
+    cursor = request.GET.get("cursor")
+    if cursor:
+        created_at, pk = _read_cursor(cursor)
+        jobs = jobs.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
+    page = list(jobs[: limit + 1])
+    next_cursor = _make_cursor(page[limit - 1]) if len(page) > limit else None
+    return _ok({"jobs": [serialize_job(job) for job in page[:limit]], "nextCursor": next_cursor})
+
+
+def _page_size(raw):
+    """Return the page size asked for; above the maximum it is clamped, not refused."""
+    if raw is None or raw == "":
+        return DEFAULT_PAGE_SIZE
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise _invalid({"limit": f"Use a whole number from 1 to {MAX_PAGE_SIZE}."})
+    return min(limit, MAX_PAGE_SIZE)
+
+
+def _make_cursor(job):
+    position = json.dumps([job.created_at.isoformat(), job.pk])
+    return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+
+
+def _read_cursor(cursor):
+    """Return (created_at, id) from a cursor this API gave out; a 400 for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, pk = json.loads(raw)
+        created_at = datetime.fromisoformat(created_at)
+        if created_at.tzinfo is None or not isinstance(pk, str):
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error):
+        raise _invalid(
+            {"cursor": "This is not a cursor the API gave out; start again without one."}
+        ) from None
+    return created_at, pk
+
+
+def _create_job(request):
+    body = _json_body(request)
+    return _create_once(request, body, lambda: _job_create_from(request, body))
+
+
+def _job_create_from(request, body):
+    _check_rate_limit(request.user)
+    fields = _job_input(body)
+    try:
+        job = services.job_create(owner=request.user, **fields)
+    except pricing.BudgetExceeded as exc:
+        raise ApiError(403, " ".join(exc.messages)) from None
+    except ValidationError as exc:
+        raise _validation_error(exc) from None
+    return _ok({"jobId": job.pk}, status=201)
+
+
+def _json_body(request):
+    """Return the request's JSON object, read up to API_MAX_BODY_BYTES."""
+    limit = settings.API_MAX_BODY_BYTES
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise _body_too_large()
+    raw = request.read(limit + 1)
+    if len(raw) > limit:
+        raise _body_too_large()
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return body
+
+
+def _body_too_large():
+    limit = settings.API_MAX_BODY_BYTES
+    return ApiError(413, f"The request body is larger than the API accepts ({limit:,} bytes).")
+
+
+def _job_input(body):
+    """Return job_create's keyword arguments from a create request; a 400 naming bad fields."""
+    errors = {name: "Unknown field." for name in body if name not in JOB_FIELDS}
+    prompt_text = body.get("promptText")
+    max_chars = settings.VEO_PROMPT_MAX_CHARS
+    if not isinstance(prompt_text, str) or not prompt_text.strip():
+        errors["promptText"] = "Write a prompt: Veo needs a description of the video."
+    elif len(prompt_text.strip()) > max_chars:
+        errors["promptText"] = (
+            f"Ensure this value has at most {max_chars} characters "
+            f"(it has {len(prompt_text.strip())})."
+        )
+    prompt_id = body.get("promptId")
+    if prompt_id is not None and (
+        not isinstance(prompt_id, str) or not 0 < len(prompt_id) <= PROMPT_ID_MAX_CHARS
+    ):
+        errors["promptId"] = f"Use a string of 1 to {PROMPT_ID_MAX_CHARS} characters."
+    model, options = _options(body.get("options"), errors)
+    images = {stored: _frame(name, body.get(name), errors) for name, stored in FRAME_FIELDS.items()}
+    if errors:
+        raise _invalid(errors)
+    return {
+        "prompt_text": prompt_text.strip(),
+        "prompt_id": prompt_id,
+        "model": model,
+        "options": options,
+        **images,
+    }
+
+
+def _options(raw, errors):
+    """Return (model, stored options) with the defaults filled in; add problems to errors."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        errors["options"] = 'Use an object, e.g. {"resolution": "720p"}.'
+        return None, {}
+    values = {}
+    for name, value in raw.items():
+        if name not in OPTION_FIELDS:
+            errors[f"options.{name}"] = f"Unknown option; use {', '.join(OPTION_FIELDS)}."
+            continue
+        stored, kind = OPTION_FIELDS[name]
+        if value is None:
+            continue
+        if not isinstance(value, kind) or isinstance(value, bool):
+            noun = "a whole number" if kind is int else "a string"
+            errors[f"options.{name}"] = f"Use {noun}."
+            continue
+        values[stored] = value
+    model = values.pop("model", settings.VEO_MODEL)
+    offered = catalog.offered(settings.VEO_PROVIDER)
+    if model not in offered:
+        errors["options.model"] = (
+            f"Unknown or unavailable model {model!r}. Choose one of: {', '.join(offered)}."
+        )
+    negative = values.get("negative_prompt", "")
+    if len(negative) > NEGATIVE_PROMPT_MAX_CHARS:
+        errors["options.negativePrompt"] = (
+            f"Ensure this value has at most {NEGATIVE_PROMPT_MAX_CHARS} characters."
+        )
+    return model, {**OPTION_DEFAULTS, "negative_prompt": "", **values}
+
+
+def _frame(name, raw, errors):
+    """Return a frames.Frame from {"data": base64, "mimeType": ...}; add problems to errors."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("data"), str):
+        errors[name] = 'Use {"data": "<base64>", "mimeType": "image/png"}.'
+        return None
+    try:
+        data = base64.b64decode(raw["data"], validate=True)
+    except (binascii.Error, ValueError):
+        errors[name] = "The image data is not valid base64."
+        return None
+    try:
+        frame = frames.read_frame(ContentFile(data), max_bytes=settings.VEO_IMAGE_MAX_BYTES)
+    except ValidationError as exc:
+        errors[name] = " ".join(exc.messages)
+        return None
+    mime_type = raw.get("mimeType")
+    if mime_type is not None and mime_type != frame.mime_type:
+        errors[name] = f"mimeType says {mime_type}, but the data is a {frame.mime_type} image."
+        return None
+    return frame
+
+
+def _validation_error(exc):
+    """Return a 400 for a ValidationError from job_create, its fields named as sent."""
+    if not hasattr(exc, "error_dict"):
+        return ApiError(400, " ".join(exc.messages))
+    fields = {}
+    for name, messages in exc.message_dict.items():
+        if name in (stored for stored, _ in OPTION_FIELDS.values()):
+            field = f"options.{camel(name)}"
+        elif name == NON_FIELD_ERRORS:
+            field = "request"
+        else:
+            field = camel(name)
+        fields[field] = " ".join(messages)
+    return _invalid(fields)
+
+
+def _check_rate_limit(user):
+    """Raise a 429 if user made API_JOB_CREATE_LIMIT jobs within the window.
+
+    Every job the user made in the window counts, however it was made; the count is a
+    database query, so it holds across processes. Call it inside the transaction that
+    creates the job: the user's row is locked so that concurrent requests count in turn.
+    """
+    limit, window = settings.API_JOB_CREATE_LIMIT, settings.API_JOB_CREATE_WINDOW_SECONDS
+    list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk"))
+    now = timezone.now()
+    recent = VideoCreationJob.objects.filter(
+        owner=user, created_at__gt=now - timedelta(seconds=window)
+    )
+    count = recent.count()
+    if count < limit:
+        return
+    # The wait until enough jobs leave the window for one more to fit.
+    frees_a_place = recent.order_by("created_at").values_list("created_at", flat=True)[
+        count - limit
+    ]
+    wait = math.ceil((frees_a_place + timedelta(seconds=window) - now).total_seconds())
+    wait = max(wait, 1)
+    raise ApiError(
+        429,
+        f"Too many jobs: the API accepts {limit} per {_duration(window)} for each person. "
+        f"Try again in {_duration(wait)}.",
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def _duration(seconds):
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return "hour" if hours == 1 else f"{hours} hours"
+    if seconds >= 120:
+        return f"{math.ceil(seconds / 60)} minutes"
+    return "1 second" if seconds == 1 else f"{seconds} seconds"
+
+
+# --- Idempotency ---------------------------------------------------------------------
+
+
+def _create_once(request, body, create):
+    """Run create() in one transaction, at most once per Idempotency-Key and user.
+
+    A repeat with the same key and the same body gets the first answer again (same
+    status and body, marked `Idempotent-Replayed: true`) without creating anything; the
+    same key with another body is a 409. The key is reserved by inserting its row before
+    the work, so a concurrent repeat blocks on the unique constraint until the first
+    commits, then finds its answer. Only a success is kept: an error rolls the
+    reservation back with everything else, so the key may be sent again. A key older
+    than API_IDEMPOTENCY_KEY_HOURS is forgotten and may be reused.
+    """
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        with transaction.atomic():
+            return create()
+    if not 0 < len(key) <= IDEMPOTENCY_KEY_MAX_CHARS or not key.isprintable():
+        raise ApiError(
+            400,
+            f"The Idempotency-Key header must be 1 to {IDEMPOTENCY_KEY_MAX_CHARS} printable "
+            "characters, e.g. a UUID.",
+        )
+    request_hash = _request_hash(request, body)
+    expired = timezone.now() - timedelta(hours=settings.API_IDEMPOTENCY_KEY_HOURS)
+    with transaction.atomic():
+        IdempotencyKey.objects.filter(user=request.user, created_at__lt=expired).delete()
+        try:
+            with transaction.atomic():
+                record = IdempotencyKey.objects.create(
+                    user=request.user, key=key, request_hash=request_hash
+                )
+        except IntegrityError:
+            return _replay(IdempotencyKey.objects.get(user=request.user, key=key), request_hash)
+        response = create()
+        record.status_code = response.status_code
+        record.response_body = json.loads(response.content)
+        record.save(update_fields=["status_code", "response_body"])
+    return response
+
+
+def _request_hash(request, body):
+    """Return a SHA-256 of the method, the path and the canonical JSON of the body."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
+
+
+def _replay(record, request_hash):
+    if record.request_hash != request_hash:
+        raise ApiError(
+            409,
+            "This Idempotency-Key was already used with a different request. "
+            "Use a new key for a new request.",
+        )
+    if record.status_code is None:
+        raise ApiError(409, "A request with this Idempotency-Key is still being processed.")
+    response = JsonResponse(record.response_body, status=record.status_code)
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+# --- One job -------------------------------------------------------------------------
+
+
+@api_view(["GET", "DELETE"])
+def job_detail(request, job_id):
+    """Return the job with its resources (GET), or delete a finished one (DELETE)."""
+    job = _get_job(request, job_id)
+    if request.method == "DELETE":
+        try:
+            services.job_delete(job=job)
+        except services.JobStateError as exc:
+            raise ApiError(409, str(exc)) from None
+        return _ok(None)
+    return _ok(serialize_job(job))
+
+
+@api_view(["POST"])
+def job_cancel(request, job_id):
+    job = _get_job(request, job_id)
+    if not services.job_cancel(job=job):
+        raise ApiError(409, "This job had already finished, so there was nothing to cancel.")
+    job.refresh_from_db()
+    return _ok(serialize_job(job))
+
+
+@api_view(["POST"])
+def job_retry(request, job_id):
+    """Create a new job with a failed job's prompt, options and frames."""
+    job = _get_job(request, job_id)
+    with transaction.atomic():
+        _check_rate_limit(request.user)
+        try:
+            retry = services.job_retry(job=job, owner=request.user)
+        except services.JobStateError as exc:
+            raise ApiError(409, str(exc)) from None
+        except pricing.BudgetExceeded as exc:
+            raise ApiError(403, " ".join(exc.messages)) from None
+        except ValidationError as exc:
+            # The catalog no longer accepts what the old job asked for.
+            message = " ".join(exc.messages)
+            raise ApiError(409, f"This job cannot be retried as it was: {message}") from None
+    return _ok({"jobId": retry.pk}, status=201)
+
+
+# --- Files ---------------------------------------------------------------------------
+
+
+@api_view(["GET"])
+def job_video(request, job_id):
+    job = _get_job(request, job_id)
+    if not job.video_url:
+        raise ApiError(404, "This job has no video yet.")
+    return _serve(request, job.video_url, content_type="video/mp4")
+
+
+@api_view(["GET"])
+def resource_file(request, job_id, resource_id):
+    job = _get_job(request, job_id)
+    resource = VideoResource.objects.filter(job=job, pk=resource_id).first()
+    if resource is None:
+        raise ApiError(404, "Resource not found.")
+    if not resource.file_path:
+        raise ApiError(404, "This resource has no local file.")
+    return _serve(request, resource.file_path, content_type=resource.content_type)
+
+
+def _serve(request, relative_path, *, content_type):
+    """Send the file as the studio's pages do (Range, or a front proxy); a 416 in JSON."""
+    response = _serve_media(request, relative_path, content_type=content_type)
+    if response.status_code == 416:
+        raise ApiError(
+            416,
+            "The requested range is outside the file.",
+            headers={"Content-Range": response["Content-Range"]},
+        )
+    return response
+
+
+@no_append_slash
+@api_view(None)
+def not_found(request, path=""):
+    """Answer any other path under the API with a JSON 404."""
+    hint = " The API's paths have no trailing slash." if request.path.endswith("/") else ""
+    raise ApiError(404, f"No such endpoint: {request.path}.{hint}")
