@@ -10,12 +10,14 @@ every file lands by an atomic rename so a reader never sees half of one.
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.utils._os import safe_join
 
 OUTPUT_NAME = "output.mp4"
@@ -37,8 +39,13 @@ def relative_job_dir(job_id) -> str:
     return f"videos/{job_id}"
 
 
+JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
 def job_dir(job_id) -> Path:
-    """Return the job's directory; safe_join refuses an id that would escape the data dir."""
+    """Return the job's directory, refusing any id that is not a plain name (no dots, no slashes)."""
+    if not JOB_ID.match(str(job_id)):
+        raise SuspiciousFileOperation(f"Not a job id: {job_id!r}")
     return Path(safe_join(settings.MEDIA_ROOT, relative_job_dir(job_id)))
 
 

@@ -1,6 +1,8 @@
 import csv
 import hashlib
+from urllib.parse import quote
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -66,24 +68,39 @@ def _mark_queue_positions(jobs):
         job.queue_position = positions.get(job.pk)
 
 
-def _poll_etag(request, job):
-    """Return the ETag of an unfinished job's polled partial, or None for a finished job.
+def _poll_etag(request, job_id, status, updated_at):
+    """Return the ETag of a running job's polled partial, or None for any other job.
 
-    Every write to a job moves updated_at; a waiting job's place in line comes from other
-    rows, so it is in the tag too. So are the user and the CSRF secret, whose token the
-    partial's forms carry: a cached copy is never reused across users or logins.
+    Only a running job is revalidated: a waiting one's place in line comes from other
+    rows, and a finished one must render so that htmx gets the 286 that stops polling.
+    Every write to a job moves updated_at; the user and the CSRF secret, whose token the
+    partial's forms carry, are in the tag too, so a copy is never reused across users or
+    logins.
     """
-    if job.is_finished:
-        return None  # Render, so that htmx gets the 286 that stops polling.
-    state = (
-        job.pk,
-        job.status,
-        job.updated_at.isoformat(),
-        getattr(job, "queue_position", None),
-        request.user.pk,
-        request.META.get("CSRF_COOKIE", ""),
-    )
+    if status != VideoCreationJob.Status.PROCESSING:
+        return None
+    state = (job_id, updated_at.isoformat(), request.user.pk, request.META.get("CSRF_COOKIE", ""))
     return f'"{hashlib.sha256(repr(state).encode()).hexdigest()[:32]}"'
+
+
+def _not_modified(request, pk):
+    """Return a 304 when the browser's copy of a running job's partial is current, else None.
+
+    One cheap query, through the views' own permission check: a job this user may not
+    see, or one that changed or finished, goes on to the view (a 404, or a render).
+    """
+    if not request.META.get("HTTP_IF_NONE_MATCH"):
+        return None
+    row = (
+        VideoCreationJob.objects.for_user(request.user)
+        .filter(pk=pk)
+        .values_list("status", "updated_at")
+        .first()
+    )
+    etag = row and _poll_etag(request, pk, *row)
+    if not etag or (response := get_conditional_response(request, etag=etag)) is None:
+        return None
+    return _revalidated(response, etag)
 
 
 def _revalidated(response, etag):
@@ -102,24 +119,22 @@ def _revalidated(response, etag):
 
 @require_GET
 def job_card(request, pk):
+    if (not_modified := _not_modified(request, pk)) is not None:
+        return not_modified
     job = _get_job_for_user(request, pk)
     _mark_queue_positions([job])
-    etag = _poll_etag(request, job)
-    if etag and (not_modified := get_conditional_response(request, etag=etag)) is not None:
-        return _revalidated(not_modified, etag)
     response = render(
         request, "jobs/index.html#job-card", {"job": job}, status=_poll_status(request, job)
     )
-    return _revalidated(response, etag)
+    return _revalidated(response, _poll_etag(request, job.pk, job.status, job.updated_at))
 
 
 @require_GET
 def job_detail(request, pk):
+    if request.htmx and (not_modified := _not_modified(request, pk)) is not None:
+        return not_modified
     job = _get_job_for_user(request, pk)
     _mark_queue_positions([job])
-    etag = _poll_etag(request, job) if request.htmx else None
-    if etag and (not_modified := get_conditional_response(request, etag=etag)) is not None:
-        return _revalidated(not_modified, etag)
     template = "jobs/job_detail.html"
     if request.htmx:
         template += "#job-status"
@@ -128,7 +143,7 @@ def job_detail(request, pk):
     context = {"job": job, "resources": resources, "poster": poster}
     response = render(request, template, context, status=_poll_status(request, job))
     if request.htmx:
-        return _revalidated(response, etag)
+        return _revalidated(response, _poll_etag(request, job.pk, job.status, job.updated_at))
     patch_vary_headers(response, ["HX-Request"])  # The full page, never the partial.
     return response
 
@@ -365,9 +380,18 @@ def resource_file(request, pk, resource_id):
 
 
 def _serve(request, relative_path, *, content_type):
+    """Send a media file the caller was just allowed to see, or hand it to a front proxy."""
     path = storage.absolute(relative_path)
     if not path.is_file():
         raise Http404("The file is missing from the data directory.")
-    response = ranged_file_response(request, path, content_type=content_type)
+    if settings.MEDIA_OFFLOAD:
+        response = HttpResponse(content_type=content_type)
+        if settings.MEDIA_OFFLOAD == "nginx":
+            response["X-Accel-Redirect"] = settings.MEDIA_ACCEL_PREFIX + quote(relative_path)
+        else:
+            response["X-Sendfile"] = str(path)
+    else:
+        response = ranged_file_response(request, path, content_type=content_type)
     response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -30,6 +30,12 @@ def data_dir(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Hash test users' passwords quickly; the studio tests log in through real hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def sync_tasks(monkeypatch):
     """Run django-q2 tasks in-process; the real cluster runs in the end-to-end tests."""
     monkeypatch.setattr(Conf, "SYNC", True)

@@ -6,10 +6,12 @@ validated here so that a typo fails at start-up with ImproperlyConfigured, not l
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -116,6 +118,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_q",
+    "axes",
     "jobs",
     "drafts",
 ]
@@ -130,7 +133,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into a 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "videostudio.urls"
@@ -146,6 +152,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -297,6 +304,25 @@ STATIC_URL = "static/"
 STATIC_ROOT = None if DEBUG else BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
+AUTHENTICATION_BACKENDS = [
+    # Throttles logins before the password is checked (django-axes).
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins are counted per username *and* address, so one office address cannot
+# lock out a whole team and one guessed username cannot be hammered from anywhere.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+# Behind a reverse proxy, how many proxies add X-Forwarded-For (0: trust no header).
+AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "jobs:index"
 LOGOUT_REDIRECT_URL = "login"
@@ -313,32 +339,74 @@ TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
+# Content-Security-Policy (Django 6's own): nothing inline, nothing from elsewhere.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "media-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "font-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Media can be handed to a front proxy after the permission check: "nginx" answers with
+# X-Accel-Redirect to MEDIA_ACCEL_PREFIX + path (an `internal;` location aliased to the
+# data dir), "sendfile" with X-Sendfile (Apache mod_xsendfile); empty: Django streams it.
+MEDIA_OFFLOAD = env_choice("MEDIA_OFFLOAD", "", ("", "nginx", "sendfile"))
+MEDIA_ACCEL_PREFIX = env_str("MEDIA_ACCEL_PREFIX", "/protected-media/")
+
 # The seed's index names are the contract; idx_video_creation_jobs_created_at is longer
 # than the 30 characters Django keeps for Oracle, which this project does not support.
 SILENCED_SYSTEM_CHECKS = ["models.E034"]
 
 if not DEBUG:
+    # Production: HTTPS everywhere (a TLS-terminating proxy sets X-Forwarded-Proto).
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure-"):
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be at least 50 random characters when DEBUG is false; "
+            "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    # Subdomain-wide and preload HSTS commit the whole parent domain, which is its
+    # owner's call, not the studio's: opt in with the two settings above.
+    SILENCED_SYSTEM_CHECKS += [
+        *(["security.W005"] if not SECURE_HSTS_INCLUDE_SUBDOMAINS else []),
+        *(["security.W021"] if not SECURE_HSTS_PRELOAD else []),
+    ]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
-# Mail for "email me when the batch finishes": SMTP when EMAIL_HOST is set, else the
-# console (the embedded run prints the message in the worker's output).
-_email_host = env_str("EMAIL_HOST")
+# Mail for "email me when the batch finishes": SMTP (EMAIL_HOST, or a local mail
+# server on localhost:25 in production); the embedded run prints messages instead.
+_email_host = env_str("EMAIL_HOST", "" if DEBUG else "localhost")
 MAILERS = {
     "default": (
         {
             "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
             "OPTIONS": {
                 "host": _email_host,
-                "port": env_int("EMAIL_PORT", 587, minimum=1, maximum=65535),
+                "port": env_int(
+                    "EMAIL_PORT",
+                    25 if _email_host == "localhost" else 587,
+                    minimum=1,
+                    maximum=65535,
+                ),
                 "username": env_str("EMAIL_HOST_USER"),
                 "password": env_secret("EMAIL_HOST_PASSWORD", required=False),
-                "use_tls": env_bool("EMAIL_USE_TLS", True),
+                "use_tls": env_bool("EMAIL_USE_TLS", _email_host != "localhost"),
                 "timeout": 20,
             },
         }
@@ -356,3 +424,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     "loggers": {"django_q": {"level": "WARNING"}},
 }
+
+# --- JSON API ---------------------------------------------------------------------------
+
+# Jobs one person may create through the API per window. Every job the person made in
+# the window counts, however it was made; a request over the limit gets a 429.
+API_JOB_CREATE_LIMIT = env_int("API_JOB_CREATE_LIMIT", 30, minimum=1)
+API_JOB_CREATE_WINDOW_SECONDS = env_int("API_JOB_CREATE_WINDOW_SECONDS", 3600, minimum=1)
+# A repeat of a create request with the same Idempotency-Key within this many hours gets
+# the first answer again; after that the key is forgotten and may be reused.
+API_IDEMPOTENCY_KEY_HOURS = env_int("API_IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
+# The largest JSON body the API reads: room for a first and a last frame, base64-encoded.
+API_MAX_BODY_BYTES = env_int(
+    "API_MAX_BODY_BYTES", 2 * (VEO_IMAGE_MAX_BYTES * 4 // 3 + 4) + 1024 * 1024, minimum=1024
+)

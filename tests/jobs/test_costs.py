@@ -157,7 +157,7 @@ def test_budget_admin_shows_what_is_left(rf, user):
     assert (admin.spent_this_period(budget), admin.left_this_period(budget)) == ("$0.40", "$1.60")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_twenty_parallel_submits_against_room_for_five_let_exactly_five_through(
     live_server, client, user, monkeypatch
 ):

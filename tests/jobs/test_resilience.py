@@ -115,7 +115,15 @@ def wait_until_all_finished(timeout):
     deadline = time.monotonic() + timeout
     while VideoCreationJob.objects.active().exists():
         assert time.monotonic() < deadline, list(
-            VideoCreationJob.objects.active().values_list("stage", "heartbeat_at")
+            VideoCreationJob.objects.active().values_list(
+                "prompt_text",
+                "status",
+                "stage",
+                "lease_expires_at",
+                "updated_at",
+                "submitted_at",
+                "operation_name",
+            )
         )
         time.sleep(0.5)
 
@@ -207,3 +215,55 @@ def test_a_job_whose_task_was_lost_is_found_by_the_sweep(cluster, emulator, user
     job.refresh_from_db()
     assert job.status == VideoCreationJob.Status.COMPLETED, job.error
     assert emulator.submits_for("Lost task") == 1
+
+
+def cluster_workers(cluster):
+    """Return the pids the sentinel guards (workers, pusher, monitor), which it reincarnates."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    sentinels = children.get(cluster.process.pid, [])
+    return [pid for sentinel in sentinels for pid in children.get(sentinel, [])]
+
+
+def test_chaos_workers_killed_at_random_across_two_dozen_jobs(cluster, emulator, user, data_dir):
+    rng = random.Random(SEED)
+    print(f"RESILIENCE_SEED={SEED}")
+    prompts = [f"Chaos {n} [latency={rng.choice([0, 1, 2, 3])}]" for n in range(24)]
+    jobs = [
+        services.job_create(owner=user, prompt_text=prompt, model=MODEL, options=JOB_OPTIONS)
+        for prompt in prompts
+    ]
+    cluster.start()
+    kills, give_up = 0, time.monotonic() + 60
+    while kills < 8 and time.monotonic() < give_up:
+        time.sleep(rng.uniform(0.5, 3))
+        victims = cluster_workers(cluster)
+        if victims:
+            os.kill(rng.choice(victims), signal.SIGKILL)  # the sentinel reincarnates it
+            kills += 1
+    assert kills == 8
+    wait_until_all_finished(timeout=300)
+
+    outputs = []
+    for job, prompt in zip(jobs, prompts, strict=True):
+        job.refresh_from_db()
+        submits = emulator.submits_for(prompt)
+        assert submits <= 1, f"{prompt} was submitted {submits} times (seed {SEED})"
+        if job.status == VideoCreationJob.Status.COMPLETED:
+            assert submits == 1
+            output = data_dir / job.video_url
+            assert (
+                hashlib.sha256(output.read_bytes()).hexdigest() == job.metadata["video"]["sha256"]
+            )
+            outputs.append(output)
+        else:
+            assert "may have gone through" in job.error, (job.error, SEED)
+    assert len(outputs) >= 12, f"only {len(outputs)} of 24 completed (seed {SEED})"
+    assert sorted(data_dir.rglob("output.mp4")) == sorted(outputs)
+    assert not list(data_dir.rglob(".tmp-*"))
