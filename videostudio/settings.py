@@ -117,10 +117,11 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
-    "django_q",
-    "axes",
+    # Before django_q, so that jobs' `qcluster` command (with its watchdog) wins.
     "jobs",
     "drafts",
+    "django_q",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -198,6 +199,9 @@ Q_WORKERS = env_int("Q_WORKERS", 2, minimum=1, maximum=64)
 # download, then re-enqueues itself; `timeout` bounds that, and `retry` is longer so a
 # healthy task is never handed to a second worker while the first still runs.
 Q_TASK_TIMEOUT = env_int("Q_TASK_TIMEOUT", 300, minimum=30)
+# Restart the cluster if tasks wait but none has started for this long: longer than any
+# task may run, so only wedged workers (see jobs/watchdog.py) trip it.
+Q_WATCHDOG_SECONDS = env_int("Q_WATCHDOG_SECONDS", Q_TASK_TIMEOUT + 60, minimum=5)
 Q_CLUSTER = {
     "name": "videostudio",
     "workers": Q_WORKERS,

@@ -103,6 +103,7 @@ def cluster(monkeypatch, data_dir, emulator, tmp_path):
         "VEO_RETRY_BASE_SECONDS": "0.1",
         "Q_WORKERS": "2",
         "Q_TASK_TIMEOUT": "30",
+        "Q_WATCHDOG_SECONDS": "20",
     }
     log = open(tmp_path / "qcluster.log", "w")  # noqa: SIM115
     running = Cluster(env, log)
@@ -267,3 +268,24 @@ def test_chaos_workers_killed_at_random_across_two_dozen_jobs(cluster, emulator,
     assert len(outputs) >= 12, f"only {len(outputs)} of 24 completed (seed {SEED})"
     assert sorted(data_dir.rglob("output.mp4")) == sorted(outputs)
     assert not list(data_dir.rglob(".tmp-*"))
+
+
+def test_workers_killed_while_idle_wedge_the_queue_and_the_watchdog_restarts_it(
+    cluster, emulator, user, tmp_path
+):
+    cluster.start()
+    wait_for(lambda: len(cluster_workers(cluster)) >= 4, 30, "the cluster did not start")
+    time.sleep(2)  # idle: one worker now waits in task_queue.get(), holding its lock
+    for pid in cluster_workers(cluster):
+        if pid in cluster_workers(cluster):
+            os.kill(pid, signal.SIGKILL)  # workers, pusher and monitor alike
+    time.sleep(3)  # reincarnated, but blocked on the dead worker's lock
+    job = services.job_create(
+        owner=user, prompt_text="After the wedge [latency=0]", model=MODEL, options=JOB_OPTIONS
+    )
+    wait_until_all_finished(timeout=150)
+    job.refresh_from_db()
+    assert job.status == VideoCreationJob.Status.COMPLETED, job.error
+    assert emulator.submits_for("After the wedge") == 1
+    log = (tmp_path / "qcluster.log").read_text()
+    assert "workers are wedged. Restarting the cluster." in log

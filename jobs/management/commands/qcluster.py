@@ -1,0 +1,30 @@
+"""`manage.py qcluster`: django-q2's cluster, restarted by a watchdog if its workers wedge.
+
+This replaces django-q2's command of the same name (the jobs app comes first in
+INSTALLED_APPS), so the production shape stays gunicorn plus `manage.py qcluster`.
+"""
+
+import os
+
+from django.conf import settings
+from django_q.brokers import get_broker
+from django_q.cluster import Cluster
+from django_q.management.commands.qcluster import Command as DjangoQCommand
+
+from jobs.watchdog import Watchdog
+
+
+class Command(DjangoQCommand):
+    help = "Start the django-q2 cluster, and restart it if its workers wedge."
+
+    def handle(self, *args, **options):
+        settings.SECRET_KEY  # noqa: B018  (signing needs it; fail before starting)
+        if options.get("cluster_name"):
+            os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
+        cluster = Cluster()
+        watchdog = Watchdog(cluster, get_broker())
+        cluster.start()
+        if options.get("run_once", False):
+            cluster.stop()
+            return
+        watchdog.run()
