@@ -17,6 +17,9 @@ which CSRF does not apply: a browser never adds that header by itself.
     POST   jobs/<id>/retry               201 {jobId} (409 unless failed)
     GET    jobs/<id>/video               the MP4, with Range
     GET    jobs/<id>/resources/<rid>     the resource's file, with Range
+    GET    batches/<id>                  {counts, progress, finished, jobIds, ...}
+
+Drafts (save-draft, get-drafts, delete-draft, and runs) are in drafts.api.
 
 A job the caller may not see is a 404, like one that does not exist. `nextCursor` is
 null on the last page; pass it back as `cursor` for the next one.
@@ -49,7 +52,7 @@ from django.utils import timezone
 from django.views.decorators.common import no_append_slash
 
 from . import catalog, frames, pricing, services, tokens
-from .models import IdempotencyKey, VideoCreationJob, VideoResource
+from .models import Batch, IdempotencyKey, VideoCreationJob, VideoResource
 from .serializers import camel, serialize_job
 
 # The studio's own access check and file sending, so pages and API never drift apart.
@@ -583,6 +586,35 @@ def _serve(request, relative_path, *, content_type):
             headers={"Content-Range": response["Content-Range"]},
         )
     return response
+
+
+# --- Batches ---------------------------------------------------------------------------
+
+
+@api_view(["GET"])
+def batch_detail(request, batch_id):
+    """Return a batch's live summary and its jobs' ids (poll it until `finished`)."""
+    batches = (
+        Batch.objects.all() if request.user.is_staff else Batch.objects.filter(owner=request.user)
+    )
+    batch = batches.filter(pk=batch_id).first()
+    if batch is None:
+        raise ApiError(404, "Batch not found.")
+    summary = services.batch_summary(batch)
+    return _ok(
+        {
+            "id": batch.pk,
+            "label": batch.label,
+            "createdAt": batch.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "draftVersionId": batch.draft_version_id,
+            "counts": {
+                k: summary[k] for k in ("total", "idle", "processing", "completed", "failed")
+            },
+            "progress": summary["progress"],
+            "finished": summary["finished"],
+            "jobIds": list(batch.jobs.order_by("created_at").values_list("pk", flat=True)),
+        }
+    )
 
 
 @no_append_slash

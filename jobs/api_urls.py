@@ -13,6 +13,7 @@ urlpatterns = [
     path("jobs/<str:job_id>/retry", api.job_retry, name="retry"),
     path("jobs/<str:job_id>/video", api.job_video, name="video"),
     path("jobs/<str:job_id>/resources/<str:resource_id>", api.resource_file, name="resource"),
+    path("batches/<str:batch_id>", api.batch_detail, name="batch"),
     # Last: any other path under the API answers a JSON 404, not the studio's HTML page.
     re_path(r"^(?P<path>.*)$", api.not_found, name="not-found"),
 ]

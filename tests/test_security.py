@@ -158,6 +158,11 @@ MATRIX = {
         {**API, **_ok(200), **OWNED},
     ),
     "api:not-found": ("GET", lambda w: ["nothing/here"], {**API, **_ok(404)}),
+    "api:batch": ("GET", lambda w: [w["batch"].pk], {**API, **_ok(200), **OWNED}),
+    "drafts_api:drafts": ("GET", lambda w: [], {**API, **_ok(200)}),
+    "drafts_api:draft": ("GET", lambda w: [w["private"].pk], {**API, **_ok(200), **OWNED}),
+    # An empty body is a 400 for those who may run the draft; others never get that far.
+    "drafts_api:run": ("POST", lambda w: [w["private"].pk], {**API, **_ok(400), **OWNED}),
     "api-tokens": ("GET", lambda w: [], {**PAGES, **_ok(200)}),
     "admin": ("GET", lambda w: [], {"anonymous": ADMIN_LOGIN, **_ok(ADMIN_LOGIN, staff=200)}),
     "login": ("GET", lambda w: [], {"anonymous": 200, **_ok(200)}),

@@ -1,0 +1,177 @@
+"""The seed's draft channels over HTTP (save-draft, get-drafts, delete-draft), and runs.
+
+    GET    drafts?scope=mine|shared|all&q=   {drafts: [JsonDraft]}
+    POST   drafts                            201 JsonDraft
+    GET    drafts/<id>                       JsonDraft (with its versions)
+    PUT    drafts/<id>                       JsonDraft, a new version (owner or staff)
+    DELETE drafts/<id>                       null (owner or staff)
+    POST   drafts/<id>/run                   201 {batchId, jobIds, estimatedCostUsd};
+                                             Idempotency-Key honoured
+
+Same envelope, authentication and permission rules as jobs.api: another person's
+private draft is a 404, changing someone else's shared draft a 403.
+"""
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from jobs.api import ApiError, _check_rate_limit, _create_once, _json_body, _ok, api_view
+from jobs.pricing import BudgetExceeded
+from jobs.serializers import camel
+
+from . import services
+from .views import _get_draft_for_user, can_edit
+
+MAX_DRAFTS = 500
+RUN_OPTIONS = {
+    "model": "model",
+    "aspectRatio": "aspect_ratio",
+    "resolution": "resolution",
+    "durationSeconds": "duration_seconds",
+    "negativePrompt": "negative_prompt",
+}
+
+
+def serialize_draft(draft, *, user, versions=False):
+    data = {
+        "id": draft.pk,
+        "name": draft.name,
+        "prompts": draft.prompts,
+        "createdAt": _iso(draft.created_at),
+        "updatedAt": _iso(draft.updated_at),
+        "version": draft.version,
+        "visibility": draft.visibility,
+        "owner": draft.owner.get_username(),
+        "canEdit": can_edit(user, draft),
+    }
+    if versions:
+        data["versions"] = [
+            {"number": v.number, "createdAt": _iso(v.created_at), "note": v.note}
+            for v in draft.versions.all()
+        ]
+    return data
+
+
+def _iso(moment):
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _draft(request, draft_id, *, edit=False):
+    try:
+        return _get_draft_for_user(request, draft_id, edit=edit)
+    except PermissionDenied:
+        raise ApiError(403, "Only the draft's owner can change it.") from None
+
+
+def _refused(exc):
+    if hasattr(exc, "error_dict"):
+        fields = {camel(name): " ".join(messages) for name, messages in exc.message_dict.items()}
+        summary = "; ".join(f"{k}: {v}" for k, v in fields.items())
+        return ApiError(400, f"The request has invalid fields. {summary}", fields=fields)
+    return ApiError(400, " ".join(exc.messages))
+
+
+@api_view(["GET", "POST"])
+def draft_list(request):
+    if request.method == "POST":
+        body = _json_body(request)
+        try:
+            draft = services.draft_save(
+                author=request.user,
+                name=body.get("name", ""),
+                prompts=body.get("prompts"),
+                visibility=body.get("visibility"),
+            )
+        except ValidationError as exc:
+            raise _refused(exc) from None
+        return _ok(serialize_draft(draft, user=request.user), status=201)
+    scope = request.GET.get("scope", "all")
+    if scope not in ("mine", "shared", "all"):
+        raise ApiError(
+            400, "scope must be mine, shared or all.", fields={"scope": "mine, shared or all"}
+        )
+    drafts = services.draft_list(user=request.user, scope=scope, query=request.GET.get("q", ""))
+    return _ok({"drafts": [serialize_draft(d, user=request.user) for d in drafts[:MAX_DRAFTS]]})
+
+
+@api_view(["GET", "PUT", "DELETE"])
+def draft_detail(request, draft_id):
+    if request.method == "GET":
+        draft = _draft(request, draft_id)
+        return _ok(serialize_draft(draft, user=request.user, versions=True))
+    draft = _draft(request, draft_id, edit=True)
+    if request.method == "DELETE":
+        services.draft_delete(draft=draft)
+        return _ok(None)
+    body = _json_body(request)
+    try:
+        draft = services.draft_save(
+            author=request.user,
+            draft=draft,
+            name=body.get("name", draft.name),
+            prompts=body.get("prompts", draft.prompts),
+            visibility=body.get("visibility"),
+            base_version=body.get("baseVersion"),
+        )
+    except ValidationError as exc:
+        if "Someone saved this draft" in " ".join(exc.messages):
+            raise ApiError(409, " ".join(exc.messages)) from None
+        raise _refused(exc) from None
+    return _ok(serialize_draft(draft, user=request.user))
+
+
+@api_view(["POST"])
+def draft_run(request, draft_id):
+    draft = _draft(request, draft_id)
+    body = _json_body(request)
+    number = body.get("version") or draft.version
+    version = draft.versions.filter(number=number).first()
+    if version is None:
+        raise ApiError(404, f"This draft has no version {number}.")
+    raw = body.get("options") or {}
+    unknown = set(raw) - set(RUN_OPTIONS)
+    if unknown:
+        raise ApiError(
+            400,
+            f"Unknown options: {', '.join(sorted(unknown))}.",
+            fields={f"options.{k}": "not an option" for k in unknown},
+        )
+    options = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 8}
+    options.update({RUN_OPTIONS[k]: v for k, v in raw.items()})
+    options.setdefault("model", _default_model())
+    prompt_ids = body.get("promptIds") or [p["id"] for p in version.prompts]
+
+    def create():
+        _check_rate_limit(request.user)
+        try:
+            plan = services.plan_batch(
+                version=version,
+                prompt_ids=prompt_ids,
+                options=options,
+                csv_text=body.get("values", ""),
+            )
+            batch = services.draft_run(
+                user=request.user,
+                draft=draft,
+                version=version,
+                plan=plan,
+                notify_by_email=bool(body.get("notifyByEmail")),
+            )
+        except BudgetExceeded as exc:
+            raise ApiError(403, " ".join(exc.messages)) from None
+        except ValidationError as exc:
+            raise _refused(exc) from None
+        return _ok(
+            {
+                "batchId": batch.pk,
+                "jobIds": list(batch.jobs.order_by("created_at").values_list("pk", flat=True)),
+                "estimatedCostUsd": str(plan.estimated_cost),
+            },
+            status=201,
+        )
+
+    return _create_once(request, body, create)
+
+
+def _default_model():
+    return settings.VEO_MODEL
