@@ -319,9 +319,8 @@ def _download(job, provider, lease, samples=None):
         samples = provider.poll(job.operation_name).samples
     if not samples:
         raise VeoError("Veo's answer no longer holds the video. Retry the job.")
-    directory = storage.job_dir(job.pk)
-    targets = [directory / storage.OUTPUT_NAME] + [
-        storage.absolute(storage.relative_resource(job.pk, "video", f"sample-{n}.mp4"))
+    targets = [storage.relative_output(job.pk)] + [
+        storage.relative_resource(job.pk, "video", f"sample-{n}.mp4")
         for n in range(2, len(samples) + 1)
     ]
     for sample, target in zip(samples, targets, strict=True):
@@ -336,14 +335,14 @@ def _download(job, provider, lease, samples=None):
 
 
 def fetch_video(provider, sample, target, *, job_id, renew):
-    """Download one sample into target through a checked temporary file, with retries."""
+    """Download one sample to storage as target, through a checked local file, with retries."""
     for attempt in range(DOWNLOAD_ATTEMPTS):
         renew()
-        temp = storage.temp_file(target.parent, suffix=".mp4")
+        temp = storage.temp_file(storage.absolute(target).parent, suffix=".mp4")
         try:
             provider.download(sample, temp, max_bytes=settings.VEO_DOWNLOAD_MAX_BYTES)
             probe(temp)
-            storage.move_into_place(temp, target)
+            storage.store(target, temp)
             return
         except NotAVideo as exc:
             error = VeoError(f"Veo's download was not a playable video. {exc}", retryable=True)
@@ -360,15 +359,15 @@ def fetch_video(provider, sample, target, *, job_id, renew):
 
 def _finish(job, lease):
     lease.renew(Stage.FINISHING)
-    video = storage.job_dir(job.pk) / storage.OUTPUT_NAME
+    video = storage.absolute(storage.relative_output(job.pk))
     info = probe(video)
     made = []
     poster = storage.relative_resource(job.pk, "image", storage.POSTER_NAME)
-    storage.write_atomically(storage.absolute(poster), lambda temp: write_poster(video, temp))
+    storage.store_made(poster, lambda temp: write_poster(video, temp))
     made.append((VideoResource.Type.IMAGE, storage.POSTER_NAME, poster))
     if info.has_audio:
         audio = storage.relative_resource(job.pk, "audio", storage.AUDIO_NAME)
-        storage.write_atomically(storage.absolute(audio), lambda temp: extract_audio(video, temp))
+        storage.store_made(audio, lambda temp: extract_audio(video, temp))
         made.append((VideoResource.Type.AUDIO, storage.AUDIO_NAME, audio))
     for n in range(2, int((job.metadata or {}).get("samples_returned", 1)) + 1):
         name = f"sample-{n}.mp4"
@@ -421,7 +420,7 @@ def collect_late_result(job_id):
         fetch_video(
             get_provider(),
             operation.samples[0],
-            storage.absolute(relative),
+            relative,
             job_id=job.pk,
             renew=lambda: None,
         )

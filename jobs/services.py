@@ -114,7 +114,7 @@ def job_create(
 def _store_frame(job, stem, frame):
     filename = f"{stem}.{frame.extension}"
     relative = storage.relative_resource(job.pk, "image", filename)
-    storage.write_bytes(storage.absolute(relative), frame.data)
+    storage.store_bytes(relative, frame.data)
     resource_add(
         job_id=job.pk, kind=VideoResource.Type.IMAGE, filename=filename, file_path=relative
     )
@@ -422,15 +422,14 @@ def resource_add(*, job_id, kind, filename, file_path) -> VideoResource:
 def job_write_metadata_file(job_id) -> None:
     """Write the job's metadata.json (no secrets: options, state and provider answer)."""
     job = VideoCreationJob.objects.filter(pk=job_id).first()
-    directory = storage.job_dir(job_id)
-    if job is None or not directory.is_dir():
+    if job is None or not storage.job_dir(job_id).is_dir():
         return
     resources = [
         {"id": r.pk, "type": r.type, "filename": r.filename, "filePath": r.file_path}
         for r in job.resources.all()
     ]
-    storage.write_json(
-        directory / "metadata.json",
+    storage.store_json(
+        f"{storage.relative_job_dir(job_id)}/{storage.METADATA_NAME}",
         {
             "id": job.pk,
             "promptId": job.prompt_id,

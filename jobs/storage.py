@@ -4,7 +4,10 @@
     videos/<job-id>/resources/images|audio|transcripts/...
     videos/<job-id>/metadata.json
 
-Paths are built from our own ids and names only, never from a remote filename, and
+Every file is written through Django's storage API (the default storage is
+VideoStorage, the data dir), so another backend can be configured later; PyAV reads and
+writes local files, which the pipeline keeps beside their target until they move in.
+Names are built from our own ids and names only, never from a remote filename, and
 every file lands by an atomic rename so a reader never sees half of one.
 """
 
@@ -18,9 +21,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
-from django.utils._os import safe_join
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, default_storage
 
 OUTPUT_NAME = "output.mp4"
+METADATA_NAME = "metadata.json"
 POSTER_NAME = "poster.jpg"
 AUDIO_NAME = "audio.m4a"
 # The video of a job cancelled after its submit, kept if Veo delivers it anyway.
@@ -35,6 +41,44 @@ RESOURCE_DIRS = {
 }
 
 
+class VideoStorage(FileSystemStorage):
+    """The data dir as Django's default storage.
+
+    A file lands whole by an atomic rename and replaces any earlier file of its name:
+    the names are ours (output.mp4, poster.jpg), so they are never altered to be unique.
+    """
+
+    def get_available_name(self, name, max_length=None):
+        return name
+
+    def _save(self, name, content):
+        target = Path(self.path(name))
+        staged = getattr(content, "temporary_file_path", None)
+        if staged is not None:
+            move_into_place(Path(staged()), target)  # already written beside its target
+            return name
+        temp = temp_file(target.parent, suffix=target.suffix)
+        try:
+            with open(temp, "wb") as out:
+                for chunk in content.chunks():
+                    out.write(chunk)
+            move_into_place(temp, target)
+        finally:
+            temp.unlink(missing_ok=True)
+        return name
+
+
+class _Staged(File):
+    """A finished local file that the storage can rename into place instead of copying."""
+
+    def __init__(self, path):
+        super().__init__(None, name=str(path))
+        self._path = path
+
+    def temporary_file_path(self):
+        return str(self._path)
+
+
 def relative_job_dir(job_id) -> str:
     return f"videos/{job_id}"
 
@@ -43,14 +87,15 @@ JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 def job_dir(job_id) -> Path:
-    """Return the job's directory, refusing any id that is not a plain name (no dots, no slashes)."""
+    """Return the job's local directory, refusing an id that is not a plain name."""
     if not JOB_ID.match(str(job_id)):
         raise SuspiciousFileOperation(f"Not a job id: {job_id!r}")
-    return Path(safe_join(settings.MEDIA_ROOT, relative_job_dir(job_id)))
+    return absolute(relative_job_dir(job_id))
 
 
-def absolute(relative_path) -> Path:
-    return Path(safe_join(settings.MEDIA_ROOT, relative_path))
+def absolute(name) -> Path:
+    """Return the local path of a stored name; SuspiciousFileOperation if it would escape."""
+    return Path(default_storage.path(name))
 
 
 def relative_output(job_id) -> str:
@@ -77,23 +122,27 @@ def move_into_place(temp: Path, target: Path) -> None:
     os.replace(temp, target)
 
 
-def write_atomically(target: Path, write) -> None:
-    """Call write(temp_path) on a temporary file beside target, then rename it into place."""
-    temp = temp_file(target.parent, suffix=target.suffix)
+def store(name, staged: Path) -> None:
+    """Move a finished local file (from temp_file beside its target) into storage as name."""
+    default_storage.save(name, _Staged(staged))
+
+
+def store_made(name, make) -> None:
+    """Call make(temp_path) to write a file locally, then store it as name."""
+    temp = temp_file(absolute(name).parent, suffix=Path(name).suffix)
     try:
-        write(temp)
-        move_into_place(temp, target)
+        make(temp)
+        store(name, temp)
     finally:
         temp.unlink(missing_ok=True)
 
 
-def write_bytes(target: Path, data: bytes) -> None:
-    write_atomically(target, lambda temp: temp.write_bytes(data))
+def store_bytes(name, data: bytes) -> None:
+    default_storage.save(name, ContentFile(data))
 
 
-def write_json(target: Path, data) -> None:
-    text = json.dumps(data, indent=2, sort_keys=True, default=str)
-    write_atomically(target, lambda temp: temp.write_text(text))
+def store_json(name, data) -> None:
+    store_bytes(name, json.dumps(data, indent=2, sort_keys=True, default=str).encode())
 
 
 def remove_temp_files(job_id) -> None:

@@ -60,7 +60,7 @@ def world(user, other_user, staff_user, data_dir):
     render_mp4(video, prompt="x", width=160, height=90, seconds=1)
     VideoCreationJob.objects.filter(pk=done.pk).update(video_url=f"videos/{done.pk}/output.mp4")
     poster = storage.relative_resource(done.pk, "image", "poster.jpg")
-    storage.write_bytes(storage.absolute(poster), b"\xff\xd8\xffposter")
+    storage.store_bytes(poster, b"\xff\xd8\xffposter")
     resource = services.resource_add(
         job_id=done.pk, kind="image", filename="poster.jpg", file_path=poster
     )

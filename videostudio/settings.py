@@ -293,7 +293,8 @@ VEO_PROMPT_MAX_CHARS = env_int("VEO_PROMPT_MAX_CHARS", 4000, minimum=1)
 
 MEDIA_ROOT = DATA_DIR
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # The data dir (MEDIA_ROOT), written by atomic renames; see jobs/storage.py.
+    "default": {"BACKEND": "jobs.storage.VideoStorage"},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"

@@ -565,9 +565,10 @@ def test_every_api_route_answers_an_anonymous_caller_with_a_json_401(client, use
         ("post", url("retry", job.pk)),
         ("get", url("video", job.pk)),
         ("get", url("resource", job.pk, "r")),
+        ("get", url("batch", "b")),
         ("get", "/api/video-creation/elsewhere"),
     ]
-    assert len(_api_routes()) == 7  # a new route needs a line in `calls`
+    assert len(_api_routes()) == 8  # a new route needs a line in `calls`
     for method, path in calls:
         response = getattr(client, method)(path)
         assert_error(response, 401, "Bearer")

@@ -408,3 +408,18 @@ def test_long_generation_hands_the_worker_back_and_resumes(
     from django_q.models import Task
 
     assert Task.objects.filter(func="jobs.tasks.run_job").count() >= 2
+
+
+def test_files_go_through_djangos_storage_api(data_dir):
+    """The default storage is the data dir; a save replaces a file whole, keeping its name."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from jobs.storage import VideoStorage
+
+    assert isinstance(default_storage, VideoStorage)
+    default_storage.save("videos/abc/metadata.json", ContentFile(b"first"))
+    name = default_storage.save("videos/abc/metadata.json", ContentFile(b"second"))
+    assert name == "videos/abc/metadata.json"
+    assert (data_dir / name).read_bytes() == b"second"
+    assert not list(data_dir.rglob(".tmp-*"))

@@ -190,7 +190,7 @@ def test_retry_makes_a_linked_job_with_the_same_prompt_options_and_frames(
 ):
     failed = job_in(user, status=Status.FAILED, error="Boom", prompt_id="p-7")
     frame = storage.relative_resource(failed.pk, "image", "first-frame.png")
-    storage.write_bytes(storage.absolute(frame), b"\x89PNG frame")
+    storage.store_bytes(frame, b"\x89PNG frame")
     services.resource_add(
         job_id=failed.pk, kind="image", filename="first-frame.png", file_path=frame
     )
