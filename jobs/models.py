@@ -162,6 +162,10 @@ class VideoCreationJob(models.Model):
         indexes = [
             models.Index(fields=["status"], name="idx_video_creation_jobs_status"),
             models.Index(fields=["-created_at"], name="idx_video_creation_jobs_created_at"),
+            # Each person's list, newest first, without sorting all their jobs.
+            models.Index(fields=["owner", "-created_at"], name="jobs_owner_created_idx"),
+            # The waiting queue, oldest first.
+            models.Index(fields=["status", "created_at"], name="jobs_status_created_idx"),
         ]
         constraints = [
             models.CheckConstraint(

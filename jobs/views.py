@@ -91,13 +91,12 @@ def _not_modified(request, pk):
     """
     if not request.META.get("HTTP_IF_NONE_MATCH"):
         return None
-    row = (
-        VideoCreationJob.objects.for_user(request.user)
-        .filter(pk=pk)
-        .values_list("status", "updated_at")
-        .first()
-    )
-    etag = row and _poll_etag(request, pk, *row)
+    jobs = VideoCreationJob.objects.for_user(request.user).values_list("status", "updated_at")
+    try:
+        status, updated_at = jobs.get(pk=pk)  # get() drops the ordering first() would add
+    except VideoCreationJob.DoesNotExist:
+        return None
+    etag = _poll_etag(request, pk, status, updated_at)
     if not etag or (response := get_conditional_response(request, etag=etag)) is None:
         return None
     return _revalidated(response, etag)

@@ -41,6 +41,10 @@ Markers in the prompt steer a single request:
 
 ``[latency=SECONDS]``
     Finish this operation SECONDS after submit instead of after the server's latency.
+``[pad-mb=N]``
+    Make the video N MiB larger (at most 8192) with a trailing top-level ``free`` box, which
+    players and demuxers skip: a valid MP4 of any size for download benchmarks, written as a
+    hole in the file, so it costs no disk time.
 ``[fault=NAME]`` where NAME is one of:
     submit-429           429 RESOURCE_EXHAUSTED, per-minute QuotaFailure + RetryInfo "2s" and a
                          ``Retry-After: 2`` header; not accepted, not counted.
@@ -87,6 +91,7 @@ import re
 import secrets
 import shutil
 import string
+import struct
 import tempfile
 import threading
 import time
@@ -155,6 +160,8 @@ VIDEOLESS_FAULTS = frozenset({"done-error", "safety", "no-response"})
 SLOW_LATENCY = 600.0
 FAULT_MARKER = re.compile(r"\[fault=([a-z0-9-]+)\]")
 LATENCY_MARKER = re.compile(r"\[latency=(\d+(?:\.\d+)?)\]")
+PAD_MARKER = re.compile(r"\[pad-mb=(\d+)\]")
+PAD_MAX_MB = 8192
 STORAGE_URI = re.compile(r"gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(?:/(?P<path>.*))?")
 CHUNK_SIZE = 64 * 1024
 RESPONSE_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
@@ -572,6 +579,29 @@ def _publisher_model(project: str, location: str, model: str) -> str:
 
 def _new_id() -> str:
     return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(12))
+
+
+def _padding(prompt: str) -> int:
+    """Return the bytes a ``[pad-mb=N]`` marker adds to the video, refusing more than the cap."""
+    megabytes = int(match[1]) if (match := PAD_MARKER.search(prompt)) else 0
+    if megabytes > PAD_MAX_MB:
+        raise _invalid(f"[pad-mb={megabytes}] is over the emulator's {PAD_MAX_MB} MiB limit.")
+    return megabytes * 1024 * 1024
+
+
+def pad_with_free_box(path: Path, size: int) -> None:
+    """Append a top-level ISO-BMFF ``free`` box of size bytes, header included, to an MP4.
+
+    The box takes the 64-bit largesize form from 4 GiB on; its zeros are left as a hole.
+    """
+    if size >= 2**32:
+        header = struct.pack(">I4sQ", 1, b"free", size)
+    else:
+        header = struct.pack(">I4s", size, b"free")
+    with path.open("r+b") as video:
+        end = video.seek(0, os.SEEK_END)
+        video.write(header)
+        video.truncate(end + size)
 
 
 def _fault_in(prompt: str) -> str | None:
@@ -997,6 +1027,7 @@ class Emulator:
 
     def _accept(self, name: str, model: str, dialect: str, request: Request, fault) -> Operation:
         """Store an accepted operation, start its render, and answer as its fault asks."""
+        _padding(request.prompt)  # Refuse an oversized pad before anything is stored.
         if fault == "slow":
             latency = SLOW_LATENCY
         elif match := LATENCY_MARKER.search(request.prompt):
@@ -1153,6 +1184,8 @@ class Emulator:
                 # Validation checks only the signature, so Pillow may still fail to read it.
                 logger.warning("%s: cannot read the input image; rendering without it", op.name)
                 render_mp4(partial, **frame)
+            if padding := _padding(op.prompt):
+                pad_with_free_box(partial, padding)
             partial.replace(path)
         except Exception:
             logger.exception("Rendering %s failed", op.name)

@@ -2,6 +2,7 @@ import base64
 import io
 import json
 import logging
+import struct
 import time
 
 import av
@@ -9,7 +10,9 @@ import pytest
 import requests
 from PIL import Image
 
-from jobs.veo.emulator import ApiError, Emulator, parse_submit
+from jobs.media import probe
+from jobs.veo.emulator import ApiError, Emulator, pad_with_free_box, parse_submit
+from jobs.veo.synthetic import render_mp4
 
 KEY = {"x-goog-api-key": "test-key"}
 FAST = "veo-3.1-fast-generate-preview"
@@ -578,3 +581,38 @@ def test_download_needs_the_key(emulator):
     uri = video_uri(submit_and_finish(emulator, "keyed [latency=0]"))
 
     assert_error(requests.get(uri, timeout=10), 403, "PERMISSION_DENIED")
+
+
+def test_pad_marker_grows_the_video_by_a_free_box_and_it_still_probes(emulator, tmp_path):
+    size = 3 * 1024 * 1024
+    uri = video_uri(submit_and_finish(emulator, "Padded [pad-mb=3]"))
+    padded = requests.get(uri, headers=KEY, timeout=10).content
+
+    box = padded[-size:]
+    assert box[:8] == struct.pack(">I4s", size, b"free")
+    assert box[8:] == bytes(size - 8)
+    whole, original = tmp_path / "padded.mp4", tmp_path / "original.mp4"
+    whole.write_bytes(padded)
+    original.write_bytes(padded[:-size])
+    assert probe(whole) == probe(original)
+    assert abs(probe(whole).duration - 4) <= 0.2
+
+
+def test_pads_from_4_gib_on_take_the_64_bit_box_form(tmp_path):
+    video = tmp_path / "video.mp4"
+    render_mp4(video, prompt="Large", width=320, height=180, seconds=1)
+    before, size = video.stat().st_size, 2**32 + 16
+
+    pad_with_free_box(video, size)
+
+    with video.open("rb") as data:
+        data.seek(before)
+        assert data.read(16) == struct.pack(">I4sQ", 1, b"free", size)
+    assert video.stat().st_size == before + size
+    assert abs(probe(video).duration - 1) <= 0.2
+
+
+def test_pad_over_the_limit_is_refused(refusing):
+    response = submit(refusing, "Huge [pad-mb=9000]")
+
+    assert_error(response, 400, "INVALID_ARGUMENT", "8192 MiB")

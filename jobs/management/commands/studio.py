@@ -72,6 +72,8 @@ class Command(BaseCommand):
                     f"{host}:{port}",
                     "--workers",
                     str(web_workers),
+                    # Load the app once in the master, not once per worker (faster start).
+                    "--preload",
                     "--graceful-timeout",
                     "5",
                     # Two studios on one machine (tests, say) must not share a socket.

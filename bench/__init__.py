@@ -1,0 +1,1 @@
+"""Benchmarks: one script per figure, each measuring its own baseline in the same run."""

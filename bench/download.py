@@ -1,0 +1,292 @@
+"""A 1 GB video from the emulator through the provider client, against curl.
+
+The emulator serves a real MP4 grown by a trailing `free` box (its `[pad-mb=N]` marker).
+A child process downloads it with `GeminiProvider.download` into the data dir while its
+peak RSS is read from /proc (VmHWM reset to the idle RSS first, via clear_refs), then
+runs the pipeline's own path on it: `fetch_video` (download to a temporary file, PyAV
+probe, fsync and rename into storage) and the sha256 of the finished file. Baseline:
+curl of the same URL to /dev/null (a raw `requests` stream when curl is missing). 100 MB
+runs as well, to show that memory stays flat whatever the size.
+
+    uv run python bench/download.py [--smoke] [--sizes 1024,100]
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness
+
+API_KEY = "bench-emulator-key"
+MODEL = "veo-3.1-fast-generate-preview"
+MIB = 1024 * 1024
+THROUGHPUT_GOAL = 0.5  # of curl's
+PEAK_GOAL_MIB = 32  # above the idle RSS, whatever the size
+
+
+def main():
+    parser = harness.arguments(__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", help="MiB to pad the video with (default 1024,100)")
+    parser.add_argument("--runs", type=int, help="runs of each download (default 3; smoke 1)")
+    parser.add_argument("--child", nargs=3, metavar=("URI", "DIR", "WHAT"), help=argparse_hide())
+    args = parser.parse_args()
+    if args.child:
+        return child(*args.child)
+    smoke = args.smoke
+    sizes = [int(size) for size in (args.sizes or ("8,2" if smoke else "1024,100")).split(",")]
+    runs = args.runs or (1 if smoke else 3)
+
+    harness.print_machine("Download through the provider client", smoke)
+    port = harness.free_port()
+    with harness.Sandbox("download", keep=args.keep) as sandbox:
+        emulator = harness.start(
+            [
+                sys.executable,
+                "-m",
+                "jobs.veo.emulator",
+                "--port",
+                str(port),
+                "--latency",
+                "0",
+                "--api-key",
+                API_KEY,
+                "--data-dir",
+                str(sandbox.root / "emulator"),
+            ],
+            env=sandbox.env,
+            log=sandbox.log("emulator"),
+        )
+        try:
+            harness.wait_for(
+                lambda: harness.port_open(port), timeout=30, what="emulator", process=emulator
+            )
+            results = {size: measure(sandbox, port, size, runs) for size in sizes}
+        finally:
+            left = harness.stop(emulator)
+        if left:
+            raise SystemExit(f"the emulator left processes behind: {left}")
+        return report(results, smoke)
+
+
+def argparse_hide():
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+def video_uri(port, megabytes):
+    """Submit a padded video to the emulator through the provider and return its URI."""
+    from jobs.veo.base import GenerationRequest
+    from jobs.veo.gemini import GeminiProvider
+
+    provider = GeminiProvider(api_key=API_KEY, base_url=f"http://127.0.0.1:{port}")
+    name = provider.submit(
+        GenerationRequest(
+            prompt=f"Download bench [latency=0] [pad-mb={megabytes}]",
+            model=MODEL,
+            resolution="720p",
+            duration_seconds=4,
+        )
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        operation = provider.poll(name)
+        if operation.done:
+            if operation.error or not operation.samples:
+                raise SystemExit(f"the emulator did not make the video: {operation}")
+            return operation.samples[0].uri
+        time.sleep(0.05)
+    raise SystemExit("the emulator did not finish the video within 60 s")
+
+
+def measure(sandbox, port, megabytes, runs):
+    uri = video_uri(port, megabytes)
+    curl, ours = [], []
+    for run in range(runs):
+        curl.append(baseline(uri, sandbox))
+        target = sandbox.data_dir / "videos" / f"bench-{megabytes}-{run}"
+        output = subprocess.run(
+            [sys.executable, __file__, "--child", uri, str(target), "all"],
+            env=sandbox.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if output.returncode != 0:
+            raise SystemExit(f"the download child failed:\n{output.stdout}\n{output.stderr}")
+        ours.append(json.loads(output.stdout.strip().splitlines()[-1]))
+        shutil.rmtree(target, ignore_errors=True)
+    return {"curl": curl, "ours": ours}
+
+
+def baseline(uri, sandbox):
+    """Return (bytes, seconds, tool) of the baseline download of uri to nowhere."""
+    curl = shutil.which("curl")
+    if curl is None:
+        output = subprocess.run(
+            [sys.executable, __file__, "--child", uri, str(sandbox.root), "requests"],
+            env=sandbox.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=True,
+        )
+        data = json.loads(output.stdout.strip().splitlines()[-1])
+        return data["bytes"], data["seconds"], "requests stream (no curl)"
+    output = subprocess.run(
+        [
+            curl,
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-H",
+            f"x-goog-api-key: {API_KEY}",
+            "-w",
+            "%{size_download} %{time_total}",
+            uri,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    size, seconds = output.stdout.split()
+    return int(size), float(seconds), "curl -o /dev/null"
+
+
+def child(uri, directory, what):
+    """Download in this fresh process and print, as JSON, times and peak RSS above idle."""
+    import gc
+
+    import requests
+
+    if what == "requests":
+        began, size = time.perf_counter(), 0
+        with requests.get(uri, headers={"x-goog-api-key": API_KEY}, stream=True, timeout=30) as r:
+            for chunk in r.iter_content(MIB):
+                size += len(chunk)
+        print(json.dumps({"bytes": size, "seconds": time.perf_counter() - began}))
+        return 0
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    from jobs import storage
+    from jobs.media import probe
+    from jobs.pipeline import _sha256, fetch_video
+    from jobs.veo.base import Sample
+    from jobs.veo.gemini import GeminiProvider
+
+    provider = GeminiProvider(
+        api_key=API_KEY, base_url=uri.split("/v1beta/")[0], timeout=settings.VEO_HTTP_TIMEOUT
+    )
+    sample = Sample(uri=uri)
+    directory = Path(directory)
+    directory.mkdir(parents=True)
+    results = {"hwm_reset": harness.reset_peak_rss()}
+
+    def phase(name, step):
+        gc.collect()
+        idle, _ = harness.memory_kib()
+        harness.reset_peak_rss()
+        began = time.perf_counter()
+        value = step()
+        seconds = time.perf_counter() - began
+        _rss, peak = harness.memory_kib()
+        results[name] = {
+            "seconds": seconds,
+            "idle_kib": idle,
+            "peak_kib": peak,
+            "above_idle_kib": peak - idle,
+            "value": value,
+        }
+
+    raw = directory / "raw.mp4"
+    # fetch_video stores under a name in the data dir, as the pipeline's output.mp4.
+    name = (directory / "output.mp4").relative_to(settings.DATA_DIR).as_posix()
+    final = storage.absolute(name)
+    phase(
+        "download",
+        lambda: provider.download(sample, raw, max_bytes=settings.VEO_DOWNLOAD_MAX_BYTES),
+    )
+    raw.unlink()
+    phase(
+        "fetch_video",
+        lambda: fetch_video(provider, sample, name, job_id="bench", renew=lambda: None),
+    )
+    phase("probe", lambda: probe(final).duration)
+    phase("sha256", lambda: _sha256(final)[:12])
+    results["bytes"] = final.stat().st_size
+    print(json.dumps(results))
+    return 0
+
+
+def report(results, smoke):
+    rows = []
+    for megabytes, runs in results.items():
+        size = runs["ours"][0]["bytes"]
+        curl = harness.median([seconds for _b, seconds, _t in runs["curl"]])
+        ours, fetch = _median(runs, "download"), _median(runs, "fetch_video")
+        for name, seconds, peak in (
+            (runs["curl"][0][2], curl, None),
+            ("GeminiProvider.download", ours, "download"),
+            ("pipeline fetch_video (+probe, fsync, store)", fetch, "fetch_video"),
+            ("probe of the finished file", _median(runs, "probe"), "probe"),
+            ("pipeline _sha256 of the finished file", _median(runs, "sha256"), "sha256"),
+        ):
+            above = (
+                max(run[peak]["above_idle_kib"] for run in runs["ours"]) / 1024 if peak else None
+            )
+            rows.append(
+                [
+                    f"{megabytes} MiB pad",
+                    name,
+                    round(seconds, 3),
+                    "-" if peak == "probe" else round(size / MIB / seconds, 1),
+                    "-" if above is None else round(above, 1),
+                ]
+            )
+    print("\n  file: a 4 s 720p MP4 plus the pad; MiB = 2^20 bytes; medians of the runs")
+    harness.table(["size", "step", "seconds", "MiB/s", "peak MiB above idle"], rows)
+    idle = results[next(iter(results))]["ours"][0]["download"]["idle_kib"] / 1024
+    print(f"  idle RSS of the downloading process: {idle:.1f} MiB")
+    if not results[next(iter(results))]["ours"][0]["hwm_reset"]:
+        print("  note: /proc/self/clear_refs refused; peaks are since the process started")
+    for megabytes, runs in results.items():
+        size = runs["ours"][0]["bytes"]
+        curl = size / harness.median([seconds for _b, seconds, _t in runs["curl"]])
+        ours = size / _median(runs, "download")
+        harness.ratio(
+            f"download throughput at {megabytes} MiB",
+            ours,
+            curl,
+            name="curl",
+            goal=THROUGHPUT_GOAL,
+            smoke=smoke,
+        )
+        for step in ("download", "fetch_video", "probe", "sha256"):
+            peak = max(run[step]["above_idle_kib"] for run in runs["ours"]) / 1024
+            harness.goal(
+                f"peak RSS above idle, {step} at {megabytes} MiB",
+                peak,
+                PEAK_GOAL_MIB,
+                "MiB",
+                smoke=smoke,
+            )
+    return 0
+
+
+def _median(runs, step):
+    return harness.median([run[step]["seconds"] for run in runs["ours"]])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

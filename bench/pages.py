@@ -1,0 +1,221 @@
+"""The job list and the drafts library with 100,000 jobs and 1,000 drafts, against bare lists.
+
+Queries per page must not grow with the rows: each page's count at 100 jobs and 100
+drafts must equal its count at full size, or the benchmark fails. Time per page is
+measured in this process (Django's test client, DEBUG=false, the same middleware as
+production) against a bench-only view that renders the same 20 rows through a minimal
+template. The time of each query, SQLite's plan for the slowest, and a profile follow.
+
+    uv run python bench/pages.py [--smoke] [--jobs 100000] [--drafts 1000]
+"""
+
+import cProfile
+import io
+import math
+import pstats
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness
+
+GOAL = 2.0  # time per page, at most this many times the baseline's
+SMALL_JOBS, SMALL_DRAFTS = 100, 100
+SHARED_SHARE = 5  # one draft in five belongs to a teammate and is shared
+
+
+def main():
+    parser = harness.arguments(__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, help="jobs at full size (default 100,000)")
+    parser.add_argument("--drafts", type=int, help="drafts at full size (default 1,000)")
+    parser.add_argument("--seconds", type=float, help="time per page at most (default 10)")
+    args = parser.parse_args()
+    smoke = args.smoke
+    jobs = args.jobs or (2_000 if smoke else 100_000)
+    drafts = args.drafts or (300 if smoke else 1_000)
+    seconds = args.seconds or (0.5 if smoke else 10.0)
+    iterations = 5 if smoke else 200
+
+    harness.print_machine("Job list and library pages", smoke)
+    with harness.Sandbox("pages", keep=args.keep) as sandbox:
+        sandbox.django()
+        return run(smoke, jobs, drafts, seconds, iterations)
+
+
+def pages(jobs, drafts):
+    """Return {name: (studio page, baseline of the same rows)} for these row counts."""
+    mine = drafts - drafts // SHARED_SHARE
+    last_jobs = math.ceil(jobs / 20)
+    last_drafts = math.ceil(mine / 20)
+    return {
+        "jobs, page 1": ("/", "/bench/baseline/jobs/"),
+        "jobs, last page": (f"/?page={last_jobs}", f"/bench/baseline/jobs/?page={last_jobs}"),
+        "library, page 1": ("/drafts/", "/bench/baseline/drafts/"),
+        "library, last page": (
+            f"/drafts/?page={last_drafts}",
+            f"/bench/baseline/drafts/?page={last_drafts}",
+        ),
+        "library, shared tab": ("/drafts/?tab=shared", None),
+        "library, search": ("/drafts/?q=fox", None),
+        # The page around the rows: what the chrome costs without them.
+        "library, no rows": ("/drafts/?q=no-draft-matches-this", None),
+    }
+
+
+def seed(owner, teammate, *, jobs, drafts, jobs_from=0, drafts_from=0):
+    began = time.perf_counter()
+    new_jobs = jobs - jobs_from
+    harness.seed_jobs(owner, new_jobs, start=jobs_from, waiting=10, running=10)
+    shared_from, shared = drafts_from // SHARED_SHARE, drafts // SHARED_SHARE
+    harness.seed_drafts(owner, (drafts - shared) - (drafts_from - shared_from), start=drafts_from)
+    harness.seed_drafts(teammate, shared - shared_from, start=shared_from, shared=True)
+    return time.perf_counter() - began
+
+
+def run(smoke, jobs, drafts, seconds, iterations):
+    owner, teammate = harness.make_user("lister"), harness.make_user("teammate")
+    seed(owner, teammate, jobs=SMALL_JOBS, drafts=SMALL_DRAFTS)
+    client = harness.http_client()
+    client.force_login(owner)
+    small = {
+        name: len(harness.captured_get(client, studio)[1])
+        for name, (studio, _baseline) in pages(SMALL_JOBS, SMALL_DRAFTS).items()
+    }
+    took = seed(
+        owner, teammate, jobs=jobs, drafts=drafts, jobs_from=SMALL_JOBS, drafts_from=SMALL_DRAFTS
+    )
+    harness.figure("jobs (one owner; 10 waiting, 10 running, 5 % failed)", jobs)
+    harness.figure("drafts (one in five a teammate's, shared)", drafts)
+    harness.figure("seeding with bulk_create", took, "s")
+    # No ANALYZE: the studio never runs it, so SQLite plans without statistics here too.
+
+    rows, failures, timings = [], [], {}
+    for name, (studio, baseline) in pages(jobs, drafts).items():
+        response, queries = harness.captured_get(client, studio)
+        if response.status_code != 200:
+            raise SystemExit(f"{name}: {studio} answered {response.status_code}")
+        if len(queries) != small[name]:
+            failures.append(f"{name}: {small[name]} queries at the small size, {len(queries)} now")
+        page_ms = time_page(client, studio, seconds, iterations)
+        base_ms = time_page(client, baseline, seconds, iterations) if baseline else None
+        timings[name] = (page_ms, base_ms, studio)
+        rows.append(
+            [
+                name,
+                small[name],
+                len(queries),
+                round(harness.median(page_ms), 2),
+                round(harness.percentile(page_ms, 90), 2),
+                round(harness.median(base_ms), 2) if base_ms else "-",
+                round(harness.median(page_ms) / harness.median(base_ms), 2) if base_ms else "-",
+            ]
+        )
+    print()
+    harness.table(
+        [
+            "page",
+            f"queries@{SMALL_JOBS}",
+            f"queries@{jobs:,}",
+            "median ms",
+            "p90 ms",
+            "baseline ms",
+            "x base",
+        ],
+        rows,
+    )
+    for name, (page_ms, base_ms, _studio) in timings.items():
+        if base_ms:
+            harness.ratio(
+                f"{name} time",
+                harness.median(page_ms),
+                harness.median(base_ms),
+                name="baseline list",
+                goal=GOAL,
+                higher_is_better=False,
+                smoke=smoke,
+            )
+    for name in ("jobs, page 1", "jobs, last page", "library, search"):
+        explain(client, timings[name][2], name)
+    if not smoke:
+        for name in ("jobs, page 1", "library, page 1"):
+            profile(client, timings[name][2], name)
+    if failures:
+        print("\nFAILED: queries per page grow with the rows:\n  " + "\n  ".join(failures))
+        return 1
+    print(f"\n  queries per page are the same at {SMALL_JOBS} and {jobs:,} jobs: constant")
+    return 0
+
+
+def time_page(client, path, seconds, iterations):
+    """Return the milliseconds of each GET of path, after a warm-up, within the bounds."""
+    for _ in range(3):
+        client.get(path)
+    times, deadline = [], time.perf_counter() + seconds
+    while len(times) < iterations and time.perf_counter() < deadline:
+        began = time.perf_counter()
+        client.get(path)
+        times.append((time.perf_counter() - began) * 1000)
+    return times
+
+
+def explain(client, path, name):
+    """Print each query of one GET with its time, and SQLite's plan for the slowest."""
+    from django.db import connection
+
+    timed = []
+
+    def timer(execute, sql, params, many, context):
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            timed.append(((time.perf_counter() - began) * 1000, sql, params))
+
+    with connection.execute_wrapper(timer):
+        client.get(path)
+    print(f"\n  queries of {name} ({path}), ms each:")
+    for ms, sql, _params in timed:
+        print(f"    {ms:7.2f}  {sql[:150]}")
+    ms, sql, params = max(timed, key=lambda item: item[0])
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = [row[-1] for row in cursor.fetchall()]
+    print(f"    plan of the slowest ({ms:.2f} ms): " + " | ".join(plan))
+
+
+def profile(client, path, name, *, repeat=20, lines=12):
+    """Print where one page's time goes (SQL, template rendering, the rest) and top frames."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(repeat):
+        client.get(path)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+
+    def cumulative(file_suffix, function):
+        return sum(
+            row[3]
+            for (file, _line, name), row in stats.stats.items()
+            if file.endswith(file_suffix) and name == function
+        )
+
+    total = cumulative("django/test/client.py", "request")
+    sql = cumulative("django/db/backends/utils.py", "_execute")
+    rendering = cumulative("django/template/backends/django.py", "render")
+    each = 1000 / repeat
+    print(
+        f"\n  profile of {name} ({path}), {repeat} requests under cProfile, per request: "
+        f"{total * each:.1f} ms in all, SQL {sql * each:.1f} ms, template rendering "
+        f"{rendering * each:.1f} ms (with any query it runs lazily)"
+    )
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(lines)
+    text = out.getvalue()
+    print("  top frames by own time:")
+    print("    " + "\n    ".join(text[text.index("ncalls") :].rstrip().splitlines()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

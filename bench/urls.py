@@ -1,0 +1,71 @@
+"""The studio's URLs plus the baselines that benchmarks compare the studio's views with.
+
+Each baseline does the least a view of its kind can do, behind the same middleware (so
+it pays the same session and user lookups): the poll baseline reads one row by primary
+key and returns a fixed string; the list baselines render the same 20 rows as the real
+page through a minimal template.
+"""
+
+import functools
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template import engines
+from django.urls import path
+from django.views.decorators.http import require_GET
+
+from drafts.models import Draft
+from jobs.models import VideoCreationJob
+from videostudio.urls import urlpatterns as studio_urlpatterns
+
+PAGE_SIZE = 20
+JOB_ROWS = (
+    "<ul>{% for job in rows %}<li>{{ job.prompt_text|truncatechars:90 }} "
+    "{{ job.get_status_display }}</li>{% endfor %}</ul>"
+)
+DRAFT_ROWS = (
+    "<ul>{% for draft in rows %}<li>{{ draft.name }} v{{ draft.version }}</li>{% endfor %}</ul>"
+)
+
+
+@functools.cache
+def _template(source):
+    return engines["django"].from_string(source)
+
+
+def _rows(queryset, request):
+    """Return the rows of the requested page, as Paginator would slice them."""
+    try:
+        number = max(1, int(request.GET.get("page", 1)))
+    except ValueError:
+        number = 1
+    start = (number - 1) * PAGE_SIZE
+    return list(queryset[start : start + PAGE_SIZE])
+
+
+@require_GET
+def poll(request, pk):
+    get_object_or_404(VideoCreationJob, pk=pk)
+    return HttpResponse("running")
+
+
+@require_GET
+def jobs(request):
+    rows = _rows(
+        VideoCreationJob.objects.filter(owner=request.user).order_by("-created_at"), request
+    )
+    return HttpResponse(_template(JOB_ROWS).render({"rows": rows}, request))
+
+
+@require_GET
+def drafts(request):
+    rows = _rows(Draft.objects.filter(owner=request.user).order_by("name", "pk"), request)
+    return HttpResponse(_template(DRAFT_ROWS).render({"rows": rows}, request))
+
+
+urlpatterns = [
+    path("bench/baseline/poll/<str:pk>/", poll, name="bench-poll"),
+    path("bench/baseline/jobs/", jobs, name="bench-jobs"),
+    path("bench/baseline/drafts/", drafts, name="bench-drafts"),
+    *studio_urlpatterns,
+]
