@@ -566,6 +566,16 @@ def enqueue_waiting() -> int:
     return len(waiting)
 
 
+def jobs_unattended_exist() -> bool:
+    """Return whether some unfinished job is held by no run (no lease, or an expired one)."""
+    now = timezone.now()
+    return (
+        VideoCreationJob.objects.active()
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .exists()
+    )
+
+
 def jobs_recover() -> dict:
     """Bring every stalled job back to life or to an end; run by the cluster each minute.
 

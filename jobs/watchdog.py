@@ -68,15 +68,20 @@ class Watchdog:
         self.restarts = 0
 
     def wedged(self):
-        """Return whether work waits while no worker has started a task for too long."""
+        """Return whether work waits while no worker has started a task for too long.
+
+        Work waits when the broker holds tasks (waiting, or, on the ORM broker, taken by a
+        pusher and never started) or when a job is unfinished and no run holds it: with
+        Redis a wedged pusher pops tasks it can never hand on, so the broker looks empty.
+        """
         idle_for = time.time() - self.path.stat().st_mtime
         if idle_for < self.stall_seconds:
             return False
         try:
-            # Waiting tasks, and (ORM broker) tasks a pusher took that no worker started.
-            return (self.broker.queue_size() or 0) + (self.broker.lock_size() or 0) > 0
+            queued = (self.broker.queue_size() or 0) + (self.broker.lock_size() or 0)
+            return queued > 0 or services.jobs_unattended_exist()
         except Exception:  # the database or Redis is down: not the workers' fault
-            logger.warning("Watchdog could not read the broker's queue", exc_info=True)
+            logger.warning("Watchdog could not read the broker or the jobs", exc_info=True)
             return False
 
     def restart(self):
