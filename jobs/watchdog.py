@@ -20,8 +20,6 @@ from pathlib import Path
 
 from django.conf import settings
 
-from . import services
-
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_ENV = "VIDEOSTUDIO_CLUSTER_HEARTBEAT"
@@ -78,6 +76,8 @@ class Watchdog:
         if idle_for < self.stall_seconds:
             return False
         try:
+            from . import services  # the models load only once Django is set up
+
             queued = (self.broker.queue_size() or 0) + (self.broker.lock_size() or 0)
             return queued > 0 or services.jobs_unattended_exist()
         except Exception:  # the database or Redis is down: not the workers' fault
@@ -101,6 +101,8 @@ class Watchdog:
         self.cluster.start()
         # Hand the new cluster the jobs whose tasks died with the old one, now rather
         # than at the next scheduled sweep.
+        from . import services
+
         try:
             services.jobs_recover()
         except Exception:

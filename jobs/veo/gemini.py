@@ -118,7 +118,7 @@ def _image(image):
 
 
 def request_body(request: GenerationRequest) -> dict:
-    """Return the predictLongRunning body in the Gemini API's wire names."""
+    """Return the predictLongRunning body in the wire names both Gemini and Vertex use."""
     instance = {"prompt": request.prompt}
     if request.image is not None:
         instance["image"] = _image(request.image)

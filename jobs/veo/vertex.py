@@ -20,7 +20,7 @@ import google.oauth2.credentials
 import requests
 from google.oauth2 import service_account
 
-from . import download, transport
+from . import download, gemini, transport
 from .base import GenerationRequest, Operation, Sample, VeoError
 from .gemini import finished, operation_error
 
@@ -206,33 +206,12 @@ def storage_url(gcs_uri, *, base_url):
     return f"{base_url}/storage/v1/b/{quote(bucket, safe='')}/o/{quote(obj, safe='')}?alt=media"
 
 
-def _image(image):
-    return {
-        "bytesBase64Encoded": base64.b64encode(image.data).decode(),
-        "mimeType": image.mime_type,
-    }
-
-
 def request_body(request: GenerationRequest, *, storage_uri="") -> dict:
-    """Return the Vertex AI predictLongRunning body."""
-    instance = {"prompt": request.prompt}
-    if request.image is not None:
-        instance["image"] = _image(request.image)
-    if request.last_frame is not None:
-        instance["lastFrame"] = _image(request.last_frame)
-    parameters = {
-        "aspectRatio": request.aspect_ratio,
-        "resolution": request.resolution,
-        "durationSeconds": request.duration_seconds,
-        "sampleCount": request.sample_count,
-    }
-    if request.negative_prompt:
-        parameters["negativePrompt"] = request.negative_prompt
-    if request.person_generation:
-        parameters["personGeneration"] = request.person_generation
+    """Return the Vertex AI predictLongRunning body: the Gemini API's, plus storageUri."""
+    body = gemini.request_body(request)
     if storage_uri:
-        parameters["storageUri"] = storage_uri
-    return {"instances": [instance], "parameters": parameters}
+        body["parameters"]["storageUri"] = storage_uri
+    return body
 
 
 def parse_operation(data: dict, *, fallback_name="") -> Operation:
