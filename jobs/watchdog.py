@@ -37,8 +37,8 @@ def heartbeat_path(main_pid):
     return Path(tempfile.gettempdir()) / f"videostudio-qcluster-{main_pid}.heartbeat"
 
 
-def descendants(pid):
-    """Return every live process below pid, deepest last, read from /proc."""
+def process_children():
+    """Return {parent pid: [child pids]} for every live process, read from /proc."""
     children = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -47,6 +47,12 @@ def descendants(pid):
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def descendants(pid):
+    """Return every live process below pid, deepest last."""
+    children = process_children()
     found, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):

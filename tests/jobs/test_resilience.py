@@ -27,6 +27,7 @@ from jobs import services
 from jobs.media import probe
 from jobs.models import VideoCreationJob
 from jobs.veo.emulator import Emulator
+from jobs.watchdog import process_children
 from tests.conftest import API_KEY, JOB_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -223,14 +224,7 @@ def test_a_job_whose_task_was_lost_is_found_by_the_sweep(cluster, emulator, user
 
 def cluster_workers(cluster):
     """Return the pids the sentinel guards (workers, pusher, monitor), which it reincarnates."""
-    children = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
+    children = process_children()
     sentinels = children.get(cluster.process.pid, [])
     return [pid for sentinel in sentinels for pid in children.get(sentinel, [])]
 
