@@ -1,9 +1,13 @@
 import csv
+import functools
 import hashlib
 from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, StreamingHttpResponse
@@ -12,6 +16,9 @@ from django.utils import timezone
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
+
+from videostudio.auth import session_user_from
 
 from . import catalog, pricing, services, storage, usage
 from .archive import stream_zip
@@ -59,11 +66,14 @@ def index(request):
 
 
 def _mark_queue_positions(jobs):
-    """Set queue_position (1 = next to be claimed) on the waiting jobs among jobs."""
-    if not any(job.status == VideoCreationJob.Status.IDLE for job in jobs):
-        return
-    order = VideoCreationJob.objects.waiting().values_list("pk", flat=True)
-    positions = {pk: n for n, pk in enumerate(order, start=1)}
+    """Set queue_position (1 = next to be claimed) on the waiting jobs, None on the others.
+
+    Always set: a template's lookup of a missing attribute costs an exception and a dir().
+    """
+    positions = {}
+    if any(job.status == VideoCreationJob.Status.IDLE for job in jobs):
+        order = VideoCreationJob.objects.waiting().values_list("pk", flat=True)
+        positions = {pk: n for n, pk in enumerate(order, start=1)}
     for job in jobs:
         job.queue_position = positions.get(job.pk)
 
@@ -73,30 +83,51 @@ def _poll_etag(request, job_id, status, updated_at):
 
     Only a running job is revalidated: a waiting one's place in line comes from other
     rows, and a finished one must render so that htmx gets the 286 that stops polling.
-    Every write to a job moves updated_at; the user and the CSRF secret, whose token the
-    partial's forms carry, are in the tag too, so a copy is never reused across users or
-    logins.
+    Every write to a job moves updated_at; the user is in the tag too, so one user's copy
+    is never another's. A running job's partial holds no form, so no CSRF token to renew.
     """
     if status != VideoCreationJob.Status.PROCESSING:
         return None
-    state = (job_id, updated_at.isoformat(), request.user.pk, request.META.get("CSRF_COOKIE", ""))
+    state = (job_id, updated_at.isoformat(), request.user.pk)
     return f'"{hashlib.sha256(repr(state).encode()).hexdigest()[:32]}"'
 
 
-def _not_modified(request, pk):
+def _polled(view):
+    """Give a polled partial's view its job for two queries: the session, the job's row.
+
+    Every open job polls every two seconds, so this is the studio's most frequent
+    request. LoginRequiredMiddleware would read the user before the view; instead the
+    job is read with its owner, and when that owner is the session's user Django's own
+    get_user checks the session against that row (videostudio.auth). Anyone else goes
+    through the usual lookup and permission check: a job they may not see is a 404.
+    """
+
+    @login_not_required
+    @functools.wraps(view)
+    def wrapper(request, pk):
+        try:  # get(), unlike first(), adds no ORDER BY to compile and run
+            job = VideoCreationJob.objects.select_related("owner").get(pk=pk)
+        except VideoCreationJob.DoesNotExist:
+            job = None
+        with session_user_from(job.owner if job else None):
+            request.user = get_user(request)
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if job is None or job.owner_id != request.user.pk:
+            job = _get_job_for_user(request, pk)
+        return view(request, job)
+
+    return wrapper
+
+
+def _not_modified(request, job):
     """Return a 304 when the browser's copy of a running job's partial is current, else None.
 
-    One cheap query, through the views' own permission check: a job this user may not
-    see, or one that changed or finished, goes on to the view (a 404, or a render).
+    A job that changed or finished goes on to render.
     """
     if not request.META.get("HTTP_IF_NONE_MATCH"):
         return None
-    jobs = VideoCreationJob.objects.for_user(request.user).values_list("status", "updated_at")
-    try:
-        status, updated_at = jobs.get(pk=pk)  # get() drops the ordering first() would add
-    except VideoCreationJob.DoesNotExist:
-        return None
-    etag = _poll_etag(request, pk, status, updated_at)
+    etag = _poll_etag(request, job.pk, job.status, job.updated_at)
     if not etag or (response := get_conditional_response(request, etag=etag)) is None:
         return None
     return _revalidated(response, etag)
@@ -117,29 +148,44 @@ def _revalidated(response, etag):
 
 
 @require_GET
-def job_card(request, pk):
-    if (not_modified := _not_modified(request, pk)) is not None:
+@_polled
+def job_card(request, job):
+    """A job's card in a list; htmx polls its status part while the job waits or runs.
+
+    The poll that finds the job finished renders the whole card instead (its poster, its
+    error) and retargets the swap to it.
+    """
+    if (not_modified := _not_modified(request, job)) is not None:
         return not_modified
-    job = _get_job_for_user(request, pk)
     _mark_queue_positions([job])
-    response = render(
-        request, "jobs/index.html#job-card", {"job": job}, status=_poll_status(request, job)
-    )
+    polled = request.htmx and not job.is_finished
+    template = "jobs/index.html#job-card-status" if polled else "jobs/index.html#job-card"
+    response = render(request, template, {"job": job}, status=_poll_status(request, job))
+    if request.htmx and job.is_finished:
+        response = retarget(reswap(response, "outerHTML"), f"#job-{job.pk}")
     return _revalidated(response, _poll_etag(request, job.pk, job.status, job.updated_at))
 
 
 @require_GET
-def job_detail(request, pk):
-    if request.htmx and (not_modified := _not_modified(request, pk)) is not None:
+@_polled
+def job_detail(request, job):
+    """The job's page; polled by htmx for its status partial while the job runs.
+
+    A poll of a running job renders the status alone: its resources (the input frames)
+    and its actions are on the page already and do not change until it ends. The poll
+    that finds it finished brings those in too, out of band (see the template).
+    """
+    if request.htmx and (not_modified := _not_modified(request, job)) is not None:
         return not_modified
-    job = _get_job_for_user(request, pk)
     _mark_queue_positions([job])
+    context = {"job": job}
+    if job.is_finished or not request.htmx:
+        resources = list(job.resources.all())
+        poster = next((r for r in resources if r.filename == storage.POSTER_NAME), None)
+        context.update(resources=resources, poster=poster, swap_oob=request.htmx)
     template = "jobs/job_detail.html"
     if request.htmx:
         template += "#job-status"
-    resources = list(job.resources.all())
-    poster = next((r for r in resources if r.filename == storage.POSTER_NAME), None)
-    context = {"job": job, "resources": resources, "poster": poster}
     response = render(request, template, context, status=_poll_status(request, job))
     if request.htmx:
         return _revalidated(response, _poll_etag(request, job.pk, job.status, job.updated_at))

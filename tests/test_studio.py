@@ -152,6 +152,8 @@ def test_a_new_user_logs_in_submits_a_prompt_and_plays_the_video(studio):
         )
         duration = video.evaluate("v => v.duration")
         poster = video.get_attribute("poster")
+        # The final poll swaps the resources list in beside the status, out of band.
+        resources_shown = page.locator("#job-resources li").all_inner_texts()
         job_url = page.url
         browser.close()
 
@@ -170,6 +172,7 @@ def test_a_new_user_logs_in_submits_a_prompt_and_plays_the_video(studio):
         ).fetchall()
     )
     assert set(resources) == {"poster.jpg", "audio.m4a"}
+    assert sorted(text.split()[0] for text in resources_shown) == ["audio.m4a", "poster.jpg"]
     file_path = resources["poster.jpg"]
     job_dir = studio.data_dir / "videos" / job_id
     assert (job_dir / "output.mp4").stat().st_size > 10_000
@@ -241,6 +244,12 @@ def test_two_teammates_share_a_draft_run_it_as_a_batch_and_download_it(studio):
             "Finished", timeout=120_000
         )
         expect(bo.locator("[data-count=completed]")).to_have_text("4")
+        # Each card polled its status alone, then its last poll swapped the whole card.
+        cards = bo.locator("article.job-card.status-completed")
+        expect(cards).to_have_count(4)
+        expect(cards.locator(".thumb img")).to_have_count(4)
+        expect(bo.locator(".job-card-status[hx-get]")).to_have_count(0)
+        expect(bo.locator("article.job-card")).to_have_count(4)  # replaced, not nested
         with bo.expect_download() as download:
             bo.get_by_role("link", name="Download 4 videos (ZIP)").click()
         archive = zipfile.ZipFile(download.value.path())

@@ -312,7 +312,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 AUTHENTICATION_BACKENDS = [
     # Throttles logins before the password is checked (django-axes).
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend that a polled partial can hand the user row it read with the job.
+    "videostudio.auth.StudioBackend",
 ]
 # Failed logins are counted per username *and* address, so one office address cannot
 # lock out a whole team and one guessed username cannot be hammered from anywhere.

@@ -1,11 +1,12 @@
-"""Polled partials revalidate: an unchanged running job answers 304 without rendering."""
+"""Polled partials: an unchanged running job answers 304 without rendering, and a poll
+costs two queries without loosening any check of the session."""
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from jobs import services
-from jobs.models import VideoCreationJob
+from jobs.models import VideoCreationJob, VideoResource
 from tests.conftest import JOB_OPTIONS
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,7 @@ def test_unchanged_running_job_answers_304_without_rendering(
     etag = polled["ETag"]
     assert polled["Cache-Control"] in ("private, no-cache", "no-cache, private")
     assert "HX-Request" in polled["Vary"]
-    with django_assert_max_num_queries(3):  # the session, the user, the job
+    with django_assert_max_num_queries(2):  # the session, the job with its owner
         again = logged_in.get(url, headers={**HTMX, "If-None-Match": etag})
     assert again.status_code == 304
     assert again.content == b""
@@ -112,13 +113,14 @@ def test_never_a_304_across_users(client, user, other_user, staff_user):
     assert client.get(url, headers={**HTMX, "If-None-Match": etag}).status_code == 404
 
 
-def test_a_new_csrf_secret_renders_again_so_forms_carry_a_valid_token(logged_in, user):
+def test_a_running_jobs_poll_holds_no_form_its_page_keeps_the_cancel_button(logged_in, user):
     url = reverse("jobs:detail", args=[running_job(user).pk])
-    etag = first_poll(logged_in, url)["ETag"]
-    logged_in.cookies["csrftoken"] = "x" * 32
-    again = logged_in.get(url, headers={**HTMX, "If-None-Match": etag})
-    assert again.status_code == 200
-    assert 'name="csrfmiddlewaretoken"' in again.content.decode()
+    page = logged_in.get(url).content.decode()
+    assert 'id="job-actions"' in page
+    assert 'name="csrfmiddlewaretoken"' in page
+    polled = first_poll(logged_in, url).content.decode()
+    assert "<form" not in polled
+    assert "job-actions" not in polled
 
 
 def test_the_full_page_is_never_answered_from_the_partials_cache(logged_in, user):
@@ -129,3 +131,113 @@ def test_the_full_page_is_never_answered_from_the_partials_cache(logged_in, user
     assert "<html" in page.content.decode()
     assert "HX-Request" in page["Vary"]
     assert "ETag" not in page
+
+
+# --- What a poll costs: the session and the job's row, which brings its owner along ---------
+
+
+@pytest.mark.parametrize("name", ["jobs:detail", "jobs:card"])
+def test_an_owners_poll_reads_the_session_and_one_row(
+    logged_in, user, name, django_assert_num_queries
+):
+    url = reverse(name, args=[running_job(user).pk])
+    logged_in.get(reverse("jobs:index"))  # the CSRF cookie, as a page sets it
+    with django_assert_num_queries(2) as rendered:
+        polled = logged_in.get(url, headers=HTMX)
+    assert polled.status_code == 200
+    assert any("JOIN" in query["sql"] for query in rendered.captured_queries)
+    with django_assert_num_queries(2):
+        again = logged_in.get(url, headers={**HTMX, "If-None-Match": polled["ETag"]})
+    assert again.status_code == 304
+
+
+@pytest.mark.parametrize("name", ["jobs:detail", "jobs:card"])
+def test_a_poll_checks_the_session_as_strictly_as_any_page(client, user, name):
+    url = reverse(name, args=[running_job(user).pk])
+    login_page = reverse("login")
+
+    assert client.get(url, headers=HTMX)["Location"].startswith(login_page)
+
+    client.force_login(user)
+    assert client.get(url, headers=HTMX).status_code == 200
+    user.set_password("a new password, set in another browser")
+    user.save()
+    moved = client.get(url, headers=HTMX)
+    assert moved.status_code == 302
+    assert moved["Location"].startswith(login_page)
+    assert client.get(reverse("jobs:index")).status_code == 302  # the session was flushed
+
+    client.force_login(user)
+    user.is_active = False
+    user.save()
+    assert client.get(url, headers=HTMX)["Location"].startswith(login_page)
+
+
+def test_a_poll_of_a_job_without_an_owner_is_for_staff_only(client, user, staff_user):
+    job = running_job(None)
+    url = reverse("jobs:detail", args=[job.pk])
+    client.force_login(user)
+    assert client.get(url, headers=HTMX).status_code == 404
+    client.force_login(staff_user)
+    assert client.get(url, headers=HTMX).status_code == 200
+
+
+def add_resource(job, filename, type="image"):
+    return VideoResource.objects.create(
+        job=job, type=type, filename=filename, url="", file_path=f"resources/x/{filename}"
+    )
+
+
+def test_a_running_poll_leaves_the_resources_on_the_page(
+    logged_in, user, django_assert_num_queries
+):
+    job = running_job(user)
+    add_resource(job, "first-frame.png")
+    url = reverse("jobs:detail", args=[job.pk])
+    page = logged_in.get(url).content.decode()
+    assert 'id="job-resources"' in page
+    assert "first-frame.png" in page
+    assert "hx-swap-oob" not in page
+    with django_assert_num_queries(2):
+        polled = logged_in.get(url, headers=HTMX).content.decode()
+    assert "job-resources" not in polled
+
+
+def test_the_final_poll_brings_billing_actions_resources_and_poster_out_of_band(logged_in, user):
+    job = running_job(user)
+    add_resource(job, "first-frame.png")
+    url = reverse("jobs:detail", args=[job.pk])
+    etag = first_poll(logged_in, url)["ETag"]
+    add_resource(job, "poster.jpg")
+    add_resource(job, "audio.m4a", type="audio")
+    VideoCreationJob.objects.filter(pk=job.pk).update(
+        status=Status.FAILED, stage=Stage.DONE, error="Veo said no", actual_cost_usd="0.60"
+    )
+    ended = logged_in.get(url, headers={**HTMX, "If-None-Match": etag})
+    assert ended.status_code == 286
+    body = ended.content.decode()
+    status, _, swapped = body.partition('<span id="job-billed" hx-swap-oob="true">')
+    assert "Veo said no" in status and "<form" not in status
+    billed, _, swapped = swapped.partition(
+        '<div id="job-actions" class="actions" hx-swap-oob="true">'
+    )
+    assert billed.startswith("$0.60</span>")
+    actions, _, resources = swapped.partition('<div id="job-resources" hx-swap-oob="true">')
+    assert reverse("jobs:retry", args=[job.pk]) in actions
+    assert 'name="csrfmiddlewaretoken"' in actions
+    assert reverse("jobs:cancel", args=[job.pk]) not in body
+    for filename in ("first-frame.png", "poster.jpg", "audio.m4a"):
+        assert filename in resources
+
+
+def test_the_final_poll_of_a_completed_job_shows_its_poster(logged_in, user):
+    job = running_job(user)
+    url = reverse("jobs:detail", args=[job.pk])
+    first_poll(logged_in, url)
+    add_resource(job, "poster.jpg")
+    VideoCreationJob.objects.filter(pk=job.pk).update(
+        status=Status.COMPLETED, stage=Stage.DONE, progress=100, video_url="videos/x/output.mp4"
+    )
+    ended = logged_in.get(url, headers=HTMX)
+    status = ended.content.decode().partition("hx-swap-oob")[0]
+    assert "<video" in status and "poster=" in status

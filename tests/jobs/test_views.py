@@ -139,7 +139,7 @@ def test_bad_input_is_refused_with_the_field_named_and_nothing_stored(
 
 def test_running_job_partial_keeps_polling(logged_in, user, django_assert_max_num_queries):
     job = make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING, progress=30)
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(2):  # the session, the job with its owner
         response = logged_in.get(
             reverse("jobs:detail", args=[job.pk]), headers={"HX-Request": "true"}
         )
@@ -160,7 +160,7 @@ def test_finished_job_partial_stops_polling_with_286(
         progress=100,
         video_url="videos/x/output.mp4",
     )
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(3):  # and its resources, for the poster
         response = logged_in.get(
             reverse("jobs:detail", args=[job.pk]), headers={"HX-Request": "true"}
         )
@@ -175,12 +175,29 @@ def test_card_partial_polls_while_running_and_stops_at_the_end(logged_in, user):
     url = reverse("jobs:card", args=[job.pk])
     running = logged_in.get(url, headers={"HX-Request": "true"})
     assert running.status_code == 200
-    assert f'hx-get="{url}"' in running.content.decode()
+    body = running.content.decode()
+    # A poll renders the card's status part alone: the prompt and the date do not change.
+    assert body.lstrip().startswith('<div class="job-card-status"')
+    assert f'hx-get="{url}"' in body
+    assert "<article" not in body and "A fox" not in body
+    assert "HX-Retarget" not in running
     VideoCreationJob.objects.filter(pk=job.pk).update(status=Status.FAILED, error="Boom")
     ended = logged_in.get(url, headers={"HX-Request": "true"})
     assert ended.status_code == 286
-    assert "hx-get" not in ended.content.decode()
-    assert "Boom" in ended.content.decode()
+    # The poll that finds it finished swaps the whole card, with its error.
+    assert ended["HX-Retarget"] == f"#job-{job.pk}"
+    assert ended["HX-Reswap"] == "outerHTML"
+    body = ended.content.decode()
+    assert body.lstrip().startswith(f'<article class="job-card status-failed" id="job-{job.pk}"')
+    assert "hx-get" not in body
+    assert "Boom" in body and "A fox" in body
+
+
+def test_a_card_opened_without_htmx_is_the_whole_card(logged_in, user):
+    job = make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING)
+    body = logged_in.get(reverse("jobs:card", args=[job.pk])).content.decode()
+    assert body.lstrip().startswith("<article")
+    assert "A fox" in body
 
 
 def test_full_page_render_is_200_even_when_finished(logged_in, user):
