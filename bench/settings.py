@@ -20,10 +20,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-# To measure proposed settings without touching the studio's: another session backend
-# (e.g. signed_cookies), persistent database connections (the studio opens a new SQLite
-# connection, with its PRAGMAs, for every request).
+# To measure other settings without touching the studio's: another session backend (e.g.
+# signed_cookies), another CONN_MAX_AGE (0: a new connection, with its PRAGMAs, per request).
 if os.environ.get("BENCH_SESSION_ENGINE"):
     SESSION_ENGINE = os.environ["BENCH_SESSION_ENGINE"]
-if os.environ.get("BENCH_CONN_MAX_AGE"):
+if os.environ.get("BENCH_CONN_MAX_AGE", "") != "":
     DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ["BENCH_CONN_MAX_AGE"])

@@ -172,20 +172,27 @@ SQLITE_OPTIONS = {
     ),
 }
 
+# Each process keeps its connection between requests (seconds; 0 closes it after each).
+# Opening one is a PostgreSQL handshake, or a new SQLite connection and its PRAGMAs: a
+# quarter of a poll's time in bench/poll.py. A connection holds no lock between requests.
+DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 60, minimum=0)
+
 _database_url = env_str("DATABASE_URL")
 if _database_url:
     try:
-        _default_db = dj_database_url.parse(_database_url, conn_max_age=60, conn_health_checks=True)
+        _default_db = dj_database_url.parse(
+            _database_url, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True
+        )
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
     if _default_db["ENGINE"] == "django.db.backends.sqlite3":
-        _default_db["CONN_MAX_AGE"] = 0
         _default_db["OPTIONS"] = {**SQLITE_OPTIONS, **_default_db.get("OPTIONS", {})}
 else:
     _default_db = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": DATA_DIR / "videostudio.sqlite3",
         "OPTIONS": SQLITE_OPTIONS,
+        "CONN_MAX_AGE": DB_CONN_MAX_AGE,
     }
 DATABASES = {"default": _default_db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
