@@ -43,6 +43,7 @@ FOREIGN_ENV = (
     "DJANGO_SETTINGS_MODULE",
     "BENCH_SESSION_ENGINE",
     "BENCH_CONN_MAX_AGE",
+    "DB_CONN_MAX_AGE",
     "PORT",
     "WEB_CONCURRENCY",
     "Q_WORKERS",
@@ -538,6 +539,82 @@ def _wrk_load(wrk, base_url, targets, connections, seconds, max_requests, workdi
 
 def median(values):
     return statistics.median(values) if values else float("nan")
+
+
+# --- Profiles (py-spy) ---------------------------------------------------------------------
+
+# Where a request's time goes: a sample counts toward every layer whose frame is on its stack.
+PROFILE_LAYERS = {
+    "gunicorn, the whole request": "gunicorn/workers/sync.py:SyncWorker.handle_request",
+    "Django, the whole request": "django/core/handlers/base.py:BaseHandler.get_response",
+    "the view (after the middleware)": "django/core/handlers/base.py:BaseHandler._get_response",
+    "opening the database connection": "django/db/backends/base/base.py:BaseDatabaseWrapper.connect",
+    "running queries (the driver)": "django/db/backends/utils.py:CursorWrapper._execute",
+    "building SQL (the ORM compiler)": "django/db/models/sql/compiler.py:SQLCompiler.as_sql",
+    "rows into model instances": "django/db/models/query.py:ModelIterable.__iter__",
+    "the session": "django/contrib/sessions/backends/base.py:SessionBase._get_session",
+    "the user and its session hash": "django/contrib/auth/__init__.py:get_user",
+    "template rendering": "django/template/backends/django.py:Template.render",
+}
+STUDIO_CODE = ("jobs/", "drafts/", "videostudio/", "bench/")
+
+
+def py_spy():
+    """Return the py-spy command (a dev dependency), or None when it cannot run here."""
+    return shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+
+
+def profile(pid, seconds, output, *, rate=250):
+    """Start sampling pid and its children with py-spy for seconds; return the Popen."""
+    command = py_spy()
+    if command is None:
+        return None
+    argv = [command, "record", "--format", "raw", "--subprocesses", "--nonblocking"]
+    argv += ["-r", str(rate), "-d", str(max(1, round(seconds))), "-p", str(pid), "-o", str(output)]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def profile_report(process, output, *, top=12):
+    """Wait for a profile; print the share of samples per layer and the hottest functions."""
+    if process is None:
+        print("  profile: py-spy is not installed (uv sync installs it)", flush=True)
+        return
+    _out, error = process.communicate(timeout=120)
+    if process.returncode or not Path(output).exists():
+        print(f"  profile: py-spy failed: {error.strip()[-300:]}", flush=True)
+        return
+    stacks = []
+    for line in Path(output).read_text().splitlines():
+        frames, _, count = line.rpartition(" ")
+        names = [_frame_name(f) for f in frames.split(";") if not f.startswith("process ")]
+        if names and count.isdigit():
+            stacks.append((names, int(count)))
+    total = sum(count for _names, count in stacks)
+    if not total:
+        print("  profile: no samples", flush=True)
+        return
+    print(f"  profile: {total:,} samples of busy workers (py-spy); share of samples", flush=True)
+    for layer, marker in PROFILE_LAYERS.items():
+        share = sum(count for names, count in stacks if marker in names) / total
+        print(f"    {share:6.1%}  {layer}", flush=True)
+    own, inclusive = Counter(), Counter()
+    for names, count in stacks:
+        own[names[-1]] += count
+        for name in set(names):
+            inclusive[name] += count
+    print("  hottest functions by own time:", flush=True)
+    for name, count in own.most_common(top):
+        print(f"    {count / total:6.1%}  {name}", flush=True)
+    print("  studio code on the stack (inclusive):", flush=True)
+    for name, count in inclusive.most_common():
+        if name.startswith(STUDIO_CODE):
+            print(f"    {count / total:6.1%}  {name}", flush=True)
+
+
+def _frame_name(frame):
+    """'Class.function (package/module.py:12)' -> 'package/module.py:Class.function'."""
+    function, _, where = frame.rpartition(" (")
+    return f"{where.rstrip(')').rsplit(':', 1)[0]}:{function}"
 
 
 # --- Data and queries (call after Sandbox.django()) ---------------------------------------

@@ -6,9 +6,12 @@ the running jobs with a logged-in user's cookies over 32 connections. Scenarios:
 baseline view; the detail and card partials rendered (200: a poll without a validator,
 and for detail also one whose ETag is stale because the job changed); and both partials
 answered by revalidation (304). Rounds of all scenarios interleave, to even out noise.
-Queries per request are counted in this process.
+Queries per request are counted in this process. A scenario that misses its goal is then
+profiled under the same load with py-spy (--profile all profiles every one), beside the
+baseline, so the report says where the time went.
 
-    uv run python bench/poll.py [--smoke] [--session-engine django.contrib.sessions.backends.signed_cookies]
+    uv run python bench/poll.py [--smoke] [--profile missed|all|none]
+        [--session-engine django.contrib.sessions.backends.signed_cookies] [--conn-max-age 60]
 """
 
 import sys
@@ -39,6 +42,12 @@ def main():
     parser.add_argument("--load", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--install-wrk", action="store_true", help="apt-get install wrk if absent")
     parser.add_argument(
+        "--profile",
+        choices=["missed", "all", "none"],
+        default="missed",
+        help="which scenarios to profile with py-spy after the rounds (smoke: none)",
+    )
+    parser.add_argument(
         "--session-engine",
         default="",
         help="measure another SESSION_ENGINE (the studio's settings stay as they are)",
@@ -46,7 +55,7 @@ def main():
     parser.add_argument(
         "--conn-max-age",
         type=int,
-        help="measure persistent database connections (CONN_MAX_AGE); the studio uses 0",
+        help="measure another CONN_MAX_AGE (the studio keeps connections 60 s: DB_CONN_MAX_AGE)",
     )
     args = parser.parse_args()
     smoke = args.smoke
@@ -181,12 +190,44 @@ def run(sandbox, smoke, seconds, rounds, connections, total, max_requests, wrk, 
                 result.cpu_ms = (harness.tree_cpu_seconds(gunicorn.pid) - cpu) * 1000
                 result.cpu_ms /= result.requests
                 results.setdefault(name, []).append(result)
+        profiles = {}
+        for name in to_profile(results, "none" if smoke else args.profile):
+            output = Path(sandbox.root) / f"profile-{name.replace(' ', '-')}.txt"
+            spy = harness.profile(gunicorn.pid, seconds * 2, output)
+            targets = scenarios[name][0]
+            harness.load(
+                base_url,
+                targets,
+                connections=connections,
+                seconds=seconds * 2,
+                max_requests=max_requests,
+                wrk=wrk,
+                workdir=sandbox.root,
+            )
+            profiles[name] = (spy, output)
     finally:
         left = harness.stop(gunicorn)
     if left:
         raise SystemExit(f"gunicorn left processes behind: {left}")
 
-    return report(scenarios, results, connections, seconds, smoke)
+    report(scenarios, results, connections, seconds, smoke)
+    for name, (spy, output) in profiles.items():
+        harness.heading(f"Profile: {name}")
+        harness.profile_report(spy, output)
+    return 0
+
+
+def to_profile(results, which):
+    """Return the scenarios to profile: none, all, or those under their goal plus the baseline."""
+    if which == "none":
+        return []
+    base = harness.median([r.rps for r in results["baseline"]])
+    missed = [
+        name
+        for name, goal in GOALS.items()
+        if which == "all" or round(harness.median([r.rps for r in results[name]]) / base, 2) < goal
+    ]
+    return ["baseline", *missed] if missed else []
 
 
 def report(scenarios, results, connections, seconds, smoke):
@@ -279,7 +320,6 @@ def report(scenarios, results, connections, seconds, smoke):
             "with SESSION_ENGINE = signed_cookies (or cached_db) that query goes; "
             "measure it with --session-engine django.contrib.sessions.backends.signed_cookies"
         )
-    return 0
 
 
 if __name__ == "__main__":
