@@ -683,6 +683,7 @@ def seed_jobs(owner, count, *, waiting=10, running=10, posters=True, start=0):
                         )
                         poster.url = poster.get_absolute_url()
                         resources.append(poster)
+                        job.metadata = {"poster_url": poster.url}
                 jobs.append(job)
             VideoCreationJob.objects.bulk_create(jobs, batch_size=500)
             VideoResource.objects.bulk_create(resources, batch_size=500)

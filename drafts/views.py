@@ -3,7 +3,6 @@ from collections import defaultdict
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -11,6 +10,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from jobs.models import VideoCreationJob
 from jobs.pricing import BudgetExceeded
+from videostudio.pagination import page_of
 
 from . import services
 from .forms import DraftForm, ImportForm, RunForm
@@ -47,7 +47,7 @@ def library(request):
     tab = request.GET.get("tab") if request.GET.get("tab") in TABS else "mine"
     query = request.GET.get("q", "").strip()
     drafts = services.draft_list(user=request.user, scope=tab, query=query)
-    page = Paginator(drafts, DRAFTS_PER_PAGE).get_page(request.GET.get("page"))
+    page = page_of(drafts, request.GET.get("page"), per_page=DRAFTS_PER_PAGE)
     template = "drafts/library.html"
     if request.htmx and request.htmx.target == "results":
         template += "#results"

@@ -362,6 +362,9 @@ def job_complete(job_id, *, video_path, info, sha256, size, resources, samples=1
         job = VideoCreationJob.objects.get(pk=job_id)
         if job.status != Status.PROCESSING or job.stage != Stage.FINISHING:
             return False
+        made = [
+            _resource(job_id, kind, filename, relative) for kind, filename, relative in resources
+        ]
         metadata = {
             **(job.metadata or {}),
             "video": {
@@ -374,6 +377,10 @@ def job_complete(job_id, *, video_path, info, sha256, size, resources, samples=1
                 "has_audio": info.has_audio,
             },
         }
+        # On the row, so that a list of jobs shows thumbnails without reading resources.
+        for resource in made:
+            if resource.filename == storage.POSTER_NAME:
+                metadata["poster_url"] = resource.url
         cost, seconds = pricing.billed(job, samples=samples)
         changed = VideoCreationJob.objects.filter(
             pk=job_id, status=Status.PROCESSING, stage=Stage.FINISHING
@@ -391,9 +398,9 @@ def job_complete(job_id, *, video_path, info, sha256, size, resources, samples=1
         )
         if not changed:
             return False
-        for kind, filename, relative in resources:
-            VideoResource.objects.filter(job_id=job_id, filename=filename).delete()
-            resource_add(job_id=job_id, kind=kind, filename=filename, file_path=relative)
+        for resource in made:
+            VideoResource.objects.filter(job_id=job_id, filename=resource.filename).delete()
+            resource.save(force_insert=True)
     job_write_metadata_file(job_id)
     _job_ended(job_id)
     return True
@@ -413,9 +420,15 @@ def job_record_late_result(job_id, *, filename, file_path) -> None:
 
 
 def resource_add(*, job_id, kind, filename, file_path) -> VideoResource:
+    resource = _resource(job_id, kind, filename, file_path)
+    resource.save(force_insert=True)
+    return resource
+
+
+def _resource(job_id, kind, filename, file_path) -> VideoResource:
+    """Return an unsaved resource with its URL, which its id (made here) determines."""
     resource = VideoResource(job_id=job_id, type=kind, filename=filename, file_path=file_path)
     resource.url = resource.get_absolute_url()
-    resource.save(force_insert=True)
     return resource
 
 

@@ -9,7 +9,6 @@ from django.contrib.auth import get_user
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -19,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import reswap, retarget
 
 from videostudio.auth import session_user_from
+from videostudio.pagination import page_of
 
 from . import catalog, pricing, services, storage, usage
 from .archive import stream_zip
@@ -58,8 +58,8 @@ def index(request):
         else:
             messages.success(request, "Job queued. This page follows its progress.")
             return redirect(job)
-    jobs = VideoCreationJob.objects.for_user(request.user).prefetch_related("resources")
-    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    jobs = VideoCreationJob.objects.for_user(request.user)
+    page = page_of(jobs, request.GET.get("page"), per_page=JOBS_PER_PAGE)
     _mark_queue_positions(page.object_list)
     status = 400 if form.is_bound else 200
     return render(request, "jobs/index.html", {"form": form, "page": page}, status=status)
@@ -363,7 +363,7 @@ def batch_detail(request, pk):
     if request.htmx:
         template += "#batch-summary"
     else:
-        context["jobs"] = batch.jobs.order_by("created_at").prefetch_related("resources")
+        context["jobs"] = batch.jobs.order_by("created_at")
     status = STOP_POLLING if request.htmx and summary["finished"] else 200
     return render(request, template, context, status=status)
 

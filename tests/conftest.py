@@ -1,6 +1,7 @@
 """Shared fixtures: a private data dir per test, users, a live Veo emulator."""
 
 import pytest
+from django.core.cache import caches
 from django_q.conf import Conf
 
 from jobs.veo.emulator import Emulator
@@ -33,6 +34,13 @@ def data_dir(settings, tmp_path):
 def fast_password_hashing(settings):
     """Hash test users' passwords quickly; the studio tests log in through real hashing."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    """Start every test with empty caches: kept fragments must come from its own rows."""
+    for cache in caches.all():
+        cache.clear()
 
 
 @pytest.fixture(autouse=True)

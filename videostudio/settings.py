@@ -197,6 +197,20 @@ else:
 DATABASES = {"default": _default_db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Caches -----------------------------------------------------------------------------
+
+# "fragments" holds rendered rows of the long lists (finished job cards, draft rows), keyed
+# by their row's updated_at, so an entry is never stale. Each process keeps its own: a
+# shared cache would cost a network round trip per row, about what rendering one costs.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "fragments",
+        "OPTIONS": {"MAX_ENTRIES": 5000},  # then the least recently used third goes
+    },
+}
+
 # --- Background work --------------------------------------------------------------------
 
 REDIS_URL = env_str("REDIS_URL")

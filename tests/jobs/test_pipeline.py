@@ -86,6 +86,7 @@ def test_prompt_becomes_a_playable_video_in_the_seed_layout(
     assert poster.type == "image"
     assert poster.file_path == f"videos/{job.pk}/resources/images/poster.jpg"
     assert (data_dir / poster.file_path).read_bytes()[:3] == b"\xff\xd8\xff"
+    assert job.metadata["poster_url"] == poster.url  # job lists show it from the row
     assert audio.type == "audio"
     assert audio.file_path == f"videos/{job.pk}/resources/audio/audio.m4a"
     with av.open(str(data_dir / audio.file_path)) as track:

@@ -1,6 +1,8 @@
 """The studio pages: login, the create form, polling partials, media behind a view."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
@@ -270,3 +272,35 @@ def test_cancel_stops_a_running_job_and_refuses_a_finished_one(logged_in, user):
     again = logged_in.post(reverse("jobs:cancel", args=[job.pk]), follow=True)
     assert "already finished" in again.content.decode()
     assert logged_in.get(reverse("jobs:cancel", args=[job.pk])).status_code == 405
+
+
+def test_a_cards_kept_head_follows_its_status(logged_in, user):
+    job = make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING, progress=40)
+    assert "thumb" not in logged_in.get(reverse("jobs:index")).content.decode()
+    VideoCreationJob.objects.filter(pk=job.pk).update(
+        status=Status.COMPLETED,
+        stage=Stage.DONE,
+        progress=100,
+        metadata={"poster_url": f"/jobs/{job.pk}/resources/r1/"},
+    )
+    page = logged_in.get(reverse("jobs:index")).content.decode()
+    assert f'<img src="/jobs/{job.pk}/resources/r1/"' in page
+    assert "40 %" not in page and "Completed" in page
+
+
+def test_the_job_list_reads_no_resources_and_counts_no_rows(logged_in, user):
+    for _ in range(25):
+        make_job(user, status=Status.COMPLETED, stage=Stage.DONE, metadata={"poster_url": "/p/"})
+    with CaptureQueriesContext(connection) as queries:
+        first = logged_in.get(reverse("jobs:index"))
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "video_resources" not in sql
+    assert "COUNT(" not in sql
+    body = first.content.decode()
+    assert body.count('class="thumb"') == 20
+    assert "Page 1</span>" in body and "?page=2" in body
+    second = logged_in.get(reverse("jobs:index") + "?page=2").content.decode()
+    assert second.count('class="thumb"') == 5
+    assert "?page=3" not in second and "?page=1" in second
+    beyond = logged_in.get(reverse("jobs:index") + "?page=9").content.decode()
+    assert "No jobs this far back" in beyond

@@ -1,0 +1,39 @@
+"""Data migrations carry existing rows forward."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+# serialized_rollback, like every other transactional test here: its flush then leaves
+# the content types to be restored, not recreated under the next test.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+BEFORE = [("jobs", "0007_list_and_queue_indexes")]
+AFTER = [("jobs", "0008_poster_url_on_jobs")]
+
+
+def migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+def test_completed_jobs_get_their_poster_url_on_the_row(django_user_model):
+    apps = migrate(BEFORE)
+    try:
+        Job = apps.get_model("jobs", "VideoCreationJob")
+        Resource = apps.get_model("jobs", "VideoResource")
+        owner = apps.get_model("auth", "User").objects.create(username="ana")
+        fields = {"owner_id": owner.pk, "prompt_text": "A fox", "model": "m", "options": {}}
+        with_poster = Job.objects.create(status="completed", metadata={"video": {}}, **fields)
+        Resource.objects.create(job=with_poster, type="image", filename="poster.jpg", url="/p/1/")
+        Resource.objects.create(job=with_poster, type="audio", filename="audio.m4a", url="/a/")
+        without = Job.objects.create(status="failed", **fields)
+
+        apps = migrate(AFTER)
+        Job = apps.get_model("jobs", "VideoCreationJob")
+        assert Job.objects.get(pk=with_poster.pk).metadata == {"video": {}, "poster_url": "/p/1/"}
+        assert Job.objects.get(pk=without.pk).metadata is None
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
