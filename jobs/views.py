@@ -92,6 +92,22 @@ def _poll_etag(request, job_id, status, updated_at):
     return f'"{hashlib.sha256(repr(state).encode()).hexdigest()[:32]}"'
 
 
+# What an htmx poll of a waiting or running job reads: its partial and ETag, and of its
+# owner what authenticates the session. A full page, and the last poll (which renders a
+# finished job whole), read the whole row.
+POLL_FIELDS = [
+    "status",
+    "stage",
+    "progress",
+    "error",
+    "submitted_at",
+    "updated_at",
+    "owner",
+    "owner__password",
+    "owner__is_active",
+]
+
+
 def _polled(view):
     """Give a polled partial's view its job for two queries: the session, the job's row.
 
@@ -100,13 +116,16 @@ def _polled(view):
     job is read with its owner, and when that owner is the session's user Django's own
     get_user checks the session against that row (videostudio.auth). Anyone else goes
     through the usual lookup and permission check: a job they may not see is a 404.
+    A poll reads only POLL_FIELDS (the ORM's cost grows with the columns); the poll that
+    finds the job finished reads it again whole, once.
     """
 
     @login_not_required
     @functools.wraps(view)
     def wrapper(request, pk):
+        jobs = VideoCreationJob.objects.select_related("owner")
         try:  # get(), unlike first(), adds no ORDER BY to compile and run
-            job = VideoCreationJob.objects.select_related("owner").get(pk=pk)
+            job = (jobs.only(*POLL_FIELDS) if request.htmx else jobs).get(pk=pk)
         except VideoCreationJob.DoesNotExist:
             job = None
         with session_user_from(job.owner if job else None):
@@ -115,6 +134,8 @@ def _polled(view):
             return redirect_to_login(request.get_full_path())
         if job is None or job.owner_id != request.user.pk:
             job = _get_job_for_user(request, pk)
+        elif job.is_finished and job.get_deferred_fields():
+            job = jobs.get(pk=pk)
         return view(request, job)
 
     return wrapper

@@ -162,7 +162,9 @@ def test_finished_job_partial_stops_polling_with_286(
         progress=100,
         video_url="videos/x/output.mp4",
     )
-    with django_assert_max_num_queries(3):  # and its resources, for the poster
+    # The session, the polled columns, then, once a job has finished, the whole row and
+    # its resources (for the poster): one query more than a running poll, once per job.
+    with django_assert_max_num_queries(4):
         response = logged_in.get(
             reverse("jobs:detail", args=[job.pk]), headers={"HX-Request": "true"}
         )
