@@ -556,7 +556,7 @@ PROFILE_LAYERS = {
     "the user and its session hash": "django/contrib/auth/__init__.py:get_user",
     "template rendering": "django/template/backends/django.py:Template.render",
 }
-STUDIO_CODE = ("jobs/", "drafts/", "videostudio/", "bench/")
+STUDIO_CODE = ("jobs/", "drafts/", "videostudio/", "bench/urls.py")
 
 
 def py_spy():
@@ -574,12 +574,23 @@ def profile(pid, seconds, output, *, rate=250):
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def profile_report(process, output, *, top=12):
+def profile_command(argv, output, *, env, rate=250):
+    """Start argv under py-spy, sampling it until it exits; return the Popen (or None)."""
+    command = py_spy()
+    if command is None:
+        return None
+    argv = [command, "record", "--format", "raw", "-r", str(rate), "-o", str(output), "--", *argv]
+    return subprocess.Popen(
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+
+
+def profile_report(process, output, *, layers=PROFILE_LAYERS, top=12):
     """Wait for a profile; print the share of samples per layer and the hottest functions."""
     if process is None:
         print("  profile: py-spy is not installed (uv sync installs it)", flush=True)
         return
-    _out, error = process.communicate(timeout=120)
+    _out, error = process.communicate(timeout=600)
     if process.returncode or not Path(output).exists():
         print(f"  profile: py-spy failed: {error.strip()[-300:]}", flush=True)
         return
@@ -594,7 +605,7 @@ def profile_report(process, output, *, top=12):
         print("  profile: no samples", flush=True)
         return
     print(f"  profile: {total:,} samples of busy workers (py-spy); share of samples", flush=True)
-    for layer, marker in PROFILE_LAYERS.items():
+    for layer, marker in layers.items():
         share = sum(count for names, count in stacks if marker in names) / total
         print(f"    {share:6.1%}  {layer}", flush=True)
     own, inclusive = Counter(), Counter()

@@ -4,16 +4,17 @@ Queries per page must not grow with the rows: each page's count at 100 jobs and 
 drafts must equal its count at full size, or the benchmark fails. Time per page is
 measured in this process (Django's test client, DEBUG=false, the same middleware as
 production) against a bench-only view that renders the same 20 rows through a minimal
-template. The time of each query, SQLite's plan for the slowest, and a profile follow.
+template. The time of each query, SQLite's plan for the slowest, and a py-spy profile of
+the first pages follow.
 
     uv run python bench/pages.py [--smoke] [--jobs 100000] [--drafts 1000]
 """
 
-import cProfile
-import io
 import math
-import pstats
+import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -185,36 +186,30 @@ def explain(client, path, name):
     print(f"    plan of the slowest ({ms:.2f} ms): " + " | ".join(plan))
 
 
-def profile(client, path, name, *, repeat=20, lines=12):
-    """Print where one page's time goes (SQL, template rendering, the rest) and top frames."""
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(repeat):
+# Where a page's time goes, for harness.profile_report: the test client stands in for gunicorn.
+PAGE_LAYERS = {
+    "Django, the whole request": "django/core/handlers/base.py:BaseHandler.get_response",
+    "the view (after the middleware)": "django/core/handlers/base.py:BaseHandler._get_response",
+    "running queries (the driver)": "django/db/backends/utils.py:CursorWrapper._execute",
+    "building SQL (the ORM compiler)": "django/db/models/sql/compiler.py:SQLCompiler.as_sql",
+    "rows into model instances": "django/db/models/query.py:ModelIterable.__iter__",
+    "the session and the user": "django/contrib/auth/__init__.py:get_user",
+    "template rendering": "django/template/backends/django.py:Template.render",
+    "kept fragments (the cache tag)": "django/templatetags/cache.py:CacheNode.render",
+}
+
+
+def profile(client, path, name, *, seconds=5):
+    """Sample this process with py-spy while it GETs path for seconds; print the profile."""
+    output = Path(tempfile.mkdtemp(prefix="videostudio-bench-profile-")) / "profile.txt"
+    spy = harness.profile(os.getpid(), seconds, output)
+    time.sleep(0.5)  # py-spy attaches
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
         client.get(path)
-    profiler.disable()
-    stats = pstats.Stats(profiler)
-
-    def cumulative(file_suffix, function):
-        return sum(
-            row[3]
-            for (file, _line, name), row in stats.stats.items()
-            if file.endswith(file_suffix) and name == function
-        )
-
-    total = cumulative("django/test/client.py", "request")
-    sql = cumulative("django/db/backends/utils.py", "_execute")
-    rendering = cumulative("django/template/backends/django.py", "render")
-    each = 1000 / repeat
-    print(
-        f"\n  profile of {name} ({path}), {repeat} requests under cProfile, per request: "
-        f"{total * each:.1f} ms in all, SQL {sql * each:.1f} ms, template rendering "
-        f"{rendering * each:.1f} ms (with any query it runs lazily)"
-    )
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(lines)
-    text = out.getvalue()
-    print("  top frames by own time:")
-    print("    " + "\n    ".join(text[text.index("ncalls") :].rstrip().splitlines()))
+    harness.heading(f"Profile: {name} ({path})")
+    harness.profile_report(spy, output, layers=PAGE_LAYERS)
+    shutil.rmtree(output.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":
