@@ -188,12 +188,18 @@ class VideoCreationJob(models.Model):
     def is_finished(self):
         return self.status in (self.Status.COMPLETED, self.Status.FAILED)
 
+    # The polled partials show these labels: an enum lookup, where get_FOO_display()
+    # builds a dict of every choice on each call.
+    @property
+    def status_label(self):
+        return self.Status(self.status).label
+
     @property
     def stage_label(self):
         """Return what the job is doing now, for a running job's progress bar."""
         if self.status == self.Status.IDLE:
             return self.Stage.QUEUED.label
-        return self.get_stage_display()
+        return self.Stage(self.stage).label
 
 
 class VideoResource(models.Model):

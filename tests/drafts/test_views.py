@@ -93,8 +93,24 @@ def test_library_tabs_search_and_query_count(
     assert "<html" not in found.content.decode()
     for n in range(25):
         draft_of(user, name=f"Bulk {n}")
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(3) as read:  # the session, the user, one page
         logged_in.get(reverse("drafts:library"))
+    assert "auth_user" not in read.captured_queries[-1]["sql"]  # "Mine" shows no owner
+
+
+def test_kept_library_rows_follow_renames_of_drafts_and_owners(logged_in, user, other_user):
+    mine = draft_of(user, name="Harbour")
+    theirs = draft_of(other_user, name="City", visibility="shared")
+    assert "Harbour" in logged_in.get(reverse("drafts:library")).content.decode()
+    assert "by bo" in logged_in.get(reverse("drafts:library"), {"tab": "shared"}).content.decode()
+
+    services.draft_save(author=user, draft=mine, name="Harbour at night", prompts=mine.prompts)
+    other_user.username = "renamed"
+    other_user.save()
+    page = logged_in.get(reverse("drafts:library")).content.decode()
+    assert "Harbour at night" in page and "version 2" in page
+    shared = logged_in.get(reverse("drafts:library"), {"tab": "shared"}).content.decode()
+    assert "by renamed" in shared and theirs.name in shared
 
 
 # --- The editor ----------------------------------------------------------------------------
