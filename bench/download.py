@@ -45,27 +45,8 @@ def main():
     harness.print_machine("Download through the provider client", smoke)
     port = harness.free_port()
     with harness.Sandbox("download", keep=args.keep) as sandbox:
-        emulator = harness.start(
-            [
-                sys.executable,
-                "-m",
-                "jobs.veo.emulator",
-                "--port",
-                str(port),
-                "--latency",
-                "0",
-                "--api-key",
-                API_KEY,
-                "--data-dir",
-                str(sandbox.root / "emulator"),
-            ],
-            env=sandbox.env,
-            log=sandbox.log("emulator"),
-        )
+        emulator = harness.start_emulator(sandbox, port, api_key=API_KEY)
         try:
-            harness.wait_for(
-                lambda: harness.port_open(port), timeout=30, what="emulator", process=emulator
-            )
             results = {size: measure(sandbox, port, size, runs) for size in sizes}
             missed = report(results, smoke)
             if missed and not smoke:

@@ -260,6 +260,33 @@ def start(argv, *, env, log, cwd=ROOT):
         )
 
 
+def start_emulator(sandbox, port, *, api_key):
+    """Start the local Veo emulator with no latency on port; wait until it listens."""
+    emulator = start(
+        [
+            sys.executable,
+            "-m",
+            "jobs.veo.emulator",
+            "--port",
+            str(port),
+            "--latency",
+            "0",
+            "--api-key",
+            api_key,
+            "--data-dir",
+            str(sandbox.root / "emulator"),
+        ],
+        env=sandbox.env,
+        log=sandbox.log("emulator"),
+    )
+    try:
+        wait_for(lambda: port_open(port), timeout=30, what="emulator", process=emulator)
+    except BaseException:
+        stop(emulator)
+        raise
+    return emulator
+
+
 def stop(process, *, grace=10.0):
     """SIGTERM the process, then SIGKILL its group and every process it left behind."""
     if process is None:

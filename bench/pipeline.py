@@ -82,28 +82,9 @@ def wait_finished(total, *, timeout, processes):
 
 def run(sandbox, port, count, workers, smoke):
     owner = harness.make_user("pipeliner")
-    emulator = harness.start(
-        [
-            sys.executable,
-            "-m",
-            "jobs.veo.emulator",
-            "--port",
-            str(port),
-            "--latency",
-            "0",
-            "--api-key",
-            API_KEY,
-            "--data-dir",
-            str(sandbox.root / "emulator"),
-        ],
-        env=sandbox.env,
-        log=sandbox.log("emulator"),
-    )
+    emulator = harness.start_emulator(sandbox, port, api_key=API_KEY)
     cluster = None
     try:
-        harness.wait_for(
-            lambda: harness.port_open(port), timeout=30, what="emulator", process=emulator
-        )
         cluster = harness.start(
             [sys.executable, "manage.py", "qcluster"], env=sandbox.env, log=sandbox.log("qcluster")
         )
