@@ -6,6 +6,7 @@ Fetch:  GET  the sample's uri with the key, redirects checked hop by hop.
 """
 
 import base64
+import logging
 from pathlib import Path
 
 import requests
@@ -14,6 +15,7 @@ from . import download, transport
 from .base import GenerationRequest, Operation, Sample, VeoError
 
 API_VERSION = "v1beta"
+logger = logging.getLogger(__name__)
 CREDENTIAL = "GEMINI_API_KEY"
 
 
@@ -35,7 +37,7 @@ class GeminiProvider:
         self.base_url = base_url.rstrip("/")
         self.download_hosts = tuple(download_hosts)
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or transport.new_session()
 
     def _headers(self):
         return {"x-goog-api-key": self.api_key, "Content-Type": "application/json"}
@@ -89,7 +91,9 @@ class GeminiProvider:
                 timeout=self.timeout,
             )
         except requests.RequestException as exc:
-            raise VeoError(f"Could not reach {self.base_url}: {type(exc).__name__}.") from None
+            logger.warning("Listing the models at %s failed: %r", self.base_url, exc)
+            reason = transport.failure_reason(exc, server="it")
+            raise VeoError(f"Could not reach {self.base_url}: {reason}.") from None
         if response.status_code != 200:
             raise transport.error_from_response(response, credential=CREDENTIAL)
         listed = {

@@ -7,13 +7,38 @@ connection that never opened is safe to retry, and every final error carries a
 message a person can act on.
 """
 
+import logging
 import random
 
 import requests
 
 from .base import SubmitOutcomeUnknown, VeoError
 
+logger = logging.getLogger(__name__)
+
 RETRYABLE_HTTP = {408, 429, 500, 502, 503, 504}
+
+
+def new_session() -> requests.Session:
+    """Return a session that takes no proxy, CA bundle or .netrc login from the environment.
+
+    A proxy or .netrc the worker happens to inherit would otherwise see (or be sent) the
+    API key, and would connect somewhere other than the address the download checked.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def failure_reason(exc, *, server) -> str:
+    """Say in words why a request to `server` ("Veo", "the file server") failed."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"the certificate of {server} could not be verified"
+    if isinstance(exc, requests.Timeout):
+        return f"{server} did not answer in time"
+    if isinstance(exc, requests.ConnectionError):
+        return f"could not connect to {server}"
+    return f"the request to {server} could not be made"
 
 
 def send_submit(session, url, *, body, headers, timeout, credential) -> dict:
@@ -25,8 +50,10 @@ def send_submit(session, url, *, body, headers, timeout, credential) -> dict:
             raise VeoError(
                 "Could not connect to the Veo API; nothing was sent.", retryable=True
             ) from None
-        raise SubmitOutcomeUnknown(f"connection lost: {type(exc).__name__}") from None
-    except requests.Timeout:
+        logger.warning("The submit's connection broke: %r", exc)
+        raise SubmitOutcomeUnknown("the connection broke before Veo answered") from None
+    except requests.Timeout as exc:
+        logger.warning("The submit got no answer in time: %r", exc)
         raise SubmitOutcomeUnknown("no answer in time") from None
     if response.status_code >= 500:
         raise SubmitOutcomeUnknown(f"the API answered {response.status_code}")
@@ -43,8 +70,9 @@ def send_poll(session, method, url, *, headers, timeout, credential, body=None) 
     try:
         response = session.request(method, url, json=body, headers=headers, timeout=timeout)
     except requests.RequestException as exc:
+        logger.warning("A poll of Veo failed: %r", exc)
         raise VeoError(
-            f"Lost contact with Veo while checking progress ({type(exc).__name__}).",
+            f"Lost contact with Veo while checking progress: {failure_reason(exc, server='Veo')}.",
             retryable=True,
         ) from None
     if response.status_code == 404 and "Publisher Model" not in response.text:

@@ -10,6 +10,7 @@ application default credentials.
 
 import base64
 import json
+import logging
 from pathlib import Path
 from urllib.parse import quote
 
@@ -25,6 +26,7 @@ from .base import GenerationRequest, Operation, Sample, VeoError
 from .gemini import finished, operation_error
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+logger = logging.getLogger(__name__)
 CREDENTIAL = "the Google Cloud credentials (GOOGLE_APPLICATION_CREDENTIALS)"
 PROBE_OPERATION = "00000000-0000-0000-0000-000000000000"
 
@@ -62,7 +64,7 @@ class VertexProvider:
         self.storage_uri = storage_uri
         self.download_hosts = tuple(download_hosts)
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or transport.new_session()
         self._credentials = credentials
 
     # --- Credentials ------------------------------------------------------------
@@ -157,7 +159,9 @@ class VertexProvider:
                     url, json={"operationName": probe}, headers=headers, timeout=self.timeout
                 )
             except requests.RequestException as exc:
-                raise VeoError(f"Could not reach {self.base_url}: {type(exc).__name__}.") from None
+                logger.warning("Probing %s failed: %r", self.base_url, exc)
+                reason = transport.failure_reason(exc, server="it")
+                raise VeoError(f"Could not reach {self.base_url}: {reason}.") from None
             if response.status_code == 200 or (
                 response.status_code == 404 and "Publisher Model" not in response.text
             ):

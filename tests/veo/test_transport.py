@@ -1,0 +1,59 @@
+"""A failed call to Veo reads as a sentence; the exception's own text goes to the log only."""
+
+import pytest
+import requests
+import responses
+from urllib3.exceptions import ProtocolError
+
+from jobs.veo import transport
+from jobs.veo.base import SubmitOutcomeUnknown, VeoError
+from jobs.veo.gemini import GeminiProvider
+
+URL = "https://generativelanguage.googleapis.com/v1beta/models/veo:predictLongRunning"
+POLL = "https://generativelanguage.googleapis.com/v1beta/models/veo/operations/op1"
+RAW = "('Connection aborted.', RemoteDisconnected('Remote end closed connection'))"
+
+
+def submit():
+    return transport.send_submit(
+        requests.Session(), URL, body={}, headers={}, timeout=5, credential="GEMINI_API_KEY"
+    )
+
+
+def poll():
+    return transport.send_poll(
+        requests.Session(), "GET", POLL, headers={}, timeout=5, credential="GEMINI_API_KEY"
+    )
+
+
+@responses.activate
+def test_a_submit_cut_off_after_sending_says_so_in_plain_words(caplog):
+    responses.post(URL, body=requests.ConnectionError(ProtocolError(RAW)))
+    with pytest.raises(SubmitOutcomeUnknown) as caught:
+        submit()
+    message = caught.value.message
+    assert "the connection broke before Veo answered" in message
+    assert "Error" not in message and "RemoteDisconnected" not in message
+    assert "RemoteDisconnected" in caplog.text
+
+
+@responses.activate
+def test_a_poll_that_loses_contact_says_so_in_plain_words(caplog):
+    responses.get(POLL, body=requests.ReadTimeout("HTTPSConnectionPool: Read timed out."))
+    with pytest.raises(VeoError) as caught:
+        poll()
+    assert caught.value.retryable
+    assert caught.value.message == (
+        "Lost contact with Veo while checking progress: Veo did not answer in time."
+    )
+    assert "Read timed out" in caplog.text
+
+
+@responses.activate
+def test_an_unreachable_api_is_named_without_the_exception_class(caplog):
+    base = "https://generativelanguage.googleapis.com"
+    responses.get(f"{base}/v1beta/models", body=requests.ConnectionError(RAW))
+    with pytest.raises(VeoError) as caught:
+        GeminiProvider(api_key="k").reachable_models(["veo"])
+    assert caught.value.message == f"Could not reach {base}: could not connect to it."
+    assert "RemoteDisconnected" in caplog.text
