@@ -352,9 +352,18 @@ SECRET = "AIzaSy-secret-key-that-must-never-leak-0123"
 
 
 def test_the_api_key_appears_in_no_log_error_file_or_page(
-    veo, settings, user, staff_user, client, data_dir, caplog, django_capture_on_commit_callbacks
+    veo,
+    settings,
+    monkeypatch,
+    user,
+    staff_user,
+    client,
+    data_dir,
+    caplog,
+    django_capture_on_commit_callbacks,
 ):
-    veo.api_key = SECRET
+    # The emulator is shared by the whole session: give it back its key even if this fails.
+    monkeypatch.setattr(veo, "api_key", SECRET)
     settings.GEMINI_API_KEY = SECRET
     settings.VEO_RETRY_BASE_SECONDS = 0.01
     caplog.set_level(logging.DEBUG)
@@ -378,7 +387,6 @@ def test_the_api_key_appears_in_no_log_error_file_or_page(
     for job in jobs:
         page = client.get(reverse("admin:jobs_videocreationjob_change", args=[job.pk]))
         assert SECRET not in page.content.decode()
-    veo.api_key = "test-key-not-secret"
 
 
 def test_the_debug_error_page_hides_the_key(rf, settings):

@@ -63,24 +63,35 @@ def test_fault_ends_in_the_right_state_with_the_right_message(
     assert not list(data_dir.rglob(".tmp-*"))
 
 
-def test_redirect_to_an_unlisted_host_is_refused_and_the_key_stays_home(
+def downloads_for(veo, prompt):
+    """Return how many times the emulator served the video: the API host, then the redirect's."""
+    (operation,) = [op for op in veo.stats()["operations"].values() if op["prompt"] == prompt]
+    return operation["downloads"]
+
+
+def test_redirect_to_an_unlisted_host_is_refused_before_it_is_contacted(
     veo, user, django_capture_on_commit_callbacks
 ):
-    leaks_before = veo.stats()["redirect_key_leaks"]
-    job = run(user, django_capture_on_commit_callbacks, "Redirect drill [fault=redirect]")
+    prompt = "Redirect drill [fault=redirect]"
+    job = run(user, django_capture_on_commit_callbacks, prompt)
     assert job.status == FAILED
     assert "Refused to download the video over plain http" in job.error
-    assert veo.stats()["redirect_key_leaks"] == leaks_before
+    assert downloads_for(veo, prompt) == 1
+    # Being refused, the redirect host never saw a request, so no key could reach it.
 
 
-def test_redirect_to_a_listed_host_is_followed_without_the_key(
+def test_redirect_to_a_listed_host_reaches_it_without_the_key(
     veo, settings, user, django_capture_on_commit_callbacks
 ):
     port = urlsplit(veo.base_url).port
     settings.VEO_DOWNLOAD_HOSTS = [f"localhost:{port}"]
     leaks_before = veo.stats()["redirect_key_leaks"]
-    job = run(user, django_capture_on_commit_callbacks, "Listed redirect [fault=redirect]")
+    prompt = "Listed redirect [fault=redirect]"
+    job = run(user, django_capture_on_commit_callbacks, prompt)
     assert job.status == COMPLETED, job.error
+    # The API host answered the 302 and the redirect host served the bytes...
+    assert downloads_for(veo, prompt) == 2
+    # ...and the key, which the emulator counts wherever it arrives there, was not sent.
     assert veo.stats()["redirect_key_leaks"] == leaks_before
 
 
