@@ -81,17 +81,18 @@ class VertexProvider:
             if not self._credentials.valid:
                 self._credentials.refresh(google.auth.transport.requests.Request(self.session))
         except google.auth.exceptions.DefaultCredentialsError as exc:
+            logger.warning("No usable Google Cloud credentials: %s", exc)
             raise VeoError(
                 "No usable Google Cloud credentials: set GOOGLE_APPLICATION_CREDENTIALS to a "
-                f"service-account JSON file ({_first_line(exc)})."
+                "readable service-account JSON file (the worker's log says what is wrong)."
             ) from None
         except google.auth.exceptions.TransportError as exc:
-            raise VeoError(
-                f"Could not reach Google's token service: {_first_line(exc)}", retryable=True
-            ) from None
+            logger.warning("Google's token service could not be reached: %r", exc)
+            raise VeoError("Could not reach Google's token service.", retryable=True) from None
         except google.auth.exceptions.RefreshError as exc:
+            logger.warning("Google refused the credentials: %r", exc)
             raise VeoError(
-                f"Google refused the service account's credentials: {_first_line(exc)}"
+                f"Google refused the service account's credentials{_refusal_reason(exc)}"
             ) from None
         return self._credentials.token
 
@@ -239,5 +240,8 @@ def parse_operation(data: dict, *, fallback_name="") -> Operation:
     return finished(name, samples, result, data)
 
 
-def _first_line(exc):
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def _refusal_reason(exc):
+    """Return ": <Google's error_description>." from a RefreshError, or "." without one."""
+    answer = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
+    reason = str(answer.get("error_description") or answer.get("error") or "").strip()
+    return f": {reason.rstrip('.')}." if reason else "."

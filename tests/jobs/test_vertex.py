@@ -8,6 +8,7 @@ import base64
 import json
 
 import pytest
+import requests
 import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -189,7 +190,22 @@ def test_missing_credentials_file_fails_before_anything_is_sent(
     job = run(user, django_capture_on_commit_callbacks)
     assert job.status == VideoCreationJob.Status.FAILED
     assert "GOOGLE_APPLICATION_CREDENTIALS" in job.error
+    assert "/nonexistent" not in job.error and "Errno" not in job.error
     assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_unreachable_token_service_is_told_in_a_sentence_and_logged_in_detail(
+    vertex, user, caplog, django_capture_on_commit_callbacks
+):
+    raw = "HTTPSConnectionPool(host='oauth2.googleapis.com'): [Errno 111] Connection refused"
+    responses.post(TOKEN_URI, body=requests.ConnectionError(raw))
+    job = run(user, django_capture_on_commit_callbacks)
+    assert job.status == VideoCreationJob.Status.FAILED
+    assert job.error.startswith("Could not reach Google's token service.")
+    assert "Errno" not in job.error and "HTTPSConnectionPool" not in job.error
+    assert "Connection refused" in caplog.text
+    assert calls_to(SUBMIT) == []
 
 
 @responses.activate
@@ -201,7 +217,7 @@ def test_refused_service_account_is_explained(vertex, user, django_capture_on_co
     )
     job = run(user, django_capture_on_commit_callbacks)
     assert job.status == VideoCreationJob.Status.FAILED
-    assert "Google refused the service account's credentials" in job.error
+    assert job.error == ("Google refused the service account's credentials: Invalid JWT Signature.")
     assert calls_to(SUBMIT) == []
 
 
