@@ -34,9 +34,13 @@ logger = logging.getLogger(__name__)
 MAX_REDIRECTS = 3
 CHUNK_SIZE = 1024 * 1024
 DEFAULT_PORTS = {"http": 80, "https": 443}
-# ipaddress calls these global, yet each reaches an IPv4 address chosen by whoever
-# controls the name: NAT64 and 6to4 translate to it, IPv4-compatible embeds it.
-EMBEDDING_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("2002::/16"))
+# ipaddress calls these global (some Python versions), yet each reaches an IPv4 address
+# chosen by whoever controls the name: NAT64 (well-known and local-use), 6to4 and
+# IPv4-translated addresses map to it. IPv4-compatible ::a.b.c.d is refused in is_public.
+EMBEDDING_IPV4 = tuple(
+    ipaddress.ip_network(network)
+    for network in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "::ffff:0:0:0/96")
+)
 
 
 @dataclass(frozen=True)
