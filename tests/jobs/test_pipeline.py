@@ -1,6 +1,7 @@
 """The pipeline end to end: against the emulator over HTTP, and against `responses`."""
 
 import json
+import re
 from datetime import timedelta
 
 import av
@@ -274,6 +275,32 @@ def test_download_redirect_to_another_host_never_carries_the_key(
     assert first.request.headers["x-goog-api-key"] == API_KEY
     assert "x-goog-api-key" not in second.request.headers
     assert API_KEY not in second.request.url
+
+
+@pytest.mark.parametrize(
+    "trick",
+    [
+        "https://evil.example\\@generativelanguage.googleapis.com/v1beta/files/file123:download",
+        "http://generativelanguage.googleapis.com:443/v1beta/files/file123:download",
+    ],
+)
+@responses.activate
+def test_a_tricky_video_address_fails_the_job_and_never_carries_the_key(
+    gemini, user, data_dir, django_capture_on_commit_callbacks, trick
+):
+    responses.post(SUBMIT, json={"name": OPERATION})
+    responses.get(POLL, json=done_body(uri=trick))
+    responses.get(re.compile(r"https?://evil\.example/.*"), body=b"stolen")
+    responses.get(re.compile(r"http://generativelanguage\.googleapis\.com.*"), body=b"x")
+    job = create_job(user, django_capture_on_commit_callbacks)
+    assert job.status == Status.FAILED
+    assert job.error in (
+        "The video address is malformed, so it was not fetched.",
+        "Refused to download the video over plain http from generativelanguage.googleapis.com.",
+    )
+    downloads = [c for c in responses.calls if c.request.method == "GET" and c.request.url != POLL]
+    assert downloads == []
+    assert not (data_dir / "videos" / job.pk / "output.mp4").exists()
 
 
 @responses.activate
