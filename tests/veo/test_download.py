@@ -395,6 +395,17 @@ def test_a_rebound_name_is_fetched_from_the_address_that_was_checked(host, netwo
     assert network["videos"].seen == [{"host": host, "sni": host, "key": None}]
 
 
+def test_a_proxy_named_in_the_environment_is_not_used(network, tmp_path, monkeypatch):
+    proxy = f"http://127.0.0.1:{network['internal'].port}"
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    monkeypatch.setenv("https_proxy", proxy)
+    session = GeminiProvider(api_key=KEY).session
+    session.verify = network["session"].verify
+    fetch("https://videos.example/clip.mp4", tmp_path / "out.mp4", session)
+    assert network["internal"].count == 0
+    assert len(network["videos"].seen) == 1
+
+
 def test_a_pinned_address_still_checks_the_certificate_against_the_host_name(network, tmp_path):
     with pytest.raises(VeoError, match="certificate") as caught:
         fetch("https://wrong-cert.example/clip.mp4", tmp_path / "out.mp4", network["session"])
