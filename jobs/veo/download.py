@@ -194,7 +194,11 @@ def _read(response, dest, *, max_bytes):
             f"The video download was refused ({response.status_code}). "
             "Check the API key's permissions."
         )
-    declared = int(response.headers.get("Content-Length") or 0)
+    length = response.headers.get("Content-Length") or "0"
+    if not (length.isascii() and length.isdigit() and len(length) <= 19):
+        logger.warning("The file server sent Content-Length %.40r", length)
+        raise VeoError("Google's file server sent a malformed answer.", retryable=True)
+    declared = int(length)
     if declared > max_bytes:
         raise DownloadRefused(_too_large(max_bytes))
     return _write_stream(response, dest, max_bytes=max_bytes, declared=declared)

@@ -441,3 +441,13 @@ def test_a_failed_lookup_is_told_in_a_sentence_and_logged_in_detail(tmp_path, ca
     assert caught.value.retryable
     assert caught.value.message == "Could not look up videos.example, the video's host."
     assert "Name or service not known" in caplog.text
+
+
+@pytest.mark.parametrize("length", ["abc", "1" * 5000, "-5"])
+@responses.activate
+def test_a_nonsense_content_length_is_a_sentence_not_a_crash(length, tmp_path):
+    responses.get(FILE, body=b"video", headers={"Content-Length": length})
+    with pytest.raises(VeoError) as caught:
+        gemini_provider().download(Sample(uri=FILE), tmp_path / "out.mp4", max_bytes=MAX)
+    assert caught.value.message == "Google's file server sent a malformed answer."
+    assert caught.value.retryable
