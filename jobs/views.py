@@ -311,7 +311,8 @@ def usage_page(request):
         "chart": usage.chart(figures["days"]),
         "csv_query": request.GET.urlencode(),
     }
-    return render(request, "jobs/usage.html", context)
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "jobs/usage.html", context, status=status)
 
 
 def _usage_csv(period, scope, figures):
@@ -355,7 +356,14 @@ def notices(request):
     written per poll and each end is announced once per open page.
     """
     now = timezone.now()
-    since = parse_datetime(request.GET.get("since", "")) or now
+    try:
+        since = parse_datetime(request.GET.get("since", "")) or now
+    except ValueError:
+        return HttpResponse(
+            "since is not a date and time, e.g. 2026-01-31T12:00:00Z.",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
     ended = list(
         VideoCreationJob.objects.filter(owner=request.user, completed_at__gt=since)
         .exclude(error=services.CANCELLED_MESSAGE)
