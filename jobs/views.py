@@ -20,7 +20,7 @@ from django_htmx.http import reswap, retarget
 from videostudio.auth import session_user_from
 from videostudio.pagination import page_of
 
-from . import catalog, pricing, services, storage, usage
+from . import catalog, limits, pricing, services, storage, usage
 from .archive import stream_zip
 from .forms import GenerationOptionsForm, JobForm, UsageForm
 from .models import Batch, VideoCreationJob, VideoResource
@@ -65,7 +65,7 @@ def index(request):
                 image=form.cleaned_data["image"],
                 last_frame=form.cleaned_data["last_frame"],
             )
-        except pricing.BudgetExceeded as exc:
+        except (pricing.BudgetExceeded, limits.CreationLimitExceeded) as exc:
             form.add_error(None, exc)
         else:
             messages.success(request, "Job queued. This page follows its progress.")
