@@ -47,7 +47,10 @@ def _redirect(request, to):
 def library(request):
     tab = request.GET.get("tab") if request.GET.get("tab") in TABS else "mine"
     query = request.GET.get("q", "").strip()
-    drafts = services.draft_list(user=request.user, scope=tab, query=query)
+    # A row shows the prompts' count, never the prompts: leave the JSON unread.
+    drafts = services.draft_list(user=request.user, scope=tab, query=query).defer(
+        "prompts", "search_text"
+    )
     if tab == "mine":  # every row is "yours": no owner to show, so none to join
         drafts = drafts.select_related(None)
     page = page_of(drafts, request.GET.get("page"), per_page=DRAFTS_PER_PAGE)
@@ -73,8 +76,9 @@ def _rows_from_post(data):
         row = {"id": prompt_id or services.new_prompt_id(), "text": text}
         try:
             parsed = json.loads(options) if options else {}
-        except ValueError:
-            parsed = {}
+        except (ValueError, RecursionError):
+            # Kept as sent, so that saving refuses it with the prompt named.
+            parsed = options
         if parsed:
             row["options"] = parsed
         rows.append(row)
