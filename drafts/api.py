@@ -134,7 +134,7 @@ def draft_run(request, draft_id):
     draft = _draft(request, draft_id)
     body = _json_body(request, max_bytes=settings.MAX_BODY_BYTES)
     number = body.get("version") or draft.version
-    if not isinstance(number, int) or isinstance(number, bool):
+    if not services.is_version_number(number):
         raise _invalid({"version": "Use a version's number, e.g. 3."})
     version = draft.versions.filter(number=number).first()
     if version is None:

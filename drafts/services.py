@@ -31,6 +31,8 @@ MAX_PROMPT_ID_LENGTH = 64
 MAX_VALUES_CHARS = 128 * 1024
 # Versions kept per draft; older ones go unless a job or a batch points at them.
 MAX_VERSIONS = 100
+# The largest version number, as PositiveIntegerField holds it on every database.
+MAX_VERSION = 2**31 - 1
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # Per-prompt options a draft may carry, in the job's option names.
 PROMPT_OPTION_KEYS = {"model", "aspect_ratio", "resolution", "duration_seconds", "negative_prompt"}
@@ -142,9 +144,7 @@ def draft_save(
         raise ValidationError({"prompts": "Add at least one prompt."})
     if visibility is not None and visibility not in Draft.Visibility.values:
         raise ValidationError({"visibility": "Choose private or shared."})
-    if base_version is not None and (
-        not isinstance(base_version, int) or isinstance(base_version, bool)
-    ):
+    if base_version is not None and not is_version_number(base_version):
         raise ValidationError({"base_version": "Send the version you started from, a number."})
     search_text = search_text_for(name, prompts)
     now = timezone.now()
@@ -193,6 +193,11 @@ def draft_save(
     except IntegrityError:
         raise ValidationError({"name": f"You already have a draft named {name!r}."}) from None
     return draft
+
+
+def is_version_number(value) -> bool:
+    """Return whether value can be a version's number (a positive int the database holds)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_VERSION
 
 
 def _prune_versions(draft):

@@ -3,7 +3,7 @@ from collections import defaultdict
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -282,8 +282,10 @@ def draft_import(request):
 @require_http_methods(["GET", "POST"])
 def draft_run(request, pk):
     draft = _get_draft_for_user(request, pk)
-    number = request.POST.get("version") or draft.version
-    version = get_object_or_404(draft.versions, number=number)
+    number = request.POST.get("version") or str(draft.version)
+    if not (number.isascii() and number.isdecimal() and len(number) <= 10):
+        raise Http404("This draft has no such version.")
+    version = get_object_or_404(draft.versions, number=int(number))
     form = RunForm(request.POST or None, version=version)
     if request.method == "POST" and form.is_valid():
         if request.POST.get("confirm") == "yes":

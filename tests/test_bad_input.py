@@ -86,6 +86,8 @@ def test_a_bad_new_draft_is_a_400_naming_the_field(api, body, field):
         ({"baseVersion": "one"}, "baseVersion"),
         ({"baseVersion": [1]}, "baseVersion"),
         ({"baseVersion": 1.5}, "baseVersion"),
+        ({"baseVersion": 2**70}, "baseVersion"),
+        ({"baseVersion": -1}, "baseVersion"),
         ({"name": None}, "name"),
         ({"visibility": 3}, "visibility"),
     ],
@@ -100,6 +102,8 @@ def test_a_bad_draft_update_is_a_400_naming_the_field(api, draft, body, field):
     [
         ({"version": "latest"}, "version"),
         ({"version": [1]}, "version"),
+        ({"version": 2**70}, "version"),
+        ({"version": True}, "version"),
         ({"promptIds": "p1"}, "promptIds"),
         ({"promptIds": [{"id": "p1"}]}, "promptIds"),
         ({"promptIds": [1]}, "promptIds"),
@@ -214,3 +218,9 @@ def test_a_csv_field_over_128_kb_in_the_run_form_names_the_values(logged_in, dra
         },
     )
     assert_refused(response, naming="128 KB")
+
+
+@pytest.mark.parametrize("version", ["latest", "9" * 30])
+def test_a_bad_version_on_the_run_page_is_a_404(logged_in, draft, version):
+    response = logged_in.post(reverse("drafts:run", args=[draft.pk]), {"version": version})
+    assert response.status_code == 404
