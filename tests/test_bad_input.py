@@ -224,3 +224,13 @@ def test_a_csv_field_over_128_kb_in_the_run_form_names_the_values(logged_in, dra
 def test_a_bad_version_on_the_run_page_is_a_404(logged_in, draft, version):
     response = logged_in.post(reverse("drafts:run", args=[draft.pk]), {"version": version})
     assert response.status_code == 404
+
+
+def test_a_form_django_refuses_as_too_big_gets_a_400_page_that_says_why(logged_in, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000  # below the middleware's MAX_BODY_BYTES
+    response = logged_in.post(
+        reverse("drafts:new"),
+        {"name": "x", "visibility": "private", "mode": "json", "prompts_json": "x" * 20_000},
+    )
+    assert response.status_code == 400
+    assert "larger than a form may send" in response.content.decode()

@@ -339,15 +339,15 @@ def test_finished_batch_emails_its_owner_once_when_asked(user, django_capture_on
 # --- Limits: bodies, lists that leave the prompts unread, the creation limit -----------------
 
 
-def test_a_2_mb_draft_post_is_a_clear_400_not_a_500(logged_in):
+def test_a_2_mb_draft_post_is_a_clear_413_not_a_500(logged_in):
     prompts = json.dumps(["x" * 4000] * 490)  # a valid draft, under Django's 2.5 MB default
     assert len(prompts) > 1_950_000
     response = logged_in.post(
         reverse("drafts:new"),
         {"name": "Huge", "visibility": "private", "mode": "json", "prompts_json": prompts},
     )
-    assert response.status_code == 400
-    assert "larger than a form may send" in response.content.decode()
+    assert response.status_code == 413
+    assert "larger than this endpoint accepts (1,048,576 bytes)" in response.content.decode()
     assert not Draft.objects.exists()
 
 
@@ -406,3 +406,20 @@ def test_the_admin_draft_list_reads_no_prompts_and_its_edits_stay_searchable(adm
     assert admin_client.post(change, form).status_code == 302
     found = services.draft_list(user=user, scope="mine", query="MOWEN")
     assert [d.prompt_count for d in found] == [1]
+
+
+def test_a_2_mb_import_is_refused_before_it_is_read_while_the_job_form_takes_frames(logged_in):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    big = json.dumps(["x" * 4000] * 500).encode()
+    assert len(big) > 2_000_000
+    upload = SimpleUploadedFile("big.json", big, content_type="application/json")
+    response = logged_in.post(reverse("drafts:import"), {"file": upload})
+    assert response.status_code == 413
+    assert "1,048,576 bytes" in response.content.decode()
+    assert not Draft.objects.exists()
+    # The create form's first frame may be far larger: it is read, and judged as an image.
+    frame = SimpleUploadedFile("frame.png", b"\0" * 2_000_000, content_type="image/png")
+    created = logged_in.post(reverse("jobs:index"), {**RUN, "prompt_text": "A fox", "image": frame})
+    assert created.status_code == 400
+    assert created.context["form"].errors["image"]
