@@ -469,7 +469,7 @@ API_IDEMPOTENCY_KEY_HOURS = env_int("API_IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
 API_MAX_BODY_BYTES = env_int(
     "API_MAX_BODY_BYTES", 2 * (VEO_IMAGE_MAX_BYTES * 4 // 3 + 4) + 1024 * 1024, minimum=1024
 )
-# Every other body: a draft, a run, any page's form (uploaded files aside, which are
-# streamed to disk and checked by size where they are read).
+# Every other body, files included (videostudio.bodies refuses it by its length):
+# drafts, runs, imports, the admin; Django's own limit covers a body with no length.
 MAX_BODY_BYTES = env_int("MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
