@@ -362,7 +362,7 @@ def parse_values(csv_text, *, max_rows=None):
 
 def _values_too_long(length):
     return (
-        f"The values are {length / 1024:.0f} KB of text; paste at most "
+        f"The values are {length:,} characters; paste at most "
         f"{MAX_VALUES_CHARS // 1024} KB ({MAX_VALUES_CHARS:,} characters)."
     )
 

@@ -250,7 +250,7 @@ def test_csv_values_over_128_kb_are_refused_naming_the_values(version):
             version=version, prompt_ids=["p2"], options=OPTIONS, csv_text="city\n" + "x" * 131_072
         )
     assert caught.value.message_dict["values"] == [
-        "The values are 128 KB of text; paste at most 128 KB (131,072 characters)."
+        "The values are 131,077 characters; paste at most 128 KB (131,072 characters)."
     ]
 
 
