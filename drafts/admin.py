@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from . import services
 from .models import Draft, DraftVersion
 
 
@@ -24,6 +25,15 @@ class DraftAdmin(admin.ModelAdmin):
     readonly_fields = ["id", "version", "created_at", "updated_at"]
     inlines = [DraftVersionInline]
 
-    @admin.display(description="Prompts")
-    def prompt_count(self, obj):
-        return len(obj.prompts or [])
+    def save_model(self, request, obj, form, change):
+        # The list's count and the search text follow the prompts, edited here or saved.
+        prompts = (
+            [p for p in obj.prompts if isinstance(p, dict)] if isinstance(obj.prompts, list) else []
+        )
+        obj.prompt_count = len(prompts)
+        obj.search_text = services.search_text_for(obj.name, prompts)
+        super().save_model(request, obj, form, change)
+
+    def get_queryset(self, request):
+        # The list shows the count; the change page reads the prompts when it needs them.
+        return super().get_queryset(request).defer("prompts", "search_text")

@@ -15,7 +15,16 @@ private draft is a 404, changing someone else's shared draft a 403.
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from jobs.api import ApiError, _check_rate_limit, _create_once, _json_body, _ok, api_view
+from jobs import catalog
+from jobs.api import (
+    ApiError,
+    _check_rate_limit,
+    _create_once,
+    _invalid,
+    _json_body,
+    _ok,
+    api_view,
+)
 from jobs.pricing import BudgetExceeded
 from jobs.serializers import camel
 
@@ -74,7 +83,7 @@ def _refused(exc):
 @api_view(["GET", "POST"])
 def draft_list(request):
     if request.method == "POST":
-        body = _json_body(request)
+        body = _json_body(request, max_bytes=settings.MAX_BODY_BYTES)
         try:
             draft = services.draft_save(
                 author=request.user,
@@ -103,7 +112,7 @@ def draft_detail(request, draft_id):
     if request.method == "DELETE":
         services.draft_delete(draft=draft)
         return _ok(None)
-    body = _json_body(request)
+    body = _json_body(request, max_bytes=settings.MAX_BODY_BYTES)
     try:
         draft = services.draft_save(
             author=request.user,
@@ -123,26 +132,30 @@ def draft_detail(request, draft_id):
 @api_view(["POST"])
 def draft_run(request, draft_id):
     draft = _draft(request, draft_id)
-    body = _json_body(request)
+    body = _json_body(request, max_bytes=settings.MAX_BODY_BYTES)
     number = body.get("version") or draft.version
+    if not services.is_version_number(number):
+        raise _invalid({"version": "Use a version's number, e.g. 3."})
     version = draft.versions.filter(number=number).first()
     if version is None:
         raise ApiError(404, f"This draft has no version {number}.")
-    raw = body.get("options") or {}
-    unknown = set(raw) - set(RUN_OPTIONS)
-    if unknown:
-        raise ApiError(
-            400,
-            f"Unknown options: {', '.join(sorted(unknown))}.",
-            fields={f"options.{k}": "not an option" for k in unknown},
+    options = _run_options(body.get("options"))
+    prompt_ids = body.get("promptIds")
+    if prompt_ids is None:
+        prompt_ids = [p["id"] for p in version.prompts]
+    elif (
+        not isinstance(prompt_ids, list)
+        or len(prompt_ids) > services.MAX_PROMPTS
+        or not all(isinstance(i, str) for i in prompt_ids)
+    ):
+        raise _invalid(
+            {"promptIds": f"Use a list of at most {services.MAX_PROMPTS} prompt ids (strings)."}
         )
-    options = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 8}
-    options.update({RUN_OPTIONS[k]: v for k, v in raw.items()})
-    options.setdefault("model", _default_model())
-    prompt_ids = body.get("promptIds") or [p["id"] for p in version.prompts]
+    notify = body.get("notifyByEmail", False)
+    if not isinstance(notify, bool):
+        raise _invalid({"notifyByEmail": "Use true or false."})
 
     def create():
-        _check_rate_limit(request.user)
         try:
             plan = services.plan_batch(
                 version=version,
@@ -150,12 +163,13 @@ def draft_run(request, draft_id):
                 options=options,
                 csv_text=body.get("values", ""),
             )
+            _check_rate_limit(request.user, count=len(plan.jobs))
             batch = services.draft_run(
                 user=request.user,
                 draft=draft,
                 version=version,
                 plan=plan,
-                notify_by_email=bool(body.get("notifyByEmail")),
+                notify_by_email=notify,
             )
         except BudgetExceeded as exc:
             raise ApiError(403, " ".join(exc.messages)) from None
@@ -173,5 +187,21 @@ def draft_run(request, draft_id):
     return _create_once(request, body, create)
 
 
-def _default_model():
-    return settings.VEO_MODEL
+def _run_options(raw):
+    """Return a run's options, stored names, defaults filled in; a 400 naming bad ones."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise _invalid({"options": 'Use an object, e.g. {"resolution": "720p"}.'})
+    unknown = set(raw) - set(RUN_OPTIONS)
+    if unknown:
+        raise _invalid({f"options.{k}": "Not an option." for k in sorted(unknown)})
+    try:
+        chosen = catalog.clean_option_values({RUN_OPTIONS[k]: v for k, v in raw.items()})
+    except ValidationError as exc:
+        raise _invalid(
+            {f"options.{camel(k)}": " ".join(v) for k, v in exc.message_dict.items()}
+        ) from None
+    options = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 8, **chosen}
+    options.setdefault("model", settings.VEO_MODEL)
+    return options

@@ -38,6 +38,11 @@ class RunForm(GenerationOptionsForm):
             attrs={"rows": 4, "placeholder": "city,season\nLisbon,spring\nOslo,winter"}
         ),
         help_text="First line: the placeholder names. Each further line runs every chosen prompt once.",
+        max_length=services.MAX_VALUES_CHARS,
+        error_messages={
+            "max_length": f"Paste at most {services.MAX_VALUES_CHARS // 1024} KB "
+            f"({services.MAX_VALUES_CHARS:,} characters) of values."
+        },
     )
     notify_by_email = forms.BooleanField(label="Email me when the batch finishes", required=False)
 

@@ -22,11 +22,16 @@ class DraftQuerySet(models.QuerySet):
     def shared_by_others(self, user):
         return self.filter(visibility=Draft.Visibility.SHARED).exclude(owner=user)
 
-    def search(self, text):
-        """Return drafts whose name or prompt text contains text (case-insensitive)."""
-        if not text:
+    def search(self, folded):
+        """Return drafts whose name or a prompt's text contains folded text.
+
+        `folded` is already case- and accent-folded (drafts.services.fold), like the
+        search_text column it is looked up in, so accents and non-ASCII letters match
+        on every database and the JSON's keys ("id", "text") never do.
+        """
+        if not folded:
             return self
-        return self.filter(Q(name__icontains=text) | Q(prompts__icontains=text))
+        return self.filter(search_text__contains=folded)
 
 
 class Draft(models.Model):
@@ -51,6 +56,9 @@ class Draft(models.Model):
     )
     visibility = models.CharField(max_length=16, choices=Visibility, default=Visibility.PRIVATE)
     version = models.PositiveIntegerField(default=1, help_text="The current version's number.")
+    # Written with every version, so lists need not read the prompts they do not show.
+    prompt_count = models.PositiveIntegerField(default=0, editable=False)
+    search_text = models.TextField(default="", editable=False)
 
     objects = DraftQuerySet.as_manager()
 

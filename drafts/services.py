@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,6 +26,13 @@ from .models import Draft, DraftVersion
 MAX_PROMPTS = 500
 MAX_IMPORT_BYTES = 1024 * 1024
 MAX_NAME_LENGTH = 200
+MAX_PROMPT_ID_LENGTH = 64
+# Pasted CSV values for a run: far more than 200 rows of real values need.
+MAX_VALUES_CHARS = 128 * 1024
+# Versions kept per draft; older ones go unless a job or a batch points at them.
+MAX_VERSIONS = 100
+# The largest version number, as PositiveIntegerField holds it on every database.
+MAX_VERSION = 2**31 - 1
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 # Per-prompt options a draft may carry, in the job's option names.
 PROMPT_OPTION_KEYS = {"model", "aspect_ratio", "resolution", "duration_seconds", "negative_prompt"}
@@ -39,6 +47,8 @@ def parse_json(text):
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationError(f"Line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
+    except RecursionError:
+        raise ValidationError("The JSON is too deeply nested to read.") from None
 
 
 def new_prompt_id():
@@ -67,7 +77,7 @@ def normalise_prompts(data):
             raise ValidationError(
                 f"Prompt {number} is longer than {settings.VEO_PROMPT_MAX_CHARS:,} characters."
             )
-        prompt_id = str(item.get("id") or new_prompt_id())
+        prompt_id = _prompt_id(number, item.get("id"))
         if prompt_id in seen:
             raise ValidationError(
                 f"Prompt {number} repeats the id {prompt_id!r}; ids must be unique."
@@ -78,13 +88,33 @@ def normalise_prompts(data):
         if not isinstance(options, dict) or set(options) - PROMPT_OPTION_KEYS:
             allowed = ", ".join(sorted(PROMPT_OPTION_KEYS))
             raise ValidationError(f"Prompt {number} has options other than: {allowed}.")
+        try:
+            options = catalog.clean_option_values(options)
+        except ValidationError as exc:
+            problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            raise ValidationError(f"Prompt {number}, option {problems}") from None
         if options:
             prompt["options"] = options
         prompts.append(prompt)
     return prompts
 
 
+def _prompt_id(number, raw):
+    """Return a prompt's id as text: the one given (a string or a whole number) or a new one."""
+    if raw is None or raw == "":
+        return new_prompt_id()
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
+    if not isinstance(raw, str) or len(raw) > MAX_PROMPT_ID_LENGTH or not raw.isprintable():
+        raise ValidationError(
+            f"Prompt {number} has an id that is not text of 1 to {MAX_PROMPT_ID_LENGTH} characters."
+        )
+    return raw
+
+
 def _clean_name(name):
+    if name is not None and not isinstance(name, str):
+        raise ValidationError({"name": "Give the name as text."})
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Give the draft a name."})
@@ -106,9 +136,17 @@ def draft_save(
     save is refused rather than silently overwriting their work.
     """
     name = _clean_name(name)
-    prompts = normalise_prompts(prompts)
+    try:
+        prompts = normalise_prompts(prompts)
+    except ValidationError as exc:
+        raise ValidationError({"prompts": exc.messages}) from None
     if not prompts:
         raise ValidationError({"prompts": "Add at least one prompt."})
+    if visibility is not None and visibility not in Draft.Visibility.values:
+        raise ValidationError({"visibility": "Choose private or shared."})
+    if base_version is not None and not is_version_number(base_version):
+        raise ValidationError({"base_version": "Send the version you started from, a number."})
+    search_text = search_text_for(name, prompts)
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -119,12 +157,21 @@ def draft_save(
                     prompts=prompts,
                     visibility=visibility or Draft.Visibility.PRIVATE,
                     version=1,
+                    prompt_count=len(prompts),
+                    search_text=search_text,
                     created_at=now,
                     updated_at=now,
                 )
             else:
-                base = draft.version if base_version is None else int(base_version)
-                changes = {"name": name, "prompts": prompts, "updated_at": now, "version": base + 1}
+                base = draft.version if base_version is None else base_version
+                changes = {
+                    "name": name,
+                    "prompts": prompts,
+                    "updated_at": now,
+                    "version": base + 1,
+                    "prompt_count": len(prompts),
+                    "search_text": search_text,
+                }
                 if visibility:
                     changes["visibility"] = visibility
                 if not Draft.objects.filter(pk=draft.pk, version=base).update(**changes):
@@ -142,9 +189,33 @@ def draft_save(
                 note=note,
                 created_at=now,
             )
+            _prune_versions(draft)
     except IntegrityError:
         raise ValidationError({"name": f"You already have a draft named {name!r}."}) from None
     return draft
+
+
+def is_version_number(value) -> bool:
+    """Return whether value can be a version's number (a positive int the database holds)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_VERSION
+
+
+def _prune_versions(draft):
+    """Delete versions older than the newest MAX_VERSIONS that no job or batch points at."""
+    old = draft.versions.filter(number__lte=draft.version - MAX_VERSIONS)
+    old.filter(jobs__isnull=True, batches__isnull=True).delete()
+
+
+def search_text_for(name, prompts) -> str:
+    """Return the text a draft is found by: its name and prompt texts, folded."""
+    texts = (prompt.get("text") for prompt in prompts)
+    return fold("\n".join([name, *(text for text in texts if isinstance(text, str))]))
+
+
+def fold(text) -> str:
+    """Fold case and accents, so "Café" and "CAFE" find each other; CJK is kept as is."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def draft_set_visibility(*, draft, visibility) -> Draft:
@@ -194,7 +265,7 @@ def draft_list(*, user, scope="mine", query=""):
         drafts = drafts.shared_by_others(user)
     else:
         drafts = drafts.visible_to(user)
-    return drafts.search(query.strip()).order_by("name", "pk")
+    return drafts.search(fold(query.strip())).order_by("name", "pk")
 
 
 # --- Import, export -------------------------------------------------------------------------
@@ -245,45 +316,84 @@ def placeholders(text):
     return PLACEHOLDER.findall(text)
 
 
-def parse_values(csv_text):
-    """Parse pasted CSV (a header row of names, then rows of values) into a list of dicts."""
+def parse_values(csv_text, *, max_rows=None):
+    """Parse pasted CSV (a header row of names, then rows of values) into a list of dicts.
+
+    Reading stops past max_rows rows of values: the batch is refused as too large
+    without holding the rest.
+    """
+    if csv_text is not None and not isinstance(csv_text, str):
+        raise ValidationError({"values": "Send the values as CSV text."})
     csv_text = (csv_text or "").strip()
     if not csv_text:
         return []
-    rows = list(csv.reader(io.StringIO(csv_text)))
-    header = [name.strip() for name in rows[0]]
-    if any(not PLACEHOLDER.fullmatch(f"{{{{{name}}}}}") for name in header):
-        raise ValidationError(
-            {"values": "The first CSV row must name the placeholders, e.g. city,season."}
-        )
-    if len(set(header)) != len(header):
-        raise ValidationError({"values": "The CSV names a column twice."})
-    values = []
-    for number, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
+    if len(csv_text) > MAX_VALUES_CHARS:
+        raise ValidationError({"values": _values_too_long(len(csv_text))})
+    reader = csv.reader(io.StringIO(csv_text))
+    try:
+        header = [name.strip() for name in next(reader)]
+        if any(not PLACEHOLDER.fullmatch(f"{{{{{name}}}}}") for name in header):
             raise ValidationError(
-                {
-                    "values": f"CSV line {number} has {len(row)} values; the header has {len(header)}."
-                }
+                {"values": "The first CSV row must name the placeholders, e.g. city,season."}
             )
-        values.append(dict(zip(header, (cell.strip() for cell in row), strict=True)))
+        if len(set(header)) != len(header):
+            raise ValidationError({"values": "The CSV names a column twice."})
+        values = []
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise ValidationError(
+                    {
+                        "values": f"CSV line {reader.line_num} has {len(row)} values; the header has {len(header)}."
+                    }
+                )
+            if max_rows is not None and len(values) >= max_rows:
+                raise ValidationError({"values": _too_many_jobs()})
+            values.append(dict(zip(header, (cell.strip() for cell in row), strict=True)))
+    except csv.Error:
+        raise ValidationError(
+            {"values": f"CSV line {reader.line_num} cannot be read; check its quotes."}
+        ) from None
     if not values:
         raise ValidationError({"values": "The CSV has a header but no rows of values."})
     return values
 
 
+def _values_too_long(length):
+    return (
+        f"The values are {length:,} characters; paste at most "
+        f"{MAX_VALUES_CHARS // 1024} KB ({MAX_VALUES_CHARS:,} characters)."
+    )
+
+
+def _too_many_jobs(count=None):
+    limit = settings.BATCH_MAX_JOBS
+    would = f"{count:,}" if count is not None else f"more than {limit:,}"
+    return f"This would start {would} jobs; a batch runs at most {limit:,}."
+
+
 def plan_batch(*, version, prompt_ids, options, csv_text="") -> BatchPlan:
     """Expand the chosen prompts of a draft version over the rows of values.
 
-    Every placeholder must have a column and every column a placeholder; options are
-    validated against the catalog for each job, all before anything is created.
+    Every placeholder must have a column and every column a placeholder; the number of
+    jobs (rows x prompts) is checked before any is built, and options are validated
+    against the catalog for each job, all before anything is created.
     """
-    chosen = [p for p in version.prompts if p["id"] in set(prompt_ids)]
+    if not isinstance(prompt_ids, list | tuple) or not all(
+        isinstance(prompt_id, str) for prompt_id in prompt_ids
+    ):
+        raise ValidationError({"prompt_ids": "Give the prompts to run as a list of their ids."})
+    wanted = set(prompt_ids)
+    chosen = [p for p in version.prompts if p["id"] in wanted]
     if not chosen:
         raise ValidationError({"prompts": "Choose at least one prompt to run."})
-    rows = parse_values(csv_text)
+    limit = settings.BATCH_MAX_JOBS
+    if len(chosen) > limit:
+        raise ValidationError({"prompts": _too_many_jobs(len(chosen))})
+    rows = parse_values(csv_text, max_rows=limit // len(chosen))
+    if len(rows or [{}]) * len(chosen) > limit:
+        raise ValidationError({"values": _too_many_jobs(len(rows) * len(chosen))})
     used = sorted({name for p in chosen for name in placeholders(p["text"])})
     columns = sorted(rows[0]) if rows else []
     missing = [name for name in used if name not in columns]
@@ -313,12 +423,6 @@ def plan_batch(*, version, prompt_ids, options, csv_text="") -> BatchPlan:
             jobs.append(
                 PlannedJob(prompt_id=prompt["id"], text=text, options=merged, values=values)
             )
-    if len(jobs) > settings.BATCH_MAX_JOBS:
-        raise ValidationError(
-            {
-                "values": f"This would start {len(jobs)} jobs; a batch runs at most {settings.BATCH_MAX_JOBS}."
-            }
-        )
     total = Decimal(0)
     for job in jobs:
         job_options = _job_options(job.options)

@@ -3,11 +3,12 @@ from collections import defaultdict
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from jobs.limits import CreationLimitExceeded
 from jobs.models import VideoCreationJob
 from jobs.pricing import BudgetExceeded
 from videostudio.pagination import page_of
@@ -46,7 +47,10 @@ def _redirect(request, to):
 def library(request):
     tab = request.GET.get("tab") if request.GET.get("tab") in TABS else "mine"
     query = request.GET.get("q", "").strip()
-    drafts = services.draft_list(user=request.user, scope=tab, query=query)
+    # A row shows the prompts' count, never the prompts: leave the JSON unread.
+    drafts = services.draft_list(user=request.user, scope=tab, query=query).defer(
+        "prompts", "search_text"
+    )
     if tab == "mine":  # every row is "yours": no owner to show, so none to join
         drafts = drafts.select_related(None)
     page = page_of(drafts, request.GET.get("page"), per_page=DRAFTS_PER_PAGE)
@@ -72,8 +76,9 @@ def _rows_from_post(data):
         row = {"id": prompt_id or services.new_prompt_id(), "text": text}
         try:
             parsed = json.loads(options) if options else {}
-        except ValueError:
-            parsed = {}
+        except (ValueError, RecursionError):
+            # Kept as sent, so that saving refuses it with the prompt named.
+            parsed = options
         if parsed:
             row["options"] = parsed
         rows.append(row)
@@ -277,8 +282,10 @@ def draft_import(request):
 @require_http_methods(["GET", "POST"])
 def draft_run(request, pk):
     draft = _get_draft_for_user(request, pk)
-    number = request.POST.get("version") or draft.version
-    version = get_object_or_404(draft.versions, number=number)
+    number = request.POST.get("version") or str(draft.version)
+    if not (number.isascii() and number.isdecimal() and len(number) <= 10):
+        raise Http404("This draft has no such version.")
+    version = get_object_or_404(draft.versions, number=int(number))
     form = RunForm(request.POST or None, version=version)
     if request.method == "POST" and form.is_valid():
         if request.POST.get("confirm") == "yes":
@@ -290,7 +297,7 @@ def draft_run(request, pk):
                     plan=form.plan,
                     notify_by_email=form.cleaned_data["notify_by_email"],
                 )
-            except BudgetExceeded as exc:
+            except (BudgetExceeded, CreationLimitExceeded) as exc:
                 form.add_error(None, exc)
                 context = {"draft": draft, "version": version, "form": form, "confirming": False}
                 return render(request, "drafts/run.html", context, status=400)

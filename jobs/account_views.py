@@ -43,7 +43,8 @@ def api_tokens(request):
 
 
 def _revoke(request, token_id):
-    if not token_id.isdigit():
+    # isdigit() is true of "²" and other digits int() refuses; only 0-9 make an id.
+    if not (token_id.isascii() and token_id.isdecimal()):
         raise Http404("No such token.")
     token = get_object_or_404(ApiToken, user=request.user, pk=token_id)
     if tokens.token_revoke(token=token):

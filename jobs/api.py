@@ -30,12 +30,10 @@ import binascii
 import hashlib
 import json
 import logging
-import math
 from datetime import datetime, timedelta
 from functools import wraps
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import (
     NON_FIELD_ERRORS,
@@ -51,7 +49,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from django.views.decorators.common import no_append_slash
 
-from . import catalog, frames, pricing, services, tokens
+from . import catalog, frames, limits, pricing, services, tokens
 from .models import Batch, IdempotencyKey, VideoCreationJob, VideoResource
 from .serializers import camel, serialize_job
 
@@ -62,20 +60,12 @@ from .views import _serve as _serve_media
 Status = VideoCreationJob.Status
 
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
-NEGATIVE_PROMPT_MAX_CHARS = 1000
+NEGATIVE_PROMPT_MAX_CHARS = catalog.NEGATIVE_PROMPT_MAX_CHARS
 PROMPT_ID_MAX_CHARS = 255
 IDEMPOTENCY_KEY_MAX_CHARS = 255
 JOB_FIELDS = ("promptId", "promptText", "options", "image", "lastFrame")
 # The options a request may set: camelCase name -> (stored name, JSON type).
-OPTION_FIELDS = {
-    "model": ("model", str),
-    "aspectRatio": ("aspect_ratio", str),
-    "resolution": ("resolution", str),
-    "durationSeconds": ("duration_seconds", int),
-    "negativePrompt": ("negative_prompt", str),
-    "sampleCount": ("sample_count", int),
-    "personGeneration": ("person_generation", str),
-}
+OPTION_FIELDS = {camel(name): (name, kind) for name, kind in catalog.OPTION_TYPES.items()}
 OPTION_DEFAULTS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 8}
 FRAME_FIELDS = {"image": "image", "lastFrame": "last_frame"}
 
@@ -279,30 +269,36 @@ def _job_create_from(request, body):
     return _ok({"jobId": job.pk}, status=201)
 
 
-def _json_body(request):
-    """Return the request's JSON object, read up to API_MAX_BODY_BYTES."""
-    limit = settings.API_MAX_BODY_BYTES
+def _json_body(request, *, max_bytes=None):
+    """Return the request's JSON object, read up to max_bytes (API_MAX_BODY_BYTES)."""
+    limit = max_bytes or settings.API_MAX_BODY_BYTES
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
     if length > limit:
-        raise _body_too_large()
+        raise _body_too_large(limit)
     raw = request.read(limit + 1)
     if len(raw) > limit:
-        raise _body_too_large()
+        raise _body_too_large(limit)
     try:
         body = json.loads(raw)
     except ValueError as exc:
         raise ApiError(400, f"The request body is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise ApiError(
+            400, "The request body is not valid JSON: it is nested too deeply."
+        ) from None
     if not isinstance(body, dict):
         raise ApiError(400, "The request body must be a JSON object.")
     return body
 
 
-def _body_too_large():
-    limit = settings.API_MAX_BODY_BYTES
-    return ApiError(413, f"The request body is larger than the API accepts ({limit:,} bytes).")
+def _body_too_large(limit=None):
+    limit = limit or settings.API_MAX_BODY_BYTES
+    return ApiError(
+        413, f"The request body is larger than this endpoint accepts ({limit:,} bytes)."
+    )
 
 
 def _job_input(body):
@@ -409,43 +405,13 @@ def _validation_error(exc):
     return _invalid(fields)
 
 
-def _check_rate_limit(user):
-    """Raise a 429 if user made API_JOB_CREATE_LIMIT jobs within the window.
-
-    Every job the user made in the window counts, however it was made; the count is a
-    database query, so it holds across processes. Call it inside the transaction that
-    creates the job: the user's row is locked so that concurrent requests count in turn.
-    """
-    limit, window = settings.API_JOB_CREATE_LIMIT, settings.API_JOB_CREATE_WINDOW_SECONDS
-    list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk"))
-    now = timezone.now()
-    recent = VideoCreationJob.objects.filter(
-        owner=user, created_at__gt=now - timedelta(seconds=window)
-    )
-    count = recent.count()
-    if count < limit:
-        return
-    # The wait until enough jobs leave the window for one more to fit.
-    frees_a_place = recent.order_by("created_at").values_list("created_at", flat=True)[
-        count - limit
-    ]
-    wait = math.ceil((frees_a_place + timedelta(seconds=window) - now).total_seconds())
-    wait = max(wait, 1)
-    raise ApiError(
-        429,
-        f"Too many jobs: the API accepts {limit} per {_duration(window)} for each person. "
-        f"Try again in {_duration(wait)}.",
-        headers={"Retry-After": str(wait)},
-    )
-
-
-def _duration(seconds):
-    if seconds % 3600 == 0:
-        hours = seconds // 3600
-        return "hour" if hours == 1 else f"{hours} hours"
-    if seconds >= 120:
-        return f"{math.ceil(seconds / 60)} minutes"
-    return "1 second" if seconds == 1 else f"{seconds} seconds"
+def _check_rate_limit(user, *, count=1):
+    """Raise a 429 if creating count jobs takes user past the creation limit (jobs.limits)."""
+    try:
+        limits.check_creation_limit(owner=user, count=count)
+    except limits.CreationLimitExceeded as exc:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+        raise ApiError(429, exc.messages[0], headers=headers) from None
 
 
 # --- Idempotency ---------------------------------------------------------------------

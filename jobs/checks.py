@@ -1,10 +1,12 @@
-"""Start-up checks: a data dir the studio can write to."""
+"""Start-up checks: a data dir the studio can write to, and a cap on spending."""
 
 import os
 from pathlib import Path
 
 from django.conf import settings
 from django.core.checks import Error, register
+from django.core.checks import Warning as CheckWarning
+from django.db import DatabaseError
 
 
 @register()
@@ -28,3 +30,29 @@ def check_data_dir(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_spending_limit(app_configs=None, databases=None, **kwargs):
+    """Warn when DEBUG is off and no budget caps spending.
+
+    It reads the database, so it runs only when a check is given one (`migrate`, which
+    `manage.py studio` runs at every start, and `check --database default`).
+    """
+    from . import pricing
+
+    if not databases or "default" not in databases:
+        return []
+    try:
+        unlimited = pricing.spending_unlimited()
+    except DatabaseError:  # before the first migrate: nothing to spend yet
+        return []
+    if not unlimited:
+        return []
+    return [
+        CheckWarning(
+            pricing.UNLIMITED_WARNING,
+            hint="Set a monthly team budget in the admin (Video jobs > Budgets).",
+            id="videostudio.W001",
+        )
+    ]

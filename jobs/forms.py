@@ -1,3 +1,5 @@
+from datetime import date
+
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -20,7 +22,7 @@ class GenerationOptionsForm(forms.Form):
     negative_prompt = forms.CharField(
         label="Negative prompt",
         required=False,
-        max_length=1000,
+        max_length=catalog.NEGATIVE_PROMPT_MAX_CHARS,
         widget=forms.TextInput(attrs={"placeholder": "What to avoid, e.g. text, cartoon"}),
     )
 
@@ -159,6 +161,9 @@ class UsageForm(forms.Form):
                 raise ValidationError("Give both dates for a custom period.")
             if start > end:
                 raise ValidationError("The period's start is after its end.")
-            if (end - start).days >= self.MAX_DAYS:
+            if end >= date.max:
+                # The period ends at midnight after its last day, past the calendar's end.
+                self.add_error("end", f"Choose an end before {date.max:%Y-%m-%d}.")
+            elif (end - start).days >= self.MAX_DAYS:
                 raise ValidationError(f"Choose at most {self.MAX_DAYS} days.")
         return data

@@ -8,6 +8,7 @@ its estimate again when a submit's outcome is unknown (it may have been billed).
 from datetime import datetime, time
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q, Sum, Value
 from django.db.models.functions import Coalesce
@@ -57,6 +58,17 @@ def check_budgets(*, owner, amount):
                 f"This would cost ${amount:.2f}, but only ${left:.2f} is left of {whose} "
                 f"{period} budget of ${budget.limit_usd:.2f}. Nothing was sent to Veo."
             )
+
+
+UNLIMITED_WARNING = (
+    "No budget is set, so spending on Veo is unlimited: anyone who can log in can spend "
+    "without a cap. Add a team budget under Video jobs > Budgets."
+)
+
+
+def spending_unlimited() -> bool:
+    """Return whether a production studio (DEBUG off) has no budget at all."""
+    return not settings.DEBUG and not Budget.objects.exists()
 
 
 def job_estimate(model, options) -> Decimal:

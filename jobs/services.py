@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from . import catalog, pricing, storage
+from . import catalog, limits, pricing, storage
 from .models import Batch, VideoCreationJob, VideoResource
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ def job_create(
     draft_version_id=None,
     batch_id=None,
     check_budget=True,
+    check_limit=True,
 ) -> VideoCreationJob:
     """Validate and store a new job with its input frames, then queue it for generation.
 
@@ -97,6 +98,8 @@ def job_create(
     job.full_clean(exclude=["owner"])
     try:
         with transaction.atomic():
+            if check_limit:
+                limits.check_creation_limit(owner=owner, count=1)
             if check_budget:
                 _lock_writers(BUDGET_LOCK_KEY)
                 pricing.check_budgets(owner=owner, amount=job.estimated_cost_usd)
@@ -473,6 +476,7 @@ def batch_create(*, owner, label, jobs, options=None, draft_version=None, notify
     """
     total = sum(pricing.job_estimate(spec["model"], spec["options"]) for spec in jobs)
     with transaction.atomic():
+        limits.check_creation_limit(owner=owner, count=len(jobs))
         _lock_writers(BUDGET_LOCK_KEY)
         pricing.check_budgets(owner=owner, amount=total)
         batch = Batch.objects.create(
@@ -483,7 +487,7 @@ def batch_create(*, owner, label, jobs, options=None, draft_version=None, notify
             notify_by_email=notify_by_email,
         )
         for spec in jobs:
-            job_create(owner=owner, batch=batch, check_budget=False, **spec)
+            job_create(owner=owner, batch=batch, check_budget=False, check_limit=False, **spec)
     return batch
 
 
@@ -520,6 +524,7 @@ def batch_retry_failed(*, batch, owner) -> int:
     """Retry every failed job of the batch, as new jobs in the same batch."""
     failed = list(batch.jobs.filter(status=Status.FAILED, retries__isnull=True))
     with transaction.atomic():
+        limits.check_creation_limit(owner=owner, count=len(failed))
         for job in failed:
             job_retry(job=job, owner=owner)
     return len(failed)

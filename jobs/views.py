@@ -20,7 +20,7 @@ from django_htmx.http import reswap, retarget
 from videostudio.auth import session_user_from
 from videostudio.pagination import page_of
 
-from . import catalog, pricing, services, storage, usage
+from . import catalog, limits, pricing, services, storage, usage
 from .archive import stream_zip
 from .forms import GenerationOptionsForm, JobForm, UsageForm
 from .models import Batch, VideoCreationJob, VideoResource
@@ -65,7 +65,7 @@ def index(request):
                 image=form.cleaned_data["image"],
                 last_frame=form.cleaned_data["last_frame"],
             )
-        except pricing.BudgetExceeded as exc:
+        except (pricing.BudgetExceeded, limits.CreationLimitExceeded) as exc:
             form.add_error(None, exc)
         else:
             messages.success(request, "Job queued. This page follows its progress.")
@@ -311,7 +311,8 @@ def usage_page(request):
         "chart": usage.chart(figures["days"]),
         "csv_query": request.GET.urlencode(),
     }
-    return render(request, "jobs/usage.html", context)
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "jobs/usage.html", context, status=status)
 
 
 def _usage_csv(period, scope, figures):
@@ -355,7 +356,14 @@ def notices(request):
     written per poll and each end is announced once per open page.
     """
     now = timezone.now()
-    since = parse_datetime(request.GET.get("since", "")) or now
+    try:
+        since = parse_datetime(request.GET.get("since", "")) or now
+    except ValueError:
+        return HttpResponse(
+            "since is not a date and time, e.g. 2026-01-31T12:00:00Z.",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
     ended = list(
         VideoCreationJob.objects.filter(owner=request.user, completed_at__gt=since)
         .exclude(error=services.CANCELLED_MESSAGE)

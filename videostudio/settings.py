@@ -127,6 +127,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads a body: job creation may send frames, nothing else may.
+    "videostudio.bodies.BodySizeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -454,14 +456,20 @@ LOGGING = {
 
 # --- JSON API ---------------------------------------------------------------------------
 
-# Jobs one person may create through the API per window. Every job the person made in
-# the window counts, however it was made; a request over the limit gets a 429.
-API_JOB_CREATE_LIMIT = env_int("API_JOB_CREATE_LIMIT", 30, minimum=1)
+# Jobs one person may create per window, through the form, a draft's run, a retry or the
+# API alike (the name is older than that). A request counts for every job it would
+# create, so the default fits one batch of BATCH_MAX_JOBS; the API answers 429 past it.
+API_JOB_CREATE_LIMIT = env_int("API_JOB_CREATE_LIMIT", 200, minimum=1)
 API_JOB_CREATE_WINDOW_SECONDS = env_int("API_JOB_CREATE_WINDOW_SECONDS", 3600, minimum=1)
 # A repeat of a create request with the same Idempotency-Key within this many hours gets
 # the first answer again; after that the key is forgotten and may be reused.
 API_IDEMPOTENCY_KEY_HOURS = env_int("API_IDEMPOTENCY_KEY_HOURS", 24, minimum=1)
-# The largest JSON body the API reads: room for a first and a last frame, base64-encoded.
+# The largest JSON body the API reads to create a job: room for a first and a last
+# frame, base64-encoded. Only job creation gets this allowance.
 API_MAX_BODY_BYTES = env_int(
     "API_MAX_BODY_BYTES", 2 * (VEO_IMAGE_MAX_BYTES * 4 // 3 + 4) + 1024 * 1024, minimum=1024
 )
+# Every other body, files included (videostudio.bodies refuses it by its length):
+# drafts, runs, imports, the admin; Django's own limit covers a body with no length.
+MAX_BODY_BYTES = env_int("MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES

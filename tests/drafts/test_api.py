@@ -163,3 +163,18 @@ def test_batch_summary_reaches_its_end_against_the_emulator(
 def test_someone_elses_batch_is_not_found(teammate_api, user):
     batch = Batch.objects.create(owner=user, label="Mine")
     assert call(teammate_api, "GET", reverse("api:batch", args=[batch.pk]))[0] == 404
+
+
+def test_a_2_mb_draft_body_is_a_413_while_job_creation_keeps_its_allowance(api):
+    prompts = ["x" * 3900] * 520
+    body = json.dumps({"name": "Huge", "prompts": prompts})
+    assert len(body) > 2_000_000
+    response = api.post(reverse("drafts_api:drafts"), body, content_type="application/json")
+    assert response.status_code == 413
+    assert "1,048,576 bytes" in response.json()["error"]
+    assert not Draft.objects.exists()
+    # The same 2 MB is read in full by job creation: refused for its fields, not its size.
+    job = json.dumps({"promptText": "A fox", "padding": "x" * 2_000_000})
+    created = api.post(reverse("api:jobs"), job, content_type="application/json")
+    assert created.status_code == 400
+    assert created.json()["fields"] == {"padding": "Unknown field."}

@@ -184,7 +184,9 @@ def test_plans_that_cannot_run_are_refused_before_anything_exists(
 
 def test_a_batch_too_large_is_refused(settings, version):
     settings.BATCH_MAX_JOBS = 3
-    with pytest.raises(ValidationError, match="This would start 4 jobs; a batch runs at most 3"):
+    with pytest.raises(
+        ValidationError, match="would start more than 3 jobs; a batch runs at most 3"
+    ):
         services.plan_batch(
             version=version, prompt_ids=["p2"], options=OPTIONS, csv_text="city\na\nb\nc\nd"
         )
@@ -208,3 +210,98 @@ def test_run_links_every_job_to_its_draft_version_and_prompt(
     }
     assert len(callbacks) == 2
     assert batch.draft_version == version
+
+
+# --- Limits: a batch is counted before it is built; versions are capped ------------------------
+
+
+@pytest.mark.parametrize(("prompts", "rows"), [(20, 10_000), (1, 60_000)])
+def test_a_huge_batch_is_refused_before_its_rows_are_read_or_expanded(user, prompts, rows):
+    import tracemalloc
+
+    draft = save(user, [f"Shot {n} of {{{{c}}}}" for n in range(prompts)], name="Wide")
+    csv_text = "c\n" + "x\n" * rows  # under 128 KB of text
+    ids = [p["id"] for p in draft.prompts]
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValidationError) as caught:
+            services.plan_batch(
+                version=draft.versions.get(), prompt_ids=ids, options=OPTIONS, csv_text=csv_text
+            )
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "more than 200 jobs; a batch runs at most 200" in message(caught)
+    # Today's cap of 200 jobs needs a few kilobytes; expanding every row took hundreds of MB.
+    assert peak < 2 * 1024 * 1024, f"peak {peak / 1024 / 1024:.1f} MB"
+
+
+def test_more_prompts_than_a_batch_holds_are_refused_by_count(settings, user):
+    settings.BATCH_MAX_JOBS = 3
+    draft = save(user, ["a", "b", "c", "d"], name="Four")
+    ids = [p["id"] for p in draft.prompts]
+    with pytest.raises(ValidationError, match="This would start 4 jobs; a batch runs at most 3"):
+        services.plan_batch(version=draft.versions.get(), prompt_ids=ids, options=OPTIONS)
+
+
+def test_csv_values_over_128_kb_are_refused_naming_the_values(version):
+    with pytest.raises(ValidationError) as caught:
+        services.plan_batch(
+            version=version, prompt_ids=["p2"], options=OPTIONS, csv_text="city\n" + "x" * 131_072
+        )
+    assert caught.value.message_dict["values"] == [
+        "The values are 131,077 characters; paste at most 128 KB (131,072 characters)."
+    ]
+
+
+def test_old_versions_are_pruned_unless_a_job_or_batch_points_at_them(user, monkeypatch):
+    monkeypatch.setattr(services, "MAX_VERSIONS", 3)
+    draft = save(user, ["v1"], name="Pruned")
+    first = draft.versions.get(number=1)
+    VideoCreationJob.objects.create(
+        owner=user,
+        prompt_text="v1",
+        model=OPTIONS["model"],
+        options={k: v for k, v in OPTIONS.items() if k != "model"},
+        draft=draft,
+        draft_version=first,
+    )
+    for n in range(2, 8):
+        draft = save(user, [f"v{n}"], name="Pruned", draft=draft)
+    numbers = sorted(draft.versions.values_list("number", flat=True))
+    assert numbers == [1, 5, 6, 7]
+    assert DraftVersion.objects.get(number=1).prompts[0]["text"] == "v1"
+
+
+# --- Search: accents, case and CJK on every database; never the JSON's keys -------------------
+
+
+@pytest.fixture
+def library(user):
+    save(user, ["Un café au coin de la rue"], name="Paris")
+    save(user, ["東京の夜景、雨上がり"], name="Tokyo")
+    save(user, ["ÉTÉ À SÉVILLE"], name="Summer")
+    save(user, ["A plain prompt"], name="Plain")
+    return user
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("café", ["Paris"]),
+        ("CAFE", ["Paris"]),
+        ("Café", ["Paris"]),
+        ("東京", ["Tokyo"]),
+        ("夜景", ["Tokyo"]),
+        ("été", ["Summer"]),
+        ("seville", ["Summer"]),
+        ("tokyo", ["Tokyo"]),
+        ("id", []),
+        ("text", []),
+        ('"text"', []),
+        ("options", []),
+    ],
+)
+def test_search_folds_case_and_accents_and_ignores_json_keys(library, query, names):
+    found = services.draft_list(user=library, scope="mine", query=query)
+    assert [d.name for d in found] == names

@@ -334,3 +334,92 @@ def test_finished_batch_emails_its_owner_once_when_asked(user, django_capture_on
     assert len(mail.outbox) == 1
     assert mail.outbox[0].subject == "Batch finished: Night run"
     assert "0 completed, 2 failed, of 2 jobs" in mail.outbox[0].body
+
+
+# --- Limits: bodies, lists that leave the prompts unread, the creation limit -----------------
+
+
+def test_a_2_mb_draft_post_is_a_clear_413_not_a_500(logged_in):
+    prompts = json.dumps(["x" * 4000] * 490)  # a valid draft, under Django's 2.5 MB default
+    assert len(prompts) > 1_950_000
+    response = logged_in.post(
+        reverse("drafts:new"),
+        {"name": "Huge", "visibility": "private", "mode": "json", "prompts_json": prompts},
+    )
+    assert response.status_code == 413
+    assert "larger than this endpoint accepts (1,048,576 bytes)" in response.content.decode()
+    assert not Draft.objects.exists()
+
+
+def test_the_library_reads_no_prompts_column(logged_in, user, other_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for n in range(3):
+        draft_of(user, name=f"Mine {n}", prompts=["p " * 1000] * 5)
+        draft_of(other_user, name=f"Theirs {n}", prompts=["q"], visibility="shared")
+    for tab in ("mine", "shared"):
+        with CaptureQueriesContext(connection) as queries:
+            response = logged_in.get(reverse("drafts:library"), {"tab": tab})
+        assert response.status_code == 200
+        assert "5 prompts" in response.content.decode() or tab == "shared"
+        draft_reads = [q["sql"] for q in queries if 'FROM "video_creation_drafts"' in q["sql"]]
+        assert draft_reads
+        assert not [sql for sql in draft_reads if '"video_creation_drafts"."prompts"' in sql]
+
+
+def test_the_run_form_counts_every_job_against_the_creation_limit(logged_in, user, settings):
+    settings.API_JOB_CREATE_LIMIT = 3
+    draft = draft_of(user, prompts=["Boats at {{place}}", "Gulls over {{place}}"])
+    data = {
+        **RUN,
+        "prompt_ids": [p["id"] for p in draft.prompts],
+        "values": "place\nLisbon\nOslo",
+        "confirm": "yes",
+    }
+    response = logged_in.post(reverse("drafts:run", args=[draft.pk]), data)
+    assert response.status_code == 400
+    assert "This would create 4 jobs at once" in response.content.decode()
+    assert not VideoCreationJob.objects.exists() and not Batch.objects.exists()
+
+
+def test_the_admin_draft_list_reads_no_prompts_and_its_edits_stay_searchable(admin_client, user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    draft = draft_of(user, name="Harbour", prompts=["Boats at dawn"] * 3)
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client.get(reverse("admin:drafts_draft_changelist"))
+    assert page.status_code == 200
+    draft_reads = [q["sql"] for q in queries if 'FROM "video_creation_drafts"' in q["sql"]]
+    assert draft_reads
+    assert not [sql for sql in draft_reads if '"video_creation_drafts"."prompts"' in sql]
+    change = reverse("admin:drafts_draft_change", args=[draft.pk])
+    form = {
+        "name": "Harbour",
+        "prompts": json.dumps([{"id": "a", "text": "Möwen über dem Hafen"}]),
+        "owner": user.pk,
+        "visibility": "private",
+        "versions-TOTAL_FORMS": "0",
+        "versions-INITIAL_FORMS": "0",
+    }
+    assert admin_client.post(change, form).status_code == 302
+    found = services.draft_list(user=user, scope="mine", query="MOWEN")
+    assert [d.prompt_count for d in found] == [1]
+
+
+def test_a_2_mb_import_is_refused_before_it_is_read_while_the_job_form_takes_frames(logged_in):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    big = json.dumps(["x" * 4000] * 500).encode()
+    assert len(big) > 2_000_000
+    upload = SimpleUploadedFile("big.json", big, content_type="application/json")
+    response = logged_in.post(reverse("drafts:import"), {"file": upload})
+    assert response.status_code == 413
+    assert "1,048,576 bytes" in response.content.decode()
+    assert not Draft.objects.exists()
+    # The create form's first frame may be far larger: it is read, and judged as an image.
+    frame = SimpleUploadedFile("frame.png", b"\0" * 2_000_000, content_type="image/png")
+    created = logged_in.post(reverse("jobs:index"), {**RUN, "prompt_text": "A fox", "image": frame})
+    assert created.status_code == 400
+    assert created.context["form"].errors["image"]

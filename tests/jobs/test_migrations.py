@@ -37,3 +37,19 @@ def test_completed_jobs_get_their_poster_url_on_the_row(django_user_model):
         assert Job.objects.get(pk=without.pk).metadata is None
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_existing_drafts_get_their_prompt_count_and_folded_search_text():
+    apps = migrate([("drafts", "0002_versions_and_visibility")])
+    try:
+        Draft = apps.get_model("drafts", "Draft")
+        owner = apps.get_model("auth", "User").objects.create(username="ana")
+        prompts = [{"id": "a", "text": "Un Café"}, {"id": "b", "text": "東京"}]
+        draft = Draft.objects.create(owner_id=owner.pk, name="Été", prompts=prompts)
+
+        apps = migrate([("drafts", "0003_limits_and_search")])
+        draft = apps.get_model("drafts", "Draft").objects.get(pk=draft.pk)
+        assert draft.prompt_count == 2
+        assert draft.search_text == "ete\nun cafe\n東京"
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

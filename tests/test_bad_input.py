@@ -1,0 +1,236 @@
+"""No input gives a 500: each case the audit sent is a 4xx that names what was wrong.
+
+The test client re-raises a view's exception, so a case that would be a 500 fails
+here with the exception itself.
+"""
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from drafts import services as draft_services
+from jobs import tokens
+from jobs.models import ApiToken, VideoCreationJob
+
+pytestmark = pytest.mark.django_db
+
+MODEL = "veo-3.1-fast-generate-preview"
+JOB_OPTIONS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 4}
+NESTED = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.fixture
+def api(user):
+    _token, raw = tokens.token_create(user=user, name="script")
+    return Client(headers={"Authorization": f"Bearer {raw}"})
+
+
+@pytest.fixture
+def draft(user):
+    return draft_services.draft_save(
+        author=user, name="Cities", prompts=[{"id": "p1", "text": "A street in {{city}}"}]
+    )
+
+
+def send(client, method, url, body):
+    raw = body if isinstance(body, str) else json.dumps(body)
+    return client.generic(method, url, raw, content_type="application/json")
+
+
+def assert_refused(response, *, naming, status=400):
+    assert response.status_code == status, response.content[:500]
+    text = response.content.decode()
+    assert naming in text, text[:500]
+
+
+# --- The drafts API --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": 12, "prompts": ["A fox"]}, "name"),
+        ({"name": ["a"], "prompts": ["A fox"]}, "name"),
+        ({"name": "Foxes", "prompts": ["A fox"], "visibility": "public"}, "visibility"),
+        ({"name": "Foxes", "prompts": ["A fox"], "visibility": ["shared"]}, "visibility"),
+        ({"name": "Foxes", "prompts": [{"id": {"a": 1}, "text": "A fox"}]}, "id"),
+        ({"name": "Foxes", "prompts": [{"id": "x" * 10_000, "text": "A fox"}]}, "id"),
+        (
+            {"name": "Foxes", "prompts": [{"text": "A fox", "options": {"duration_seconds": "8"}}]},
+            "duration_seconds",
+        ),
+        (
+            {
+                "name": "Foxes",
+                "prompts": [{"text": "A", "options": {"negative_prompt": "n" * 1001}}],
+            },
+            "negative_prompt",
+        ),
+        (
+            {"name": "Foxes", "prompts": [{"text": "A fox", "options": {"model": ["x"]}}]},
+            "model",
+        ),
+        (NESTED, "JSON"),
+    ],
+)
+def test_a_bad_new_draft_is_a_400_naming_the_field(api, body, field):
+    response = send(api, "POST", reverse("drafts_api:drafts"), body)
+    assert_refused(response, naming=field)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"baseVersion": "one"}, "baseVersion"),
+        ({"baseVersion": [1]}, "baseVersion"),
+        ({"baseVersion": 1.5}, "baseVersion"),
+        ({"baseVersion": 2**70}, "baseVersion"),
+        ({"baseVersion": -1}, "baseVersion"),
+        ({"name": None}, "name"),
+        ({"visibility": 3}, "visibility"),
+    ],
+)
+def test_a_bad_draft_update_is_a_400_naming_the_field(api, draft, body, field):
+    response = send(api, "PUT", reverse("drafts_api:draft", args=[draft.pk]), body)
+    assert_refused(response, naming=field)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"version": "latest"}, "version"),
+        ({"version": [1]}, "version"),
+        ({"version": 2**70}, "version"),
+        ({"version": True}, "version"),
+        ({"promptIds": "p1"}, "promptIds"),
+        ({"promptIds": [{"id": "p1"}]}, "promptIds"),
+        ({"promptIds": [1]}, "promptIds"),
+        ({"options": ["resolution"]}, "options"),
+        ({"options": {"durationSeconds": "8"}}, "durationSeconds"),
+        ({"options": {"negativePrompt": "n" * 1001}}, "negativePrompt"),
+        ({"values": 12}, "values"),
+        ({"values": ["city", "Oslo"]}, "values"),
+        ({"values": "city\n" + "x" * (129 * 1024)}, "values"),
+        ({"values": "city\nOslo", "notifyByEmail": "yes"}, "notifyByEmail"),
+    ],
+)
+def test_a_bad_run_is_a_400_naming_the_field(api, draft, body, field):
+    response = send(api, "POST", reverse("drafts_api:run", args=[draft.pk]), body)
+    assert_refused(response, naming=field)
+    assert not VideoCreationJob.objects.exists()
+
+
+def test_a_whole_second_count_written_as_a_float_in_a_draft_runs_as_that_count(api, user, veo):
+    status = send(
+        api,
+        "POST",
+        reverse("drafts_api:drafts"),
+        {"name": "Floats", "prompts": [{"text": "A fox", "options": {"duration_seconds": 8.0}}]},
+    ).status_code
+    assert status == 201
+    draft = user.drafts.get(name="Floats")
+    assert draft.prompts[0]["options"] == {"duration_seconds": 8}
+    response = send(api, "POST", reverse("drafts_api:run", args=[draft.pk]), {})
+    assert response.status_code == 201, response.content
+    assert VideoCreationJob.objects.get().options["duration_seconds"] == 8
+
+
+def test_a_fractional_duration_in_a_draft_is_refused(api):
+    prompts = [{"text": "A fox", "options": {"duration_seconds": 7.5}}]
+    response = send(api, "POST", reverse("drafts_api:drafts"), {"name": "F", "prompts": prompts})
+    assert_refused(response, naming="duration_seconds")
+
+
+def test_deeply_nested_json_is_a_400_for_the_jobs_api_too(api):
+    response = send(api, "POST", reverse("api:jobs"), NESTED)
+    assert_refused(response, naming="JSON")
+
+
+# --- The pages -------------------------------------------------------------------------------
+
+
+def test_an_impossible_since_on_notices_is_a_400(logged_in):
+    response = logged_in.get(reverse("jobs:notices"), {"since": "2024-02-30T00:00"})
+    assert_refused(response, naming="since")
+
+
+def test_the_last_day_of_the_calendar_as_a_usage_end_is_a_400(logged_in):
+    response = logged_in.get(
+        reverse("jobs:usage"), {"period": "custom", "start": "9999-12-01", "end": "9999-12-31"}
+    )
+    assert_refused(response, naming="end")
+
+
+@pytest.mark.parametrize("header", ["bytes=" + "9" * 5000 + "-", "bytes=0-" + "9" * 5000])
+def test_a_range_with_thousands_of_digits_is_a_416(logged_in, user, data_dir, header):
+    job = VideoCreationJob.objects.create(
+        owner=user, prompt_text="A fox", model=MODEL, options=JOB_OPTIONS, status="completed"
+    )
+    (data_dir / "videos" / job.pk).mkdir(parents=True)
+    (data_dir / "videos" / job.pk / "output.mp4").write_bytes(b"\0" * 1024)
+    VideoCreationJob.objects.filter(pk=job.pk).update(video_url=f"videos/{job.pk}/output.mp4")
+    response = logged_in.get(reverse("jobs:video", args=[job.pk]), headers={"Range": header})
+    assert response.status_code == 416
+    assert response["Content-Range"] == "bytes */1024"
+
+
+def test_a_superscript_digit_as_a_token_to_revoke_is_a_404(logged_in, user):
+    tokens.token_create(user=user, name="script")
+    response = logged_in.post(reverse("api-tokens"), {"revoke": "²"})
+    assert response.status_code == 404
+    assert ApiToken.objects.filter(revoked_at__isnull=True).count() == 1
+
+
+def test_deeply_nested_json_in_the_draft_editor_is_shown_as_an_error(logged_in):
+    response = logged_in.post(
+        reverse("drafts:new"),
+        {"name": "Deep", "visibility": "private", "mode": "json", "prompts_json": NESTED},
+    )
+    assert_refused(response, naming="too deeply nested")
+
+
+def test_deeply_nested_prompt_options_in_the_draft_editor_are_refused(logged_in):
+    response = logged_in.post(
+        reverse("drafts:new"),
+        {
+            "name": "Deep",
+            "visibility": "private",
+            "prompt_id": "p1",
+            "prompt_text": "A fox",
+            "prompt_options": NESTED,
+        },
+    )
+    assert response.status_code == 400
+
+
+def test_a_csv_field_over_128_kb_in_the_run_form_names_the_values(logged_in, draft):
+    response = logged_in.post(
+        reverse("drafts:run", args=[draft.pk]),
+        {
+            "prompt_ids": ["p1"],
+            "model": MODEL,
+            "aspect_ratio": "16:9",
+            "resolution": "720p",
+            "duration_seconds": "8",
+            "values": "city\n" + "x" * (129 * 1024),
+        },
+    )
+    assert_refused(response, naming="128 KB")
+
+
+@pytest.mark.parametrize("version", ["latest", "9" * 30])
+def test_a_bad_version_on_the_run_page_is_a_404(logged_in, draft, version):
+    response = logged_in.post(reverse("drafts:run", args=[draft.pk]), {"version": version})
+    assert response.status_code == 404
+
+
+def test_a_form_django_refuses_as_too_big_gets_a_400_page_that_says_why(logged_in, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000  # below the middleware's MAX_BODY_BYTES
+    response = logged_in.post(
+        reverse("drafts:new"),
+        {"name": "x", "visibility": "private", "mode": "json", "prompts_json": "x" * 20_000},
+    )
+    assert response.status_code == 400
+    assert "larger than a form may send" in response.content.decode()
