@@ -169,14 +169,6 @@ MATRIX = {
     "logout": ("POST", lambda w: [], {"anonymous": 302, **_ok(302)}),
     "password_change": ("GET", lambda w: [], {**PAGES, **_ok(200)}),
     "password_change_done": ("GET", lambda w: [], {**PAGES, **_ok(200)}),
-    "password_reset": ("GET", lambda w: [], {"anonymous": 200, **_ok(200)}),
-    "password_reset_done": ("GET", lambda w: [], {"anonymous": 200, **_ok(200)}),
-    "password_reset_confirm": (
-        "GET",
-        lambda w: ["MQ", "bad-token"],
-        {"anonymous": 200, **_ok(200)},
-    ),
-    "password_reset_complete": ("GET", lambda w: [], {"anonymous": 200, **_ok(200)}),
 }
 
 
@@ -344,6 +336,96 @@ def test_failed_logins_lock_that_username_at_that_address_only(user, other_user)
     assert "Too many failed logins" in locked.content.decode()
     assert attempt("ana", "a-long-passphrase", "10.0.0.2").status_code == 302
     assert attempt("bo", "a-long-passphrase", "10.0.0.1").status_code == 302
+
+
+PROXY = "127.0.0.1"  # the documented nginx, in front of gunicorn on the same host
+
+
+@pytest.fixture
+def behind_proxy(settings, monkeypatch):
+    """Apply the address settings that settings.py derives for TRUSTED_PROXY_COUNT=1."""
+    import runpy
+
+    monkeypatch.setenv("TRUSTED_PROXY_COUNT", "1")
+    derived = runpy.run_path(str(ROOT / "videostudio" / "settings.py"))
+    names = [name for name in derived if name.startswith(("AXES_IPWARE_", "IPWARE_"))]
+    assert "AXES_IPWARE_PROXY_COUNT" in names
+    for name in names:
+        setattr(settings, name, derived[name])
+    return settings
+
+
+def _login_via_proxy(username, password, client_address):
+    """Log in as nginx forwards it: the proxy's address, the client's in X-Forwarded-For."""
+    return Client(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=client_address).post(
+        reverse("login"), {"username": username, "password": password}
+    )
+
+
+def test_behind_the_proxy_an_attacker_cannot_lock_out_the_owner(behind_proxy, user):
+    for _ in range(10):
+        _login_via_proxy("ana", "wrong", "203.0.113.5")
+    assert _login_via_proxy("ana", "a-long-passphrase", "203.0.113.5").status_code == 429
+    assert _login_via_proxy("ana", "a-long-passphrase", "198.51.100.7").status_code == 302
+
+
+def test_behind_the_proxy_a_forged_forwarded_header_is_not_believed(behind_proxy, user):
+    """nginx appends the real address; what the client wrote before it is not trusted."""
+    for n in range(5):  # a new forged address each time, the same real one
+        _login_via_proxy("ana", "wrong", f"10.9.9.{n}, 203.0.113.5")
+    assert _login_via_proxy("ana", "a-long-passphrase", "203.0.113.5").status_code == 429
+    assert _login_via_proxy("ana", "a-long-passphrase", "198.51.100.7").status_code == 302
+
+
+def test_a_lockout_ends_after_the_cool_off_even_while_failures_go_on(behind_proxy, user):
+    import time
+    from datetime import timedelta
+
+    behind_proxy.AXES_COOLOFF_TIME = timedelta(seconds=2)
+    for _ in range(5):
+        _login_via_proxy("ana", "wrong", "203.0.113.5")
+    locked_at = time.monotonic()
+    for _ in range(3):  # failures during the lockout must not renew it
+        time.sleep(0.5)
+        assert _login_via_proxy("ana", "wrong", "203.0.113.5").status_code == 429
+    time.sleep(max(0.0, locked_at + 2.3 - time.monotonic()))
+    assert _login_via_proxy("ana", "a-long-passphrase", "203.0.113.5").status_code == 302
+
+
+def test_many_failures_for_one_username_slow_its_logins_but_never_lock_them(
+    behind_proxy, user, other_user
+):
+    import time
+
+    behind_proxy.LOGIN_USERNAME_SLOWDOWN_AFTER = 8
+    behind_proxy.LOGIN_SLOWDOWN_SECONDS = 1.0
+
+    def timed_login(address):
+        started = time.monotonic()
+        response = _login_via_proxy("ana", "a-long-passphrase", address)
+        return response.status_code, time.monotonic() - started
+
+    status, quick = timed_login("198.51.100.7")
+    assert status == 302 and quick < 1.0
+    for n in range(8):  # spread over addresses, each under its own lockout limit
+        _login_via_proxy("ana", "wrong", f"203.0.113.{10 + n // 4}")
+    status, slow = timed_login("198.51.100.8")
+    assert status == 302, "the username is slowed down, never locked"
+    assert slow >= 1.0
+    # Another username is not slowed by ana's failures.
+    started = time.monotonic()
+    assert _login_via_proxy("bo", "a-long-passphrase", "198.51.100.7").status_code == 302
+    assert time.monotonic() - started < 1.0
+
+
+def test_password_reset_is_not_offered():
+    """The studio sends no reset mail: the reset views are not mounted at all."""
+    from django.urls import NoReverseMatch
+
+    for name in ["password_reset", "password_reset_done", "password_reset_complete"]:
+        with pytest.raises(NoReverseMatch):
+            reverse(name)
+    assert Client().get("/accounts/password_reset/").status_code == 404
 
 
 # --- The API key never leaks ------------------------------------------------------------------------

@@ -341,14 +341,28 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# A lockout lasts the cool-off from the failure that caused it: failures while locked
+# out are not counted, or an attacker could keep a pair locked for ever.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
-# Behind a reverse proxy, how many proxies add X-Forwarded-For (0: trust no header).
-AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0) or None
+# Behind a reverse proxy, how many proxies add X-Forwarded-For (0: trust no header). The
+# nearest one is REMOTE_ADDR; each appends the address it was reached from, so the client
+# is the TRUSTED_PROXY_COUNT-th entry from the right, and anything left of it is whatever
+# the client wrote (django-ipware counts only the proxies listed in the header, and
+# IPWARE_STRICT=False takes that entry even when a client prepended forged ones).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT - 1 if TRUSTED_PROXY_COUNT else None
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if TRUSTED_PROXY_COUNT else ["REMOTE_ADDR"]
 )
+IPWARE_STRICT = False
+# Failures for one username from every address together: past this many within the
+# cool-off, each login as that user waits LOGIN_SLOWDOWN_SECONDS first. A delay, not a
+# lockout, so no attacker can keep the owner out (videostudio/auth.py).
+LOGIN_USERNAME_SLOWDOWN_AFTER = env_int("LOGIN_USERNAME_SLOWDOWN_AFTER", 20, minimum=1)
+LOGIN_SLOWDOWN_SECONDS = env_float("LOGIN_SLOWDOWN_SECONDS", 2.0)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "jobs:index"
