@@ -594,13 +594,10 @@ def _serve(request, relative_path, *, content_type):
 @api_view(["GET"])
 def batch_detail(request, batch_id):
     """Return a batch's live summary and its jobs' ids (poll it until `finished`)."""
-    batches = (
-        Batch.objects.all() if request.user.is_staff else Batch.objects.filter(owner=request.user)
-    )
-    batch = batches.filter(pk=batch_id).first()
+    batch = Batch.objects.for_user(request.user).filter(pk=batch_id).first()
     if batch is None:
         raise ApiError(404, "Batch not found.")
-    summary = services.batch_summary(batch)
+    summary = services.batch_summary(batch, viewer=request.user)
     return _ok(
         {
             "id": batch.pk,
@@ -612,7 +609,11 @@ def batch_detail(request, batch_id):
             },
             "progress": summary["progress"],
             "finished": summary["finished"],
-            "jobIds": list(batch.jobs.order_by("created_at").values_list("pk", flat=True)),
+            "jobIds": list(
+                batch.jobs.for_user(request.user)
+                .order_by("created_at")
+                .values_list("pk", flat=True)
+            ),
         }
     )
 

@@ -4,6 +4,7 @@ The matrix is generated from the URL configuration: a route without a row fails 
 suite, so a new URL cannot escape it.
 """
 
+import html
 import logging
 import subprocess
 import sys
@@ -107,7 +108,8 @@ def _ok(code, staff=None, teammate=None):
     }
 
 
-OWNED = {"teammate": 404}  # another person's job or batch is not found, so ids do not leak
+OWNED = {"teammate": 404, "staff": 404}  # another's job or batch is not found: ids do not leak
+NOT_THEIRS = {"teammate": 403, "staff": 403}  # seen (shared) but not theirs to change
 PAGES = {"anonymous": LOGIN}
 API = {"anonymous": 401}
 
@@ -136,8 +138,8 @@ MATRIX = {
     "drafts:new": ("GET", lambda w: [], {**PAGES, **_ok(200)}),
     "drafts:import": ("POST", lambda w: [], {**PAGES, **_ok(302)}),
     "drafts:detail": ("GET", lambda w: [w["private"].pk], {**PAGES, **_ok(200), **OWNED}),
-    "drafts:edit": ("GET", lambda w: [w["shared"].pk], {**PAGES, **_ok(200), "teammate": 403}),
-    "drafts:share": ("POST", lambda w: [w["shared"].pk], {**PAGES, **_ok(302), "teammate": 403}),
+    "drafts:edit": ("GET", lambda w: [w["shared"].pk], {**PAGES, **_ok(200), **NOT_THEIRS}),
+    "drafts:share": ("POST", lambda w: [w["shared"].pk], {**PAGES, **_ok(302), **NOT_THEIRS}),
     "drafts:delete": ("POST", lambda w: [w["private"].pk], {**PAGES, **_ok(302), **OWNED}),
     "drafts:duplicate": ("POST", lambda w: [w["shared"].pk], {**PAGES, **_ok(302)}),
     "drafts:export": ("GET", lambda w: [w["private"].pk], {**PAGES, **_ok(200), **OWNED}),
@@ -145,7 +147,7 @@ MATRIX = {
     "drafts:restore": (
         "POST",
         lambda w: [w["shared"].pk, 1],
-        {**PAGES, **_ok(302), "teammate": 403},
+        {**PAGES, **_ok(302), **NOT_THEIRS},
     ),
     "api:jobs": ("GET", lambda w: [], {**API, **_ok(200)}),
     "api:job": ("GET", lambda w: [w["done"].pk], {**API, **_ok(200), **OWNED}),
@@ -230,7 +232,12 @@ def test_unsafe_methods_need_the_csrf_token(world, name, htmx):
 HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)><b hx-get='/x' hx-trigger='load'>"
 
 
-def test_prompts_and_names_with_markup_render_as_text(logged_in, user, staff_user, client):
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser("root", password="a-long-passphrase")
+
+
+def test_prompts_and_names_with_markup_render_as_text(logged_in, user, superuser):
     job = VideoCreationJob.objects.create(
         owner=user,
         prompt_text=HOSTILE,
@@ -251,14 +258,18 @@ def test_prompts_and_names_with_markup_render_as_text(logged_in, user, staff_use
         reverse("jobs:batch", args=[batch.pk]),
         reverse("jobs:notices") + f"?since={since.replace('+', '%2B')}",
     ]
-    client.force_login(staff_user)
+    admin = Client()  # its own session: `logged_in` stays the owner's
+    admin.force_login(superuser)
     admin_pages = [
         reverse("admin:jobs_videocreationjob_changelist"),
         reverse("admin:jobs_videocreationjob_change", args=[job.pk]),
         reverse("admin:drafts_draft_changelist"),
     ]
-    for url, who in [(p, logged_in) for p in pages] + [(p, client) for p in admin_pages]:
-        body = who.get(url).content.decode()
+    for url, who in [(p, logged_in) for p in pages] + [(p, admin) for p in admin_pages]:
+        response = who.get(url)
+        assert response.status_code == 200, url  # a refused page would pass the checks below
+        body = response.content.decode()
+        assert HOSTILE[:20] in html.unescape(body), url  # the hostile text is there, escaped
         assert "<script>alert" not in body, url
         assert "onerror=alert" not in body.replace("onerror=alert(1)&gt;", ""), url
         assert "hx-get='/x'" not in body and 'hx-get="/x"' not in body, url
@@ -434,7 +445,7 @@ SECRET = "AIzaSy-secret-key-that-must-never-leak-0123"
 
 
 def test_the_api_key_appears_in_no_log_error_file_or_page(
-    veo, settings, user, staff_user, client, data_dir, caplog, django_capture_on_commit_callbacks
+    veo, settings, user, superuser, client, data_dir, caplog, django_capture_on_commit_callbacks
 ):
     veo.api_key = SECRET
     settings.GEMINI_API_KEY = SECRET
@@ -456,9 +467,10 @@ def test_the_api_key_appears_in_no_log_error_file_or_page(
     assert all(SECRET not in (job.error or "") and SECRET not in str(job.metadata) for job in jobs)
     for path in data_dir.rglob("metadata.json"):
         assert SECRET not in path.read_text()
-    client.force_login(staff_user)
+    client.force_login(superuser)
     for job in jobs:
         page = client.get(reverse("admin:jobs_videocreationjob_change", args=[job.pk]))
+        assert page.status_code == 200  # a refused page would hide nothing
         assert SECRET not in page.content.decode()
     veo.api_key = "test-key-not-secret"
 
