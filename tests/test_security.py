@@ -574,15 +574,14 @@ PROXY = "127.0.0.1"  # the documented nginx, in front of gunicorn on the same ho
 
 @pytest.fixture
 def behind_proxy(settings, monkeypatch):
-    """Apply the address settings that settings.py derives for TRUSTED_PROXY_COUNT=1."""
+    """Apply the client-address settings as settings.py ships them (no variable set)."""
     import runpy
 
-    monkeypatch.setenv("TRUSTED_PROXY_COUNT", "1")
-    derived = runpy.run_path(str(ROOT / "videostudio" / "settings.py"))
-    names = [name for name in derived if name.startswith(("AXES_IPWARE_", "IPWARE_"))]
-    assert "AXES_IPWARE_PROXY_COUNT" in names
-    for name in names:
-        setattr(settings, name, derived[name])
+    monkeypatch.delenv("TRUSTED_PROXY_COUNT", raising=False)
+    monkeypatch.delenv("TRUSTED_PROXY_ADDRESSES", raising=False)
+    shipped = runpy.run_path(str(ROOT / "videostudio" / "settings.py"))
+    for name in ["TRUSTED_PROXY_COUNT", "TRUSTED_PROXY_ADDRESSES", "AXES_CLIENT_IP_CALLABLE"]:
+        setattr(settings, name, shipped[name])
     return settings
 
 
@@ -606,6 +605,17 @@ def test_behind_the_proxy_a_forged_forwarded_header_is_not_believed(behind_proxy
         _login_via_proxy("ana", "wrong", f"10.9.9.{n}, 203.0.113.5")
     assert _login_via_proxy("ana", "a-long-passphrase", "203.0.113.5").status_code == 429
     assert _login_via_proxy("ana", "a-long-passphrase", "198.51.100.7").status_code == 302
+
+
+def test_a_forwarded_header_from_anyone_but_the_proxy_is_ignored(behind_proxy, user):
+    """A client reaching the studio directly cannot dodge its lockout by forging one."""
+    for n in range(5):
+        Client(REMOTE_ADDR="198.51.100.9", HTTP_X_FORWARDED_FOR=f"10.9.9.{n}").post(
+            reverse("login"), {"username": "ana", "password": "wrong"}
+        )
+    forged = Client(REMOTE_ADDR="198.51.100.9", HTTP_X_FORWARDED_FOR="10.9.9.99")
+    response = forged.post(reverse("login"), {"username": "ana", "password": "a-long-passphrase"})
+    assert response.status_code == 429
 
 
 def test_a_lockout_ends_after_the_cool_off_even_while_failures_go_on(behind_proxy, user):

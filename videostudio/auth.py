@@ -10,6 +10,7 @@ flushed session) is still checked by Django's own `get_user`.
 A login as a username that many addresses together have failed for waits a while before
 its password is checked: django-axes locks only a (username, address) pair, so this is
 what slows a guesser who spreads over many addresses, without locking the owner out.
+The address axes counts is `client_address`: X-Forwarded-For as the trusted proxy set it.
 """
 
 import logging
@@ -23,6 +24,7 @@ from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.db.models import Sum
 from django.utils import timezone
+from ipware.ip import get_client_ip
 
 log = logging.getLogger(__name__)
 
@@ -60,3 +62,21 @@ def _recent_failures(request, username):
     if (cool_off := get_cool_off(request)) is not None:
         attempts = attempts.filter(attempt_time__gte=timezone.now() - cool_off)
     return attempts.aggregate(n=Sum("failures_since_start"))["n"] or 0
+
+
+def client_address(request):
+    """Return the client's address: from X-Forwarded-For only when a trusted proxy sent it.
+
+    django-ipware counts only the proxies listed in the header, not the one that is the
+    peer; non-strict, it takes that entry even when a client prepended forged ones.
+    """
+    peer = request.META.get("REMOTE_ADDR")
+    if not settings.TRUSTED_PROXY_COUNT or peer not in settings.TRUSTED_PROXY_ADDRESSES:
+        return peer
+    address, _routable = get_client_ip(
+        request,
+        proxy_count=settings.TRUSTED_PROXY_COUNT - 1,
+        request_header_order=["HTTP_X_FORWARDED_FOR"],
+        strict=False,
+    )
+    return address or peer

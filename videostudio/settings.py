@@ -347,17 +347,15 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
-# Behind a reverse proxy, how many proxies add X-Forwarded-For (0: trust no header). The
-# nearest one is REMOTE_ADDR; each appends the address it was reached from, so the client
-# is the TRUSTED_PROXY_COUNT-th entry from the right, and anything left of it is whatever
-# the client wrote (django-ipware counts only the proxies listed in the header, and
-# IPWARE_STRICT=False takes that entry even when a client prepended forged ones).
-TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
-AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT - 1 if TRUSTED_PROXY_COUNT else None
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if TRUSTED_PROXY_COUNT else ["REMOTE_ADDR"]
-)
-IPWARE_STRICT = False
+# The client's address, for django-axes (videostudio.auth.client_address). X-Forwarded-For
+# is believed only on a request whose peer (REMOTE_ADDR) is a trusted proxy: by default
+# the loopback addresses, where the documented nginx reaches gunicorn (bound to
+# 127.0.0.1). Each of the TRUSTED_PROXY_COUNT proxies appends the address it was reached
+# from, so the client is that many entries from the right; anything further left is
+# whatever the client wrote. 0 believes no header.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1, minimum=0)
+TRUSTED_PROXY_ADDRESSES = env_list("TRUSTED_PROXY_ADDRESSES", ["127.0.0.1", "::1"])
+AXES_CLIENT_IP_CALLABLE = "videostudio.auth.client_address"
 # Failures for one username from every address together: past this many within the
 # cool-off, each login as that user waits LOGIN_SLOWDOWN_SECONDS first. A delay, not a
 # lockout, so no attacker can keep the owner out (videostudio/auth.py).
