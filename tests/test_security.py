@@ -119,6 +119,11 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
     }
 
 
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser("root", password="a-long-passphrase")
+
+
 def _state(data_dir):
     """Return every row a request could change and every file in the data dir."""
     models = [VideoCreationJob, VideoResource, Batch, Draft, DraftVersion, ApiToken, Budget]
@@ -459,11 +464,6 @@ def test_every_unsafe_method_needs_the_csrf_token(world, data_dir, name, method,
 # --- Untrusted text renders inert ---------------------------------------------------------------
 
 HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)><b hx-get='/x' hx-trigger='load'>"
-
-
-@pytest.fixture
-def superuser(django_user_model):
-    return django_user_model.objects.create_superuser("root", password="a-long-passphrase")
 
 
 def test_prompts_and_names_with_markup_render_as_text(logged_in, user, superuser):
