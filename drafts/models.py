@@ -11,8 +11,9 @@ from jobs.models import new_id
 
 class DraftQuerySet(models.QuerySet):
     def visible_to(self, user):
-        """Return the drafts this user may see: their own, shared ones, or all for staff."""
-        if user.is_staff:
+        """Return the drafts this user may see: their own, shared ones, or all (staff who
+        have drafts.view_draft)."""
+        if user.is_staff and user.has_perm("drafts.view_draft"):
             return self
         return self.filter(Q(owner=user) | Q(visibility=Draft.Visibility.SHARED))
 

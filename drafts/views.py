@@ -30,7 +30,7 @@ def _get_draft_for_user(request, pk, *, edit=False):
 
 
 def can_edit(user, draft):
-    return draft.owner_id == user.pk or user.is_staff
+    return draft.owner_id == user.pk or (user.is_staff and user.has_perm("drafts.change_draft"))
 
 
 def _errors(exc):

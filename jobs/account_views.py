@@ -1,10 +1,14 @@
 """A person's own settings pages: the personal API tokens scripts use."""
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.cache import patch_cache_control
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods
 
 from . import tokens
@@ -18,8 +22,34 @@ class ApiTokenForm(forms.Form):
         help_text="What the token is for, e.g. “nightly render script”.",
         error_messages={"required": "Name the token, so you can tell it apart later."},
     )
+    expires_in_days = forms.TypedChoiceField(
+        label="Expires",
+        choices=[
+            ("", "Never"),
+            (7, "In 7 days"),
+            (30, "In 30 days"),
+            (90, "In 90 days"),
+            (365, "In a year"),
+        ],
+        coerce=int,
+        empty_value=None,
+        required=False,
+        initial=90,
+    )
+    scope = forms.ChoiceField(
+        label="Access",
+        choices=ApiToken.Scope.choices,
+        initial=ApiToken.Scope.READ_WRITE,
+        required=False,
+        help_text="A read-only token may list and fetch jobs and videos but change nothing.",
+    )
+
+    def expires_at(self):
+        days = self.cleaned_data.get("expires_in_days")
+        return timezone.now() + timedelta(days=days) if days else None
 
 
+@sensitive_variables("raw", "context")
 @require_http_methods(["GET", "POST"])
 def api_tokens(request):
     """List the person's tokens; make one (its value shown once) or revoke one."""
@@ -28,7 +58,12 @@ def api_tokens(request):
     form = ApiTokenForm(request.POST or None)
     raw = None
     if form.is_valid():
-        token, raw = tokens.token_create(user=request.user, name=form.cleaned_data["name"])
+        token, raw = tokens.token_create(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            expires_at=form.expires_at(),
+            scope=form.cleaned_data["scope"] or ApiToken.Scope.READ_WRITE,
+        )
         messages.success(request, f"Made the token “{token.name}”. Copy it now.")
         form = ApiTokenForm()
     context = {

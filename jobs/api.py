@@ -48,6 +48,7 @@ from django.http import Http404, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
 from django.views.decorators.common import no_append_slash
+from django.views.decorators.debug import sensitive_variables
 
 from . import catalog, frames, limits, pricing, services, tokens
 from .models import Batch, IdempotencyKey, VideoCreationJob, VideoResource
@@ -105,21 +106,29 @@ class _CsrfCheck(CsrfViewMiddleware):
         return reason
 
 
+@sensitive_variables("raw")
 def _authenticate(request):
     """Set request.user from the bearer token, or keep the session's; raise 401 or 403."""
     scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
     # Other schemes are left alone: a proxy's Basic auth in front of the studio sends one
     # with every browser request.
     if scheme.lower() == "bearer":
-        user = tokens.token_authenticate(raw.strip())
-        if user is None:
+        token = tokens.token_lookup(raw.strip())
+        if token is None:
             raise ApiError(
                 401,
-                "The API token is missing, malformed, unknown or revoked. "
+                "The API token is missing, malformed, unknown or revoked, or has expired. "
                 "Send `Authorization: Bearer <token>` with a token from /settings/tokens/.",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        request.user = user
+        if token.is_read_only and request.method not in ("GET", "HEAD", "OPTIONS"):
+            raise ApiError(
+                403,
+                f"This API token is read-only: it may read, but not {request.method}. "
+                "Make a read-and-write token at /settings/tokens/ for changes.",
+                headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
+            )
+        request.user = token.user
         return
     if not request.user.is_authenticated:
         raise ApiError(
@@ -560,13 +569,10 @@ def _serve(request, relative_path, *, content_type):
 @api_view(["GET"])
 def batch_detail(request, batch_id):
     """Return a batch's live summary and its jobs' ids (poll it until `finished`)."""
-    batches = (
-        Batch.objects.all() if request.user.is_staff else Batch.objects.filter(owner=request.user)
-    )
-    batch = batches.filter(pk=batch_id).first()
+    batch = Batch.objects.for_user(request.user).filter(pk=batch_id).first()
     if batch is None:
         raise ApiError(404, "Batch not found.")
-    summary = services.batch_summary(batch)
+    summary = services.batch_summary(batch, viewer=request.user)
     return _ok(
         {
             "id": batch.pk,
@@ -578,7 +584,11 @@ def batch_detail(request, batch_id):
             },
             "progress": summary["progress"],
             "finished": summary["finished"],
-            "jobIds": list(batch.jobs.order_by("created_at").values_list("pk", flat=True)),
+            "jobIds": list(
+                batch.jobs.for_user(request.user)
+                .order_by("created_at")
+                .values_list("pk", flat=True)
+            ),
         }
     )
 

@@ -17,10 +17,20 @@ def new_id():
     return str(uuid.uuid4())
 
 
+# Seeing everyone's jobs and batches takes staff status *and* this permission (superusers
+# have every permission): staff status alone opens only the admin. The staff check comes
+# first so that everyone else's pages spend no query on permissions.
+VIEW_ALL_JOBS = "jobs.view_all_jobs"
+
+
+def sees_all_jobs(user) -> bool:
+    return user.is_staff and user.has_perm(VIEW_ALL_JOBS)
+
+
 class JobQuerySet(models.QuerySet):
     def for_user(self, user):
-        """Return the jobs this user may see: their own, or every job for staff."""
-        return self if user.is_staff else self.filter(owner=user)
+        """Return the jobs this user may see: their own, or every job with VIEW_ALL_JOBS."""
+        return self if sees_all_jobs(user) else self.filter(owner=user)
 
     def active(self):
         return self.filter(
@@ -39,6 +49,12 @@ class JobQuerySet(models.QuerySet):
     def waiting(self):
         """Return queued jobs in the order they will be claimed."""
         return self.filter(status=VideoCreationJob.Status.IDLE).order_by("created_at", "pk")
+
+
+class BatchQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """Return the batches this user may see: their own, or all with VIEW_ALL_JOBS."""
+        return self if sees_all_jobs(user) else self.filter(owner=user)
 
 
 class Batch(models.Model):
@@ -61,6 +77,8 @@ class Batch(models.Model):
     notify_by_email = models.BooleanField(default=False)
     notified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = BatchQuerySet.as_manager()
 
     class Meta:
         db_table = "video_creation_batches"
@@ -177,6 +195,7 @@ class VideoCreationJob(models.Model):
                 name="video_creation_jobs_progress_range",
             ),
         ]
+        permissions = [("view_all_jobs", "Can see everyone's jobs and batches in the studio")]
 
     def __str__(self):
         return f"{self.prompt_text[:60]} ({self.get_status_display()})"
@@ -293,7 +312,10 @@ class Budget(models.Model):
 
 class ApiTokenQuerySet(models.QuerySet):
     def active(self):
-        return self.filter(revoked_at__isnull=True)
+        """Return the tokens that are neither revoked nor expired."""
+        return self.filter(revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+        )
 
 
 class ApiToken(models.Model):
@@ -301,6 +323,10 @@ class ApiToken(models.Model):
 
     Only a SHA-256 of the token is stored; the token itself is shown once, when made.
     """
+
+    class Scope(models.TextChoices):
+        READ_WRITE = "read-write", "Read and write"
+        READ = "read", "Read only"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
@@ -312,6 +338,9 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Empty: the token lasts until revoked (or until its owner's password changes).
+    expires_at = models.DateTimeField(null=True, blank=True)
+    scope = models.CharField(max_length=16, choices=Scope, default=Scope.READ_WRITE)
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -326,6 +355,14 @@ class ApiToken(models.Model):
     @property
     def is_revoked(self):
         return self.revoked_at is not None
+
+    @property
+    def is_expired(self):
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def is_read_only(self):
+        return self.scope == self.Scope.READ
 
 
 class IdempotencyKey(models.Model):

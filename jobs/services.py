@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import Case, Count, DecimalField, Q, Sum, Value, When
+from django.db.models import Case, Count, DecimalField, Exists, OuterRef, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -124,7 +124,11 @@ def _store_frame(job, stem, frame):
 
 
 def job_retry(*, job, owner) -> VideoCreationJob:
-    """Create a new job with a failed job's prompt, options and frames, linked to it."""
+    """Create a new job with a failed job's prompt, options and frames, linked to it.
+
+    The retry joins the failed job's batch only when it is the batch owner's own: someone
+    else's retry (staff seeing everyone's work) is theirs, outside that person's batch.
+    """
     if job.status != Status.FAILED:
         raise JobStateError("Only a failed or cancelled job can be retried.")
     frames = {}
@@ -144,7 +148,7 @@ def job_retry(*, job, owner) -> VideoCreationJob:
         retry_of=job,
         draft_id=job.draft_id,
         draft_version_id=job.draft_version_id,
-        batch_id=job.batch_id,
+        batch_id=job.batch_id if owner.pk == job.owner_id else None,
     )
 
 
@@ -491,12 +495,27 @@ def batch_create(*, owner, label, jobs, options=None, draft_version=None, notify
     return batch
 
 
-def batch_summary(batch) -> dict:
+def _batch_jobs(batch, viewer):
+    """Return the batch's jobs that viewer may see (all of them without a viewer)."""
+    jobs = batch.jobs.all()
+    return jobs if viewer is None else jobs.for_user(viewer)
+
+
+def _not_retried_in_batch(jobs):
+    """Leave out the jobs superseded by a retry in their own batch."""
+    retried_here = VideoCreationJob.objects.filter(
+        retry_of=OuterRef("pk"), batch_id=OuterRef("batch_id")
+    )
+    return jobs.exclude(Exists(retried_here))
+
+
+def batch_summary(batch, *, viewer=None) -> dict:
     """Return the batch's counts by status and its combined progress, in one query.
 
-    A failed job that was retried counts through its retry, not twice.
+    With a viewer, only the jobs they may see count. A failed job that was retried in the
+    batch counts through its retry, not twice.
     """
-    counts = batch.jobs.filter(retries__isnull=True).aggregate(
+    counts = _not_retried_in_batch(_batch_jobs(batch, viewer)).aggregate(
         total=Count("pk"),
         idle=Count("pk", filter=Q(status=Status.IDLE)),
         processing=Count("pk", filter=Q(status=Status.PROCESSING)),
@@ -515,14 +534,14 @@ def batch_summary(batch) -> dict:
     return counts
 
 
-def batch_cancel_rest(*, batch) -> int:
-    """Cancel every job of the batch that has not finished; return how many."""
-    return sum(job_cancel(job=job) for job in batch.jobs.active())
+def batch_cancel_rest(*, batch, viewer=None) -> int:
+    """Cancel every job of the batch (that viewer may see) not yet finished; return how many."""
+    return sum(job_cancel(job=job) for job in _batch_jobs(batch, viewer).active())
 
 
 def batch_retry_failed(*, batch, owner) -> int:
-    """Retry every failed job of the batch, as new jobs in the same batch."""
-    failed = list(batch.jobs.filter(status=Status.FAILED, retries__isnull=True))
+    """Retry every failed job of the batch that owner may see; see job_retry for where."""
+    failed = list(_not_retried_in_batch(_batch_jobs(batch, owner)).filter(status=Status.FAILED))
     with transaction.atomic():
         limits.check_creation_limit(owner=owner, count=len(failed))
         for job in failed:
@@ -540,7 +559,7 @@ def batch_notify_if_finished(batch_id) -> bool:
     claimed = Batch.objects.filter(pk=batch_id, notified_at=None).update(notified_at=timezone.now())
     if not claimed or not (batch.owner and batch.owner.email):
         return False
-    summary = batch_summary(batch)
+    summary = batch_summary(batch, viewer=batch.owner)
     try:
         send_mail(
             subject=f"Batch finished: {batch.label}",

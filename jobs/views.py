@@ -23,7 +23,7 @@ from videostudio.pagination import page_of
 from . import catalog, limits, pricing, services, storage, usage
 from .archive import stream_zip
 from .forms import GenerationOptionsForm, JobForm, UsageForm
-from .models import Batch, VideoCreationJob, VideoResource
+from .models import Batch, VideoCreationJob, VideoResource, sees_all_jobs
 from .ranges import ranged_file_response
 
 JOBS_PER_PAGE = 20
@@ -298,8 +298,8 @@ def usage_page(request):
             period = usage.Period(data["start"], data["end"])
         else:
             period = usage.preset(data.get("period") or "this-month")
-    if scope == "team" and not request.user.is_staff:
-        raise PermissionDenied("Only staff can see the whole team's usage.")
+    if scope == "team" and not sees_all_jobs(request.user):
+        raise PermissionDenied("Only those who may see everyone's jobs can see the team's usage.")
     figures = usage.report(period, user=None if scope == "team" else request.user)
     if request.GET.get("format") == "csv":
         return _usage_csv(period, scope, figures)
@@ -374,7 +374,7 @@ def notices(request):
         now = max(now, ended[-1].completed_at)
     batches = {job.batch for job in ended if job.batch_id}
     finished_batches = [
-        (batch, services.batch_summary(batch))
+        (batch, services.batch_summary(batch, viewer=request.user))
         for batch in batches
         if not batch.jobs.active().exists()
     ]
@@ -388,30 +388,32 @@ def notices(request):
 
 
 def _get_batch_for_user(request, pk):
-    """Return the batch if it is this user's (or they are staff); 404 otherwise."""
-    batches = Batch.objects.select_related("draft_version__draft")
-    if not request.user.is_staff:
-        batches = batches.filter(owner=request.user)
+    """Return the batch if this user may see it; 404 otherwise.
+
+    Its pages, summaries and ZIP then show only the jobs in it this user may see.
+    """
+    batches = Batch.objects.for_user(request.user).select_related("draft_version__draft")
     return get_object_or_404(batches, pk=pk)
 
 
 @require_GET
 def batch_detail(request, pk):
     batch = _get_batch_for_user(request, pk)
-    summary = services.batch_summary(batch)
+    summary = services.batch_summary(batch, viewer=request.user)
     template = "jobs/batch.html"
     context = {"batch": batch, "summary": summary}
     if request.htmx:
         template += "#batch-summary"
     else:
-        context["jobs"] = batch.jobs.order_by("created_at")
+        context["jobs"] = batch.jobs.for_user(request.user).order_by("created_at")
     status = STOP_POLLING if request.htmx and summary["finished"] else 200
     return render(request, template, context, status=status)
 
 
 @require_POST
 def batch_cancel(request, pk):
-    cancelled = services.batch_cancel_rest(batch=_get_batch_for_user(request, pk))
+    batch = _get_batch_for_user(request, pk)
+    cancelled = services.batch_cancel_rest(batch=batch, viewer=request.user)
     messages.info(
         request,
         f"Cancelled {cancelled} job(s). Any Veo had already accepted may still be billed.",
@@ -435,7 +437,8 @@ def batch_retry(request, pk):
 def batch_zip(request, pk):
     batch = _get_batch_for_user(request, pk)
     entries = []
-    for n, job in enumerate(batch.jobs.filter(status="completed").order_by("created_at"), 1):
+    jobs = batch.jobs.for_user(request.user).filter(status="completed").order_by("created_at")
+    for n, job in enumerate(jobs, 1):
         path = storage.absolute(job.video_url)
         if path.is_file():
             words = "".join(c if c.isalnum() else "-" for c in job.prompt_text[:40]).strip("-")

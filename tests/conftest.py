@@ -65,6 +65,19 @@ def staff_user(django_user_model):
 
 
 @pytest.fixture
+def manager(django_user_model):
+    """Staff with the permissions to see everyone's jobs and drafts and change the drafts."""
+    from django.contrib.auth.models import Permission
+
+    person = django_user_model.objects.create_user(
+        "di", password="a-long-passphrase", is_staff=True
+    )
+    codenames = ["view_all_jobs", "view_draft", "change_draft"]
+    person.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return person
+
+
+@pytest.fixture
 def logged_in(client, user):
     client.force_login(user)
     return client

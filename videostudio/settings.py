@@ -343,14 +343,26 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# A lockout lasts the cool-off from the failure that caused it: failures while locked
+# out are not counted, or an attacker could keep a pair locked for ever.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
-# Behind a reverse proxy, how many proxies add X-Forwarded-For (0: trust no header).
-AXES_IPWARE_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0) or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
-)
+# The client's address, for django-axes (videostudio.auth.client_address). X-Forwarded-For
+# is believed only on a request whose peer (REMOTE_ADDR) is a trusted proxy: by default
+# the loopback addresses, where the documented nginx reaches gunicorn (bound to
+# 127.0.0.1). Each of the TRUSTED_PROXY_COUNT proxies appends the address it was reached
+# from, so the client is that many entries from the right; anything further left is
+# whatever the client wrote. 0 believes no header.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1, minimum=0)
+TRUSTED_PROXY_ADDRESSES = env_list("TRUSTED_PROXY_ADDRESSES", ["127.0.0.1", "::1"])
+AXES_CLIENT_IP_CALLABLE = "videostudio.auth.client_address"
+# Failures for one username from every address together: past this many within the
+# cool-off, each login as that user waits LOGIN_SLOWDOWN_SECONDS first. A delay, not a
+# lockout, so no attacker can keep the owner out (videostudio/auth.py).
+LOGIN_USERNAME_SLOWDOWN_AFTER = env_int("LOGIN_USERNAME_SLOWDOWN_AFTER", 20, minimum=1)
+LOGIN_SLOWDOWN_SECONDS = env_float("LOGIN_SLOWDOWN_SECONDS", 2.0)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "jobs:index"
@@ -361,6 +373,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Validates nothing: revokes the person's API tokens once a new password is saved.
+    {"NAME": "jobs.tokens.RevokeApiTokensOnPasswordChange"},
 ]
 
 LANGUAGE_CODE = "en-us"

@@ -62,9 +62,9 @@ def test_the_team_views_and_runs_a_shared_draft_but_cannot_change_it(client, oth
     assert (shared.version, shared.visibility) == (1, "shared")
 
 
-def test_staff_can_change_anyones_draft(client, staff_user, other_user):
+def test_staff_with_the_permission_can_change_anyones_draft(client, manager, other_user):
     theirs = draft_of(other_user)
-    client.force_login(staff_user)
+    client.force_login(manager)
     response = client.post(reverse("drafts:share", args=[theirs.pk]), {"visibility": "shared"})
     assert response.status_code == 302
     theirs.refresh_from_db()

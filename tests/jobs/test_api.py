@@ -319,9 +319,9 @@ def test_another_users_job_and_an_unknown_id_are_both_json_404s(api, other_user)
     assert VideoCreationJob.objects.get(pk=theirs.pk).status == Status.IDLE
 
 
-def test_staff_see_and_list_everyones_jobs(client, staff_user, other_user):
+def test_staff_with_the_permission_see_and_list_everyones_jobs(client, manager, other_user):
     job = make_job(other_user)
-    client.force_login(staff_user)
+    client.force_login(manager)
     assert client.get(url("job", job.pk)).json()["data"]["id"] == job.pk
     listed = client.get(url("jobs")).json()["data"]["jobs"]
     assert [j["id"] for j in listed] == [job.pk]

@@ -245,9 +245,13 @@ def test_usage_shows_my_spend_by_day_person_and_model(logged_in, spending):
     assert "<svg" in page and 'class="billed"' in page
 
 
-def test_team_usage_is_for_staff_only(logged_in, client, staff_user, spending):
+def test_team_usage_is_for_staff_with_the_permission_only(
+    logged_in, client, staff_user, manager, spending
+):
     assert logged_in.get(reverse("jobs:usage"), {"scope": "team"}).status_code == 403
     client.force_login(staff_user)
+    assert client.get(reverse("jobs:usage"), {"scope": "team"}).status_code == 403
+    client.force_login(manager)
     team = client.get(reverse("jobs:usage"), {"scope": "team"}).context["figures"]
     assert team["totals"]["spend"] == Decimal("4.40")
     assert {p["owner__username"] for p in team["people"]} == {"ana", "bo"}

@@ -99,14 +99,14 @@ def test_a_waiting_job_always_renders_as_its_place_in_line_comes_from_other_rows
     assert "number 1 in line" in moved.content.decode()
 
 
-def test_never_a_304_across_users(client, user, other_user, staff_user):
+def test_never_a_304_across_users(client, user, other_user, manager):
     job = running_job(user)
     url = reverse("jobs:detail", args=[job.pk])
     client.force_login(user)
     etag = first_poll(client, url)["ETag"]
     csrf_cookie = client.cookies["csrftoken"].value
 
-    client.force_login(staff_user)
+    client.force_login(manager)  # staff who may see everyone's jobs
     client.cookies["csrftoken"] = csrf_cookie  # the same browser, so the same CSRF cookie
     staff = client.get(url, headers={**HTMX, "If-None-Match": etag})
     assert staff.status_code == 200
@@ -177,12 +177,16 @@ def test_a_poll_checks_the_session_as_strictly_as_any_page(client, user, name):
     assert client.get(url, headers=HTMX)["Location"].startswith(login_page)
 
 
-def test_a_poll_of_a_job_without_an_owner_is_for_staff_only(client, user, staff_user):
+def test_a_poll_of_a_job_without_an_owner_is_for_staff_with_the_permission_only(
+    client, user, staff_user, manager
+):
     job = running_job(None)
     url = reverse("jobs:detail", args=[job.pk])
     client.force_login(user)
     assert client.get(url, headers=HTMX).status_code == 404
     client.force_login(staff_user)
+    assert client.get(url, headers=HTMX).status_code == 404
+    client.force_login(manager)
     assert client.get(url, headers=HTMX).status_code == 200
 
 

@@ -91,6 +91,156 @@ def test_a_token_of_an_inactive_user_does_not_authenticate(user):
     assert tokens.token_authenticate(raw) is None
 
 
+def test_an_expired_token_no_longer_authenticates(user, client):
+    token, raw = tokens.token_create(
+        user=user, name="script", expires_at=timezone.now() + timedelta(days=1)
+    )
+    assert tokens.token_authenticate(raw) == user
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now())
+    assert tokens.token_authenticate(raw) is None
+    response = client.get(reverse("api:jobs"), headers={"Authorization": f"Bearer {raw}"})
+    assert response.status_code == 401
+    assert "expired" in response.json()["error"]
+
+
+def test_a_read_only_token_reads_but_is_refused_every_write(user):
+    from jobs.models import VideoCreationJob
+
+    job = VideoCreationJob.objects.create(
+        owner=user, prompt_text="Kept", model="veo-3.1-fast-generate-preview", status="failed"
+    )
+    _, raw = tokens.token_create(user=user, name="dashboard", scope=ApiToken.Scope.READ)
+    api = Client(headers={"Authorization": f"Bearer {raw}"})
+    assert api.get(reverse("api:jobs")).status_code == 200
+    assert api.get(reverse("api:job", args=[job.pk])).status_code == 200
+    writes = [
+        ("post", reverse("api:jobs")),
+        ("delete", reverse("api:job", args=[job.pk])),
+        ("post", reverse("api:retry", args=[job.pk])),
+        ("post", reverse("drafts_api:drafts")),
+    ]
+    for method, url in writes:
+        response = getattr(api, method)(url, "{}", content_type="application/json")
+        assert response.status_code == 403, url
+        assert "read-only" in response.json()["error"], url
+    assert list(VideoCreationJob.objects.values_list("pk", flat=True)) == [job.pk]
+
+
+def test_changing_the_password_revokes_the_persons_tokens(client, user, other_user):
+    _, mine = tokens.token_create(user=user, name="script")
+    _, theirs = tokens.token_create(user=other_user, name="their script")
+    client.force_login(user)
+    response = client.post(
+        reverse("password_change"),
+        {
+            "old_password": "a-long-passphrase",
+            "new_password1": "another-long-passphrase",
+            "new_password2": "another-long-passphrase",
+        },
+    )
+    assert response.status_code == 302
+    assert tokens.token_authenticate(mine) is None
+    assert ApiToken.objects.get(user=user).revoked_at is not None
+    assert tokens.token_authenticate(theirs) == other_user
+
+
+def test_a_password_set_by_an_administrator_revokes_the_tokens_too(user):
+    _, raw = tokens.token_create(user=user, name="script")
+    user.set_password("reset-by-the-admin-now")
+    user.save()
+    assert tokens.token_authenticate(raw) is None
+
+
+def test_a_password_hash_upgrade_at_login_keeps_the_tokens(settings, client, user):
+    """Django rehashes a password with a newer hasher at login: no change of password."""
+    _, raw = tokens.token_create(user=user, name="script")
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+    ]
+    response = client.post(reverse("login"), {"username": "ana", "password": "a-long-passphrase"})
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.password.startswith("pbkdf2_")
+    assert tokens.token_authenticate(raw) == user
+
+
+def _error_report(send):
+    """Send a request that fails; return Django's error report of it, as mailed to admins.
+
+    The report is built where Django's handler builds its own: from the exception
+    signalled inside the handler, with the request it failed on.
+    """
+    import sys
+
+    from django.core.signals import got_request_exception
+    from django.views.debug import ExceptionReporter
+
+    caught = []
+
+    def catch(sender, request, **kwargs):
+        caught.append((request, *sys.exc_info()))
+
+    got_request_exception.connect(catch)
+    try:
+        assert send().status_code == 500
+    finally:
+        got_request_exception.disconnect(catch)
+    reporter = ExceptionReporter(*caught[0])
+    return reporter.get_traceback_text() + reporter.get_traceback_html()
+
+
+def _failing_token_queries(execute, sql, params, many, context):
+    if "api_tokens" in sql:
+        raise RuntimeError("the database went away")
+    return execute(sql, params, many, context)
+
+
+def test_the_raw_token_is_hidden_from_error_reports_of_the_api(user):
+    _, raw = tokens.token_create(user=user, name="script")
+    client = Client(headers={"Authorization": f"Bearer {raw}"}, raise_request_exception=False)
+    with connection.execute_wrapper(_failing_token_queries):
+        report = _error_report(lambda: client.get(reverse("api:jobs")))
+    assert "token_lookup" in report  # the frames that held it are in the report
+    assert raw[10:] not in report
+
+
+def test_the_raw_token_is_hidden_from_error_reports_of_the_tokens_page(client, user):
+    import re
+
+    inserted = []
+
+    def fail_after_insert(execute, sql, params, many, context):
+        """Let the token's INSERT through, then fail the page's next read of tokens."""
+        if inserted and "api_tokens" in sql:
+            raise RuntimeError("the database went away")
+        if sql.startswith("INSERT") and "api_tokens" in sql:
+            inserted.append(sql)
+        return execute(sql, params, many, context)
+
+    client.raise_request_exception = False
+    client.force_login(user)
+    with connection.execute_wrapper(fail_after_insert):
+        report = _error_report(
+            lambda: client.post(reverse("api-tokens"), {"name": "Render script"})
+        )
+    assert ApiToken.objects.count() == 1  # made, then the page failed while it held the token
+    assert "account_views.py" in report  # the view's frame, which held it, is in the report
+    assert not re.search(r"vs_[A-Za-z0-9_-]{43}", report)
+
+
+def test_making_a_read_only_token_that_expires(logged_in, user):
+    response = logged_in.post(
+        reverse("api-tokens"), {"name": "Dashboard", "expires_in_days": "30", "scope": "read"}
+    )
+    assert response.status_code == 200
+    token = ApiToken.objects.get(user=user)
+    assert token.scope == ApiToken.Scope.READ
+    assert timedelta(days=29) < token.expires_at - timezone.now() <= timedelta(days=30)
+    page = response.content.decode()
+    assert "Read only" in page and "Expires" in page
+
+
 # --- The settings page -------------------------------------------------------------
 
 

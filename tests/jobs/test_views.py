@@ -227,9 +227,9 @@ def test_another_users_job_is_not_found(logged_in, other_user):
         assert logged_in.get(reverse(name, args=[job.pk])).status_code == 404
 
 
-def test_staff_see_everyones_jobs(client, staff_user, other_user):
+def test_staff_with_the_permission_see_everyones_jobs(client, manager, other_user):
     job = make_job(other_user)
-    client.force_login(staff_user)
+    client.force_login(manager)
     assert client.get(reverse("jobs:detail", args=[job.pk])).status_code == 200
 
 
