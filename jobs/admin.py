@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from . import pricing, services, tokens
+from . import pricing, services, tokens, usage
 from .models import ApiToken, Budget, VideoCreationJob, VideoResource
 
 
@@ -83,6 +83,14 @@ class VideoCreationJobAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        """Show the usage page's totals, by person and by model, for the jobs listed."""
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            response.context_data["usage"] = usage.totals(changelist.queryset.order_by())
+        return response
 
     @admin.action(description="Cancel selected jobs")
     def cancel_jobs(self, request, queryset):

@@ -315,13 +315,15 @@ def usage_page(request):
 
 
 def _usage_csv(period, scope, figures):
+    """Write the page's figures as one table: rows by day, person and model, and a total."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     name = f"usage-{scope}-{period.start:%Y%m%d}-{period.end:%Y%m%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     writer = csv.writer(response)
     writer.writerow(
         [
-            "date",
+            "by",
+            "key",
             "jobs",
             "seconds_of_video",
             "billed_usd",
@@ -329,10 +331,17 @@ def _usage_csv(period, scope, figures):
             "reserved_usd",
         ]
     )
-    for row in figures["days"]:
+    rows = [
+        *(("day", row["day"].isoformat(), row) for row in figures["days"]),
+        *(("person", row["owner__username"] or "", row) for row in figures["people"]),
+        *(("model", row["model"], row) for row in figures["models"]),
+        ("total", "", figures["totals"]),
+    ]
+    for by, key, row in rows:
         writer.writerow(
             [
-                row["day"].isoformat(),
+                by,
+                key,
                 row["jobs"],
                 row["seconds"],
                 f"{row['spend']:.4f}",
