@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from jobs.models import VideoCreationJob
+from jobs.models import Batch, VideoCreationJob
 from jobs.pricing import BudgetExceeded
 from videostudio.pagination import page_of
 
@@ -205,6 +205,13 @@ def draft_detail(request, pk):
         "prompts": prompts,
         "versions": draft.versions.select_related("author")[:50],
         "can_edit": can_edit(request.user, draft),
+        # The viewer's own runs of this draft; every batch is on the batch list.
+        "batches": Batch.objects.for_user(request.user)
+        .filter(draft_version__draft=draft)
+        .with_counts()
+        .select_related("draft_version")
+        .defer("draft_version__prompts", "options")
+        .order_by("-created_at")[:20],
     }
     return render(request, "drafts/detail.html", context)
 

@@ -41,6 +41,28 @@ class JobQuerySet(models.QuerySet):
         return self.filter(status=VideoCreationJob.Status.IDLE).order_by("created_at", "pk")
 
 
+class BatchQuerySet(models.QuerySet):
+    def for_user(self, user, *, everyone=False):
+        """Return this user's batches, or everyone's when asked by a user allowed to."""
+        if everyone and user.has_perm("jobs.view_all_jobs"):
+            return self
+        return self.filter(owner=user)
+
+    def with_counts(self):
+        """Annotate each batch with its jobs by status; a retried job counts as its retry."""
+        latest = Q(jobs__retries__isnull=True)
+
+        def count(**status):
+            return models.Count("jobs", filter=latest & Q(**status), distinct=True)
+
+        return self.annotate(
+            job_count=count(),
+            completed_count=count(jobs__status="completed"),
+            failed_count=count(jobs__status="failed"),
+            live_count=count(jobs__status__in=["idle", "processing"]),
+        )
+
+
 class Batch(models.Model):
     """Jobs started together, e.g. every prompt of a draft times every row of values."""
 
@@ -61,6 +83,8 @@ class Batch(models.Model):
     notify_by_email = models.BooleanField(default=False)
     notified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = BatchQuerySet.as_manager()
 
     class Meta:
         db_table = "video_creation_batches"

@@ -212,6 +212,8 @@ def job_detail(request, job):
         return not_modified
     _mark_queue_positions([job])
     context = {"job": job}
+    if not request.htmx:
+        context["prompt_place"] = _prompt_place(job)
     if job.is_finished or not request.htmx:
         resources = list(job.resources.all())
         poster = next((r for r in resources if r.filename == storage.POSTER_NAME), None)
@@ -224,6 +226,14 @@ def job_detail(request, job):
         return _revalidated(response, _poll_etag(request, job.pk, job.status, job.updated_at))
     patch_vary_headers(response, ["HX-Request"])  # The full page, never the partial.
     return response
+
+
+def _prompt_place(job):
+    """Return (n, of) for the job's prompt within the draft version it ran from, or None."""
+    if not job.draft_version_id:
+        return None
+    ids = [prompt.get("id") for prompt in job.draft_version.prompts]
+    return (ids.index(job.prompt_id) + 1, len(ids)) if job.prompt_id in ids else None
 
 
 @require_POST
@@ -394,6 +404,29 @@ def _get_batch_for_user(request, pk):
     if not request.user.is_staff:
         batches = batches.filter(owner=request.user)
     return get_object_or_404(batches, pk=pk)
+
+
+BATCHES_PER_PAGE = 20
+
+
+@require_GET
+def batch_list(request):
+    """List my batches, newest first, or everyone's for those allowed to see all jobs."""
+    everyone = request.GET.get("whose") == "all" and request.user.has_perm("jobs.view_all_jobs")
+    batches = (
+        Batch.objects.for_user(request.user, everyone=everyone)
+        .with_counts()
+        .select_related("owner", "draft_version__draft")
+        .defer("draft_version__prompts", "draft_version__draft__prompts", "options")
+        .order_by("-created_at", "-pk")
+    )
+    page = page_of(batches, request.GET.get("page"), per_page=BATCHES_PER_PAGE)
+    context = {
+        "page": page,
+        "everyone": everyone,
+        "can_see_all": request.user.has_perm("jobs.view_all_jobs"),
+    }
+    return render(request, "jobs/batches.html", context)
 
 
 @require_GET

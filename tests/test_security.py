@@ -125,6 +125,7 @@ MATRIX = {
         lambda w: [w["done"].pk, w["resource"].pk],
         {**PAGES, **_ok(200), **OWNED},
     ),
+    "jobs:batches": ("GET", lambda w: [], {**PAGES, **_ok(200)}),
     "jobs:batch": ("GET", lambda w: [w["batch"].pk], {**PAGES, **_ok(200), **OWNED}),
     "jobs:batch-cancel": ("POST", lambda w: [w["batch"].pk], {**PAGES, **_ok(302), **OWNED}),
     "jobs:batch-retry": ("POST", lambda w: [w["batch"].pk], {**PAGES, **_ok(302), **OWNED}),
