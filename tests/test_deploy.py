@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,32 +30,31 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def web_command():
-    """The gunicorn arguments of the web unit, without its paths and its app."""
-    unit = (ROOT / "deploy/videostudio-web.service").read_text()
-    exec_start = re.search(r"^ExecStart=(.*)$", unit, re.MULTILINE).group(1).split()
-    assert exec_start[0].endswith("/gunicorn")
-    args = [arg for arg in exec_start[1:] if arg != "videostudio.wsgi"]
-    drop = {"--bind", "--workers"}
+def web_command(source):
+    """The gunicorn arguments of the web unit or the Procfile, without bind, workers, app."""
+    text = (ROOT / source).read_text()
+    line = re.search(r"^(?:ExecStart=|web: )(.*)$", text, re.MULTILINE).group(1).split()
+    assert line[0].endswith("gunicorn")
     kept, skip = [], False
-    for arg in args:
+    for arg in line[1:]:
         if skip:
             skip = False
-        elif arg in drop:
+        elif arg in ("--bind", "--workers"):
             skip = True
-        else:
+        elif arg != "videostudio.wsgi":
             kept.append(arg.removeprefix("/srv/videostudio/"))
     return kept
 
 
-def test_gunicorn_as_deployed_does_not_cut_a_stream_longer_than_its_timeout(tmp_path):
+@pytest.mark.parametrize("source", ["deploy/videostudio-web.service", "Procfile"])
+def test_gunicorn_as_deployed_does_not_cut_a_stream_longer_than_its_timeout(tmp_path, source):
     port = free_port()
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "gunicorn",
-            *web_command(),
+            *web_command(source),
             # The deployed 30 s, shortened so that the stream outlasts it.
             "--timeout",
             "1",
