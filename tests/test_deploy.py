@@ -106,6 +106,8 @@ def test_the_units_create_the_user_data_dir_and_virtualenv_they_run_with():
         assert f'systemd-sysusers --inline "u {user} ' in creates
         assert f"-o {user} -g {user}" in creates and "${VIDEOSTUDIO_DATA_DIR}" in creates
         workdir = re.search(r"^WorkingDirectory=(\S+)", text, re.MULTILINE).group(1)
+        if "collectstatic" in text:
+            assert f"-o {user} -g {user} -m 0755 {workdir}/staticfiles" in creates
         assert f"UV_PROJECT_ENVIRONMENT={workdir}/.venv uv sync --locked" in creates
         for command in re.findall(r"^Exec\w+=(\S+)", text, re.MULTILINE):
             assert command.startswith(f"{workdir}/.venv/bin/"), command
