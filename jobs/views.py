@@ -412,20 +412,17 @@ BATCHES_PER_PAGE = 20
 @require_GET
 def batch_list(request):
     """List my batches, newest first, or everyone's for those allowed to see all jobs."""
-    everyone = request.GET.get("whose") == "all" and request.user.has_perm("jobs.view_all_jobs")
+    can_see_all = request.user.has_perm("jobs.view_all_jobs")
+    everyone = can_see_all and request.GET.get("whose") == "all"
     batches = (
         Batch.objects.for_user(request.user, everyone=everyone)
-        .with_counts()
         .select_related("owner", "draft_version__draft")
         .defer("draft_version__prompts", "draft_version__draft__prompts", "options")
         .order_by("-created_at", "-pk")
     )
     page = page_of(batches, request.GET.get("page"), per_page=BATCHES_PER_PAGE)
-    context = {
-        "page": page,
-        "everyone": everyone,
-        "can_see_all": request.user.has_perm("jobs.view_all_jobs"),
-    }
+    Batch.objects.count_jobs_of(page.object_list)
+    context = {"page": page, "everyone": everyone, "can_see_all": can_see_all}
     return render(request, "jobs/batches.html", context)
 
 
