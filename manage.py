@@ -10,7 +10,12 @@ def main():
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
+    from videostudio.datadir import prepare_data_dir
+
     try:
+        # Before any command: Django's checks open the database, so a missing data dir
+        # would otherwise end in a traceback rather than being created or named.
+        prepare_data_dir()
         execute_from_command_line(sys.argv)
     except ImproperlyConfigured as exc:
         # A bad setting is the person's to fix: say which, without a traceback.

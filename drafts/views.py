@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from jobs.limits import CreationLimitExceeded
-from jobs.models import VideoCreationJob
+from jobs.models import Batch, VideoCreationJob
 from jobs.pricing import BudgetExceeded
 from videostudio.pagination import page_of
 
@@ -210,6 +210,12 @@ def draft_detail(request, pk):
         "prompts": prompts,
         "versions": draft.versions.select_related("author")[:50],
         "can_edit": can_edit(request.user, draft),
+        # The viewer's own runs of this draft; every batch is on the batch list.
+        "batches": Batch.objects.filter(owner=request.user, draft_version__draft=draft)
+        .with_counts()
+        .select_related("draft_version")
+        .defer("draft_version__prompts", "options")
+        .order_by("-created_at")[:20],
     }
     return render(request, "drafts/detail.html", context)
 

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
-from . import pricing, services, tokens
-from .models import ApiToken, Budget, VideoCreationJob, VideoResource
+from . import pricing, services, tokens, usage
+from .models import ApiToken, Batch, Budget, VideoCreationJob, VideoResource
 
 
 class VideoResourceInline(admin.TabularInline):
@@ -84,10 +84,64 @@ class VideoCreationJobAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def changelist_view(self, request, extra_context=None):
+        """Show the usage page's totals, by person and by model, for the jobs listed."""
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            response.context_data["usage"] = usage.totals(changelist.queryset.order_by())
+        return response
+
     @admin.action(description="Cancel selected jobs")
     def cancel_jobs(self, request, queryset):
         cancelled = sum(services.job_cancel(job=job) for job in queryset)
         self.message_user(request, f"Cancelled {cancelled} job(s).", messages.SUCCESS)
+
+
+class BatchJobInline(admin.TabularInline):
+    model = VideoCreationJob
+    fk_name = "batch"
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["prompt_text", "status", "progress", "actual_cost_usd", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin):
+    """Batches as people started them; their jobs change through the pipeline only."""
+
+    list_display = ["label", "owner", "draft_version", "job_count", "created_at", "notified_at"]
+    list_filter = [("created_at", admin.DateFieldListFilter)]
+    search_fields = ["label", "id", "owner__username"]
+    list_select_related = ["owner", "draft_version"]
+    date_hierarchy = "created_at"
+    fields = [
+        "id",
+        "label",
+        "owner",
+        "draft_version",
+        "options",
+        "notify_by_email",
+        "notified_at",
+        "created_at",
+    ]
+    readonly_fields = fields
+    inlines = [BatchJobInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_counts().defer("draft_version__prompts")
+
+    @admin.display(description="Jobs", ordering="job_count")
+    def job_count(self, obj):
+        return obj.job_count
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(VideoResource)

@@ -212,6 +212,8 @@ def _list_jobs(request):
     jobs = (
         VideoCreationJob.objects.for_user(request.user)
         .prefetch_related("resources")
+        .select_related("draft_version")  # the origin's version number
+        .defer("draft_version__prompts")
         .order_by("-created_at", "-pk")
     )
     status = request.GET.get("status")

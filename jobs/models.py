@@ -56,6 +56,35 @@ class BatchQuerySet(models.QuerySet):
         """Return the batches this user may see: their own, or all with VIEW_ALL_JOBS."""
         return self if sees_all_jobs(user) else self.filter(owner=user)
 
+    def with_counts(self):
+        """Annotate each batch with its jobs by status; a retried job counts as its retry."""
+        latest = Q(jobs__retries__isnull=True)
+
+        def count(**status):
+            return models.Count("jobs", filter=latest & Q(**status), distinct=True)
+
+        return self.annotate(
+            job_count=count(),
+            completed_count=count(jobs__status="completed"),
+            failed_count=count(jobs__status="failed"),
+            live_count=count(jobs__status__in=["idle", "processing"]),
+        )
+
+    def count_jobs_of(self, batches):
+        """Set with_counts()'s figures on batches already read, in one query over theirs only.
+
+        A list page counts the jobs of the batches it shows, not of every batch it could.
+        """
+        names = ["job_count", "completed_count", "failed_count", "live_count"]
+        rows = (
+            self.filter(pk__in=[batch.pk for batch in batches]).with_counts().values("pk", *names)
+        )
+        counts = {row.pop("pk"): row for row in rows}
+        for batch in batches:
+            for name, value in counts.get(batch.pk, dict.fromkeys(names, 0)).items():
+                setattr(batch, name, value)
+        return batches
+
 
 class Batch(models.Model):
     """Jobs started together, e.g. every prompt of a draft times every row of values."""

@@ -47,4 +47,21 @@ def serialize_job(job) -> dict:
         "stage": job.stage,
         "retryOf": job.retry_of_id,
         "estimatedCostUsd": str(job.estimated_cost_usd),
+        "origin": serialize_origin(job),
+    }
+
+
+def serialize_origin(job) -> dict:
+    """Return where a job came from: draft, the version run, its prompt, batch, retried job.
+
+    Reads the version's number: a list should select it (`select_related`).
+    """
+    version = job.draft_version if job.draft_version_id else None
+    return {
+        "draftId": job.draft_id,
+        "draftVersionId": job.draft_version_id,
+        "draftVersion": version.number if version else None,
+        "promptId": job.prompt_id if job.draft_id else None,
+        "batchId": job.batch_id,
+        "retryOf": job.retry_of_id,
     }

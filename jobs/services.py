@@ -565,7 +565,8 @@ def batch_notify_if_finished(batch_id) -> bool:
             subject=f"Batch finished: {batch.label}",
             message=(
                 f'Your batch "{batch.label}" has finished: {summary["completed"]} completed, '
-                f"{summary['failed']} failed, of {summary['total']} jobs.\n"
+                f"{summary['failed']} failed, of {summary['total']} jobs.\n\n"
+                f"{settings.STUDIO_URL}{batch.get_absolute_url()}\n"
             ),
             from_email=None,
             recipient_list=[batch.owner.email],

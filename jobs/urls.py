@@ -15,6 +15,7 @@ urlpatterns = [
     path("notices/", views.notices, name="notices"),
     path("estimate/", views.estimate, name="estimate"),
     path("usage/", views.usage_page, name="usage"),
+    path("batches/", views.batch_list, name="batches"),
     path("batches/<str:pk>/", views.batch_detail, name="batch"),
     path("batches/<str:pk>/cancel/", views.batch_cancel, name="batch-cancel"),
     path("batches/<str:pk>/retry/", views.batch_retry, name="batch-retry"),

@@ -1,5 +1,6 @@
 """Spend and seconds of video over a period, by day, person and model."""
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -42,7 +43,9 @@ def preset(name, today=None) -> Period:
         return Period(today - timedelta(days=6), today)
     if name == "last-30-days":
         return Period(today - timedelta(days=29), today)
-    return Period(today.replace(day=1), today)
+    # The whole calendar month, days to come included, so each day keeps its place.
+    next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    return Period(today.replace(day=1), next_month - timedelta(days=1))
 
 
 def _figures():
@@ -71,7 +74,6 @@ def report(period: Period, *, user=None) -> dict:
     jobs = VideoCreationJob.objects.filter(created_at__gte=start, created_at__lt=end)
     if user is not None:
         jobs = jobs.filter(owner=user)
-    totals = jobs.aggregate(**_figures())
     tz = timezone.get_current_timezone()
     per_day = {
         row["day"]: row
@@ -81,31 +83,93 @@ def report(period: Period, *, user=None) -> dict:
     }
     empty = {"jobs": 0, "seconds": 0, "spend": ZERO, "maybe": ZERO, "reserved": ZERO}
     days = [{"day": day, **empty, **per_day.get(day, {})} for day in period.days]
+    return {**totals(jobs), "days": days}
+
+
+def totals(jobs) -> dict:
+    """Return the figures of a queryset of jobs in all, by person and by model."""
     people = list(
         jobs.values("owner__username").annotate(**_figures()).order_by("-spend", "owner__username")
     )
     models = list(jobs.values("model").annotate(**_figures()).order_by("-spend", "model"))
-    return {"totals": totals, "days": days, "people": people, "models": models}
+    return {"totals": jobs.aggregate(**_figures()), "people": people, "models": models}
 
 
-def chart(days, *, width=720, height=200, gap=2):
-    """Return bar geometry for spend per day, for an SVG drawn by the template."""
-    peak = max((row["spend"] + row["maybe"] for row in days), default=ZERO) or Decimal(1)
-    slot = width / max(len(days), 1)
+def ticks(peak, *, whole=False, count=4):
+    """Return round axis values from 0 to at least peak, about count steps apart."""
+    peak = float(peak)
+    if peak <= 0:
+        return [0, 1]
+    raw = peak / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    multiples = (1, 2, 5, 10) if whole else (1, 2, 2.5, 5, 10)
+    step = next(m * magnitude for m in multiples if m * magnitude >= raw)
+    if whole:
+        step = max(1, round(step))
+    return [step * n for n in range(math.ceil(peak / step - 1e-9) + 1)]
+
+
+# The chart's box (SVG user units): amounts on the left, seconds on the right, dates below.
+WIDTH, HEIGHT = 720, 260
+LEFT, RIGHT, TOP, BOTTOM = 64, 48, 12, 40
+# A short period keeps bars this many to the width, so one day never fills the chart.
+MIN_SLOTS = 7
+MAX_DATE_LABELS = 11
+
+
+def chart(days):
+    """Return the geometry of a bar chart of spend and seconds of video per day.
+
+    Each day has its own slot, in order: a spend bar (billed, with what may have been
+    billed stacked on it) against the amount axis on the left, and beside it a bar of
+    seconds of video against the axis on the right.
+    """
+    plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    bottom = TOP + plot_height
+    amount_ticks = ticks(max((row["spend"] + row["maybe"] for row in days), default=ZERO))
+    seconds_ticks = ticks(max((row["seconds"] for row in days), default=0), whole=True)
+    amount_top, seconds_top = amount_ticks[-1], seconds_ticks[-1]
+
+    def height(value, top):
+        return round(float(value) / top * plot_height, 1)
+
+    slot = plot_width / max(len(days), MIN_SLOTS)
+    bar_width = round(slot * 0.4, 1)
+    label_every = math.ceil(len(days) / MAX_DATE_LABELS) or 1
     bars = []
     for n, row in enumerate(days):
-        billed_h = float(row["spend"] / peak) * (height - 20)
-        maybe_h = float(row["maybe"] / peak) * (height - 20)
-        x = n * slot + gap / 2
+        x = LEFT + n * slot + slot * 0.1
+        billed, maybe = height(row["spend"], amount_top), height(row["maybe"], amount_top)
+        seconds = height(row["seconds"], seconds_top)
         bars.append(
             {
                 "x": round(x, 1),
-                "width": round(max(slot - gap, 1), 1),
-                "y": round(height - billed_h, 1),
-                "height": round(billed_h, 1),
-                "maybe_y": round(height - billed_h - maybe_h, 1),
-                "maybe_height": round(maybe_h, 1),
+                "width": bar_width,
+                "y": round(bottom - billed, 1),
+                "height": billed,
+                "maybe_y": round(bottom - billed - maybe, 1),
+                "maybe_height": maybe,
+                "seconds_x": round(x + bar_width, 1),
+                "seconds_y": round(bottom - seconds, 1),
+                "seconds_height": seconds,
+                "label_x": round(LEFT + n * slot + slot / 2, 1),
+                "labelled": n % label_every == 0,
                 "row": row,
             }
         )
-    return {"bars": bars, "width": width, "height": height, "peak": peak}
+    return {
+        "bars": bars,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "left": LEFT,
+        "right": WIDTH - RIGHT,
+        "top": TOP,
+        "bottom": bottom,
+        "date_y": bottom + 18,
+        "amount_ticks": [
+            {"value": v, "y": round(bottom - height(v, amount_top), 1)} for v in amount_ticks
+        ],
+        "seconds_ticks": [
+            {"value": v, "y": round(bottom - height(v, seconds_top), 1)} for v in seconds_ticks
+        ],
+    }

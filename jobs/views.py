@@ -212,6 +212,8 @@ def job_detail(request, job):
         return not_modified
     _mark_queue_positions([job])
     context = {"job": job}
+    if not request.htmx:
+        context["prompt_place"] = _prompt_place(job)
     if job.is_finished or not request.htmx:
         resources = list(job.resources.all())
         poster = next((r for r in resources if r.filename == storage.POSTER_NAME), None)
@@ -224,6 +226,14 @@ def job_detail(request, job):
         return _revalidated(response, _poll_etag(request, job.pk, job.status, job.updated_at))
     patch_vary_headers(response, ["HX-Request"])  # The full page, never the partial.
     return response
+
+
+def _prompt_place(job):
+    """Return (n, of) for the job's prompt within the draft version it ran from, or None."""
+    if not job.draft_version_id:
+        return None
+    ids = [prompt.get("id") for prompt in job.draft_version.prompts]
+    return (ids.index(job.prompt_id) + 1, len(ids)) if job.prompt_id in ids else None
 
 
 @require_POST
@@ -316,13 +326,15 @@ def usage_page(request):
 
 
 def _usage_csv(period, scope, figures):
+    """Write the page's figures as one table: rows by day, person and model, and a total."""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     name = f"usage-{scope}-{period.start:%Y%m%d}-{period.end:%Y%m%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     writer = csv.writer(response)
     writer.writerow(
         [
-            "date",
+            "by",
+            "key",
             "jobs",
             "seconds_of_video",
             "billed_usd",
@@ -330,10 +342,17 @@ def _usage_csv(period, scope, figures):
             "reserved_usd",
         ]
     )
-    for row in figures["days"]:
+    rows = [
+        *(("day", row["day"].isoformat(), row) for row in figures["days"]),
+        *(("person", row["owner__username"] or "", row) for row in figures["people"]),
+        *(("model", row["model"], row) for row in figures["models"]),
+        ("total", "", figures["totals"]),
+    ]
+    for by, key, row in rows:
         writer.writerow(
             [
-                row["day"].isoformat(),
+                by,
+                key,
                 row["jobs"],
                 row["seconds"],
                 f"{row['spend']:.4f}",
@@ -394,6 +413,29 @@ def _get_batch_for_user(request, pk):
     """
     batches = Batch.objects.for_user(request.user).select_related("draft_version__draft")
     return get_object_or_404(batches, pk=pk)
+
+
+BATCHES_PER_PAGE = 20
+
+
+@require_GET
+def batch_list(request):
+    """List my batches, newest first, or everyone's for those allowed to see all jobs."""
+    can_see_all = sees_all_jobs(request.user)
+    everyone = can_see_all and request.GET.get("whose") == "all"
+    batches = Batch.objects.for_user(request.user)
+    if not everyone:
+        batches = batches.filter(owner=request.user)
+    batches = (
+        batches
+        .select_related("owner", "draft_version__draft")
+        .defer("draft_version__prompts", "draft_version__draft__prompts", "options")
+        .order_by("-created_at", "-pk")
+    )
+    page = page_of(batches, request.GET.get("page"), per_page=BATCHES_PER_PAGE)
+    Batch.objects.count_jobs_of(page.object_list)
+    context = {"page": page, "everyone": everyone, "can_see_all": can_see_all}
+    return render(request, "jobs/batches.html", context)
 
 
 @require_GET

@@ -192,6 +192,7 @@ MATRIX = {
     ("jobs:delete", "POST"): [("", pk_of("done"), page(302, 404))],
     ("jobs:video", "GET"): [("", pk_of("done"), page(200, 404))],
     ("jobs:resource", "GET"): [("", lambda w: [w["done"].pk, w["resource"].pk], page(200, 404))],
+    ("jobs:batches", "GET"): [("", NO_ARGS, page(200))],
     ("jobs:batch", "GET"): [("", pk_of("batch"), page(200, 404))],
     ("jobs:batch-cancel", "POST"): [("", pk_of("batch"), page(302, 404))],
     ("jobs:batch-retry", "POST"): [("", pk_of("batch"), page(302, 404))],

@@ -458,6 +458,13 @@ MAILERS = {
     )
 }
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Video Studio <studio@localhost>")
+# Where emails link to (a batch's page): the address people open the studio at.
+STUDIO_URL = env_str(
+    "STUDIO_URL",
+    f"http://127.0.0.1:{env_int('PORT', 8000, minimum=1, maximum=65535)}"
+    if DEBUG
+    else f"https://{ALLOWED_HOSTS[0].lstrip('.')}",
+).rstrip("/")
 
 LOGGING = {
     "version": 1,

@@ -66,3 +66,33 @@ def test_drafts_show_their_owner(admin_client, user):
     page = admin_client.get(reverse("admin:drafts_draft_changelist")).content.decode()
     assert "Launch teasers" in page
     assert "ana" in page
+
+
+def test_job_list_shows_the_usage_pages_totals_for_what_it_filters(admin_client, user):
+    from decimal import Decimal
+
+    for model, actual, estimate, seconds in [
+        ("veo-3.1-fast-generate-preview", "0.40", "0.40", 4),
+        ("veo-3.1-generate-preview", "3.20", "3.20", 8),
+        ("veo-3.1-fast-generate-preview", None, "0.40", None),
+    ]:
+        VideoCreationJob.objects.create(
+            owner=user,
+            prompt_text="x",
+            model=model,
+            options={"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 4},
+            status="completed" if actual else "failed",
+            estimated_cost_usd=Decimal(estimate),
+            actual_cost_usd=Decimal(actual) if actual else None,
+            billed_seconds=seconds,
+        )
+    url = reverse("admin:jobs_videocreationjob_changelist")
+    page = admin_client.get(url).content.decode()
+    totals = page[page.index('<dl class="usage-totals">') :]
+    assert "<dt>Billed</dt><dd>$3.60</dd>" in totals
+    assert "<dt>May have been billed</dt><dd>$0.40</dd>" in totals
+    assert "<dt>Seconds of video</dt><dd>12</dd>" in totals
+    assert "<td>ana</td><td>3</td><td>12</td><td>$3.60</td>" in totals
+    assert "<td>veo-3.1-generate-preview</td><td>1</td><td>8</td><td>$3.20</td>" in totals
+    filtered = admin_client.get(url, {"model": "veo-3.1-generate-preview"}).content.decode()
+    assert "<dt>Billed</dt><dd>$3.20</dd>" in filtered

@@ -39,6 +39,7 @@ JOB_KEYS = {
     "stage",
     "retryOf",
     "estimatedCostUsd",
+    "origin",
 }
 RESOURCE_KEYS = {"id", "jobId", "type", "url", "filename", "filePath", "createdAt"}
 

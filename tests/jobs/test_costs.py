@@ -1,13 +1,17 @@
 """Estimates, what each outcome costs, budgets that hold, and the usage report."""
 
+import calendar
 import csv
 import io
+import re
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import requests
 from django.urls import reverse
+from django.utils import dateformat, timezone
 from django_q.conf import Conf
 
 from jobs import pricing, services
@@ -267,12 +271,67 @@ def test_a_period_with_no_data_is_an_empty_chart_not_an_error(logged_in, spendin
     assert "No videos were made in this period." in response.content.decode()
 
 
-def test_usage_csv_has_one_row_a_day(logged_in, spending):
+def test_usage_csv_has_rows_by_day_person_and_model(logged_in, spending):
     response = logged_in.get(reverse("jobs:usage"), {"period": "last-7-days", "format": "csv"})
     rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert rows[0][:4] == ["date", "jobs", "seconds_of_video", "billed_usd"]
-    assert len(rows) == 8
-    assert rows[-1][3] == "3.6000"
+    assert rows[0] == [
+        "by",
+        "key",
+        "jobs",
+        "seconds_of_video",
+        "billed_usd",
+        "may_have_been_billed_usd",
+        "reserved_usd",
+    ]
+    days = [row for row in rows if row[0] == "day"]
+    assert len(days) == 7
+    assert days[-1][1] == timezone.localdate().isoformat() and days[-1][4] == "3.6000"
+    assert [row[1:5] for row in rows if row[0] == "person"] == [["ana", "3", "12", "3.6000"]]
+    assert [(row[1], row[4]) for row in rows if row[0] == "model"] == [
+        ("veo-3.1-generate-preview", "3.2000"),
+        ("veo-3.1-fast-generate-preview", "0.4000"),
+    ]
+    assert [row for row in rows if row[0] == "total"] == [
+        ["total", "", "3", "12", "3.6000", "0.4000", "0.0000"]
+    ]
+
+
+def chart_svg(response):
+    page = response.content.decode()
+    return page[page.index("<svg") : page.index("</svg>")]
+
+
+def test_usage_chart_gives_every_day_of_this_month_its_own_bar(logged_in, spending):
+    chart = logged_in.get(reverse("jobs:usage")).context["chart"]
+    today = timezone.localdate()
+    days_in_month = calendar.monthrange(today.year, today.month)[1]
+    assert [bar["row"]["day"].day for bar in chart["bars"]] == list(range(1, days_in_month + 1))
+    assert max(bar["width"] for bar in chart["bars"]) <= chart["width"] / days_in_month
+
+
+def test_a_one_day_period_is_one_narrow_bar_not_the_whole_width(logged_in, spending):
+    today = timezone.localdate().isoformat()
+    response = logged_in.get(
+        reverse("jobs:usage"), {"period": "custom", "start": today, "end": today}
+    )
+    chart = response.context["chart"]
+    assert len(chart["bars"]) == 1
+    assert chart["bars"][0]["width"] <= chart["width"] / 7
+
+
+def test_usage_chart_has_date_and_amount_axes_and_seconds_beside_spend(logged_in, spending):
+    svg = chart_svg(logged_in.get(reverse("jobs:usage"), {"period": "last-7-days"}))
+    today = timezone.localdate()
+    for n in range(7):
+        day = dateformat.format(today - timedelta(days=6 - n), "M j")
+        assert re.search(rf'<text class="date"[^>]*>{day}</text>', svg), day
+    amounts = [Decimal(a) for a in re.findall(r'<text class="amount"[^>]*>\$([\d.]+)<', svg)]
+    assert amounts[0] == 0 and len(amounts) >= 3 and amounts[-1] >= Decimal("3.60")
+    seconds = [int(s) for s in re.findall(r'<text class="seconds-tick"[^>]*>(\d+) s<', svg)]
+    assert seconds[0] == 0 and seconds[-1] >= 12
+    heights = re.findall(r'<rect class="seconds"[^>]*height="([\d.]+)"', svg)
+    assert len(heights) == 1 and float(heights[0]) > 0  # today's 12 s, beside its spend
+    assert 'preserveAspectRatio="none"' not in svg  # labels are not stretched
 
 
 def test_bad_periods_are_explained(logged_in):

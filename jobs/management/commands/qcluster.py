@@ -7,6 +7,9 @@ INSTALLED_APPS), so the production shape stays gunicorn plus `manage.py qcluster
 import os
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django_q.brokers import get_broker
 from django_q.cluster import Cluster
 from django_q.management.commands.qcluster import Command as DjangoQCommand
@@ -19,6 +22,7 @@ class Command(DjangoQCommand):
 
     def handle(self, *args, **options):
         settings.SECRET_KEY  # noqa: B018  (signing needs it; fail before starting)
+        self._refuse_unmigrated_database()
         if options.get("cluster_name"):
             os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
         cluster = Cluster()
@@ -28,3 +32,13 @@ class Command(DjangoQCommand):
             cluster.stop()
             return
         watchdog.run()
+
+    def _refuse_unmigrated_database(self):
+        """Stop with one line, not a worker traceback per poll, before `migrate` has run."""
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        if pending:
+            raise ImproperlyConfigured(
+                f"The database has {len(pending)} unapplied migrations: "
+                "run `manage.py migrate` first."
+            )

@@ -24,6 +24,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 
 from jobs import services
+from videostudio.datadir import prepare_data_dir
 
 STOP_GRACE = 6.0
 READY_TIMEOUT = 30.0
@@ -67,6 +68,9 @@ class Command(BaseCommand):
                     sys.executable,
                     "-m",
                     "gunicorn",
+                    # Threaded workers, as deployed: a long ZIP stream is never cut.
+                    "--config",
+                    str(settings.BASE_DIR / "deploy" / "gunicorn.conf.py"),
                     "videostudio.wsgi",
                     "--bind",
                     f"{host}:{port}",
@@ -94,18 +98,8 @@ class Command(BaseCommand):
     # --- Preparation ----------------------------------------------------------------
 
     def _prepare_data_dir(self):
-        data_dir = Path(settings.DATA_DIR)
-        try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-            probe = data_dir / ".write-test"
-            probe.write_text("ok")
-            probe.unlink()
-        except OSError as exc:
-            raise CommandError(
-                f"The data directory {data_dir} cannot be used: {exc.strerror}. "
-                "Set VIDEOSTUDIO_DATA_DIR to a directory this user can write to."
-            ) from None
-        self.stdout.write(f"Data directory: {data_dir}")
+        prepare_data_dir()  # manage.py ran it already; `call_command("studio")` may not have
+        self.stdout.write(f"Data directory: {settings.DATA_DIR}")
 
     def _check_database(self):
         try:
