@@ -427,8 +427,7 @@ def batch_list(request):
     if not everyone:
         batches = batches.filter(owner=request.user)
     batches = (
-        batches
-        .select_related("owner", "draft_version__draft")
+        batches.select_related("owner", "draft_version__draft")
         .defer("draft_version__prompts", "draft_version__draft__prompts", "options")
         .order_by("-created_at", "-pk")
     )
