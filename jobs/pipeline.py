@@ -470,7 +470,7 @@ def collect_late_result(job_id):
             seconds=lease_seconds()
         )
         if in_flight:
-            _collect_later(job_id, seconds=min(5, settings.VEO_POLL_INTERVAL_MAX))
+            _collect_later(job_id, seconds=5)
         return
     provider = get_provider()
     try:

@@ -1,7 +1,6 @@
 """Job services: the in-flight cap, recovery, leases, retry, delete and honest cancel."""
 
 import os
-import threading
 import time
 from datetime import timedelta
 
@@ -15,6 +14,7 @@ from django_q.signing import SignedPackage
 
 from jobs import pipeline, services, storage
 from jobs.models import VideoCreationJob, VideoResource
+from jobs.ticker import Ticker
 from jobs.veo.synthetic import render_mp4
 from tests.conftest import JOB_OPTIONS
 
@@ -116,7 +116,6 @@ def test_an_expired_lease_can_be_taken_and_a_held_one_cannot(user):
 @pytest.mark.django_db(transaction=True)
 def test_two_tickers_enqueue_each_due_job_once(monkeypatch, settings, user):
     """Two clusters' tickers race over the same due jobs; each job gets one run queued."""
-    from django.db import connection
     from django_q.brokers import get_broker
     from django_q.conf import Conf
 
@@ -134,21 +133,12 @@ def test_two_tickers_enqueue_each_due_job_once(monkeypatch, settings, user):
         stage=Stage.GENERATING,
         next_run_at=now + timedelta(minutes=5),
     )
-    start = threading.Barrier(2)
-
-    def ticker():
-        start.wait()
-        try:
-            for _ in range(10):
-                services.jobs_enqueue_due()
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=ticker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    tickers = [Ticker(every=0.01) for _ in range(2)]  # the qcluster's, twice
+    for ticker in tickers:
+        ticker.start()
+    time.sleep(1)
+    for ticker in tickers:
+        ticker.stop()
     try:
         assert broker.queue_size() == len(due)
         queued_ids = sorted(
