@@ -18,7 +18,7 @@ from drafts import services as draft_services
 from jobs import services, storage
 from jobs.models import Batch, VideoCreationJob, VideoResource
 from jobs.veo.synthetic import render_mp4
-from tests.conftest import JOB_OPTIONS
+from tests.conftest import JOB_OPTIONS, run_due_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -367,6 +367,7 @@ def test_the_api_key_appears_in_no_log_error_file_or_page(
                 model=MODEL,
                 options=JOB_OPTIONS,
             )
+        run_due_jobs()
         job.refresh_from_db()
         jobs.append(job)
     assert all(job.status == "failed" for job in jobs)
