@@ -199,6 +199,13 @@ class VideoCreationJob(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # While set and in the future, one pipeline run holds the job; others leave it be.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # When the job's next step is due (its next poll, or a retry after a backoff): the
+    # cluster's ticker enqueues a run then. No run ever sleeps waiting for it.
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    # Failed tries of the current stage's submit or download, and consecutive failed
+    # polls: kept on the row, so a later run backs off and gives up like the first.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    poll_failures = models.PositiveSmallIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = JobQuerySet.as_manager()
@@ -213,6 +220,13 @@ class VideoCreationJob(models.Model):
             models.Index(fields=["owner", "-created_at"], name="jobs_owner_created_idx"),
             # The waiting queue, oldest first.
             models.Index(fields=["status", "created_at"], name="jobs_status_created_idx"),
+            # The ticker's question, twice a second: which steps are due? Only unfinished
+            # jobs, so the index stays as small as the work in flight.
+            models.Index(
+                fields=["next_run_at"],
+                name="jobs_next_run_idx",
+                condition=models.Q(status__in=["idle", "processing"]),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

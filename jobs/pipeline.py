@@ -1,11 +1,14 @@
 """The generation pipeline: from a queued job to output.mp4 and its resources.
 
-A run holds the job's lease (a conditional UPDATE on lease_expires_at), takes the
-job as far as one time slice allows, releases the lease and re-enqueues itself. So
-no task holds a worker for the minutes a generation takes, a duplicate delivery finds
-the lease taken and leaves at once, and a run whose worker died is picked up, after
-its lease expires, by the broker's redelivery or the recovery sweep, from the stage
-stored in the database.
+A run holds the job's lease (a conditional UPDATE on lease_expires_at) and takes the
+job through every step that is due now: the claim and submit, one poll, the download
+and the finish. It never sleeps: when the next step must wait (the next poll, a retry
+after a backoff), it stores when that step is due on the row (next_run_at), releases
+the lease and returns, and the cluster's ticker (jobs.ticker) enqueues a run then. So
+a worker is held for one HTTP call, not for the minutes a generation takes; a duplicate
+delivery finds the lease taken and leaves at once; and a run whose worker died is
+picked up, after its lease expires, by the ticker or the recovery sweep, from the stage
+and the counts of failed tries stored in the database.
 """
 
 import hashlib
@@ -15,7 +18,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
-from django_q.tasks import async_task
+from django_q.models import Schedule
+from django_q.tasks import async_task, schedule
 
 from . import pricing, services, storage
 from .media import NotAVideo, extract_audio, probe, write_poster
@@ -49,8 +53,35 @@ UNEXPECTED = (
 )
 
 
+_providers = {}
+
+
 def get_provider():
-    """Return the configured provider (the emulator speaks the Gemini dialect)."""
+    """Return the configured provider (the emulator speaks the Gemini dialect).
+
+    One per process and configuration: a run is one short step, and a new provider
+    each time would fetch a new OAuth token (Vertex) for every poll.
+    """
+    key = (
+        settings.VEO_PROVIDER,
+        settings.VEO_API_BASE_URL,
+        settings.GEMINI_API_KEY,
+        tuple(settings.VEO_DOWNLOAD_HOSTS),
+        settings.VEO_HTTP_TIMEOUT,
+        settings.VERTEX_PROJECT,
+        settings.VERTEX_LOCATION,
+        settings.GOOGLE_APPLICATION_CREDENTIALS,
+        settings.VERTEX_API_BASE_URL,
+        settings.VERTEX_STORAGE_BASE_URL,
+        settings.VERTEX_STORAGE_URI,
+    )
+    if key not in _providers:
+        _providers.clear()
+        _providers[key] = _new_provider()
+    return _providers[key]
+
+
+def _new_provider():
     common = {"download_hosts": settings.VEO_DOWNLOAD_HOSTS, "timeout": settings.VEO_HTTP_TIMEOUT}
     if settings.VEO_PROVIDER == "vertex":
         return VertexProvider(
@@ -68,19 +99,16 @@ def get_provider():
 
 
 def lease_seconds():
-    """Return how long a run may go unheard before another may take the job.
-
-    Longer than a slice plus one HTTP call, so a live submit always holds its lease.
-    """
-    return (
-        settings.VEO_TASK_SLICE_SECONDS
-        + 2 * settings.VEO_HTTP_TIMEOUT
-        + settings.VEO_LEASE_GRACE_SECONDS
-    )
+    """Return how long a run may go unheard before another may take the job."""
+    return services.lease_seconds()
 
 
-class Reschedule(Exception):
-    """The slice is over, or a retry must wait: run the job again later."""
+class Later(Exception):
+    """The job's next step is not due yet: store when it is (and changes) and let go."""
+
+    def __init__(self, seconds, **changes):
+        super().__init__(seconds)
+        self.seconds, self.changes = seconds, changes
 
 
 class Stopped(Exception):
@@ -107,11 +135,12 @@ class Lease:
 
 
 def run(job_id):
-    """Advance one job as far as one slice allows.
+    """Advance one job through the steps that are due now; never wait for one.
 
     1. Claim a queued job (idle -> processing) if fewer than VEO_MAX_IN_FLIGHT are in
-       flight, and submit it to Veo exactly once.
-    2. Poll the stored operation, backing off, until Veo is done; progress creeps.
+       flight, and submit it to Veo exactly once; a refused submit is retried later.
+    2. Poll the stored operation once; if Veo is not done, the next poll is due after
+       the poll interval (a failed poll: after a backoff), and progress creeps.
     3. Download each sample to a temporary file, check it is a real video, move it
        into place: videos/<job-id>/output.mp4, extra samples under resources/videos/.
     4. Write the poster and the audio track, then mark the job completed.
@@ -125,8 +154,7 @@ def run(job_id):
     if expires is None:
         return  # Another run holds the job.
     lease = Lease(job_id, expires)
-    slice_ends = time.monotonic() + settings.VEO_TASK_SLICE_SECONDS
-    again = False
+    later = None
     try:
         job.refresh_from_db()
         provider = get_provider()
@@ -135,17 +163,17 @@ def run(job_id):
         job.refresh_from_db()
         samples = None
         if job.stage == Stage.SUBMITTING:
-            _submit(job, provider, lease, slice_ends)
+            _submit(job, provider, lease)
         if job.stage == Stage.GENERATING:
-            samples = _wait_for_generation(job, provider, lease, slice_ends)
+            samples = _poll(job, provider)
         if job.stage == Stage.DOWNLOADING:
             _download(job, provider, lease, samples)
         if job.stage == Stage.FINISHING:
             _finish(job, lease)
     except Stopped:
         pass
-    except Reschedule:
-        again = True
+    except Later as wait:
+        later = wait
     except VeoError as exc:
         logger.warning("Job %s failed: %s", job_id, exc.message)
         services.job_fail(job_id, message=exc.message, actual_cost=_failure_cost(job, exc))
@@ -153,10 +181,16 @@ def run(job_id):
         logger.exception("Job %s failed unexpectedly", job_id)
         services.job_fail(job_id, message=UNEXPECTED)
     finally:
-        lease.release()
+        if later is None:
+            lease.release()
+        else:
+            services.job_schedule(
+                job_id,
+                lease.expires,
+                at=timezone.now() + timedelta(seconds=later.seconds),
+                **later.changes,
+            )
         storage.remove_temp_files(job_id)
-    if again:
-        async_task("jobs.tasks.run_job", job_id, group="jobs")
 
 
 def _failure_cost(job, error):
@@ -172,7 +206,7 @@ def _failure_cost(job, error):
     return pricing.billed(job, samples=samples)[0]
 
 
-def _submit(job, provider, lease, slice_ends):
+def _submit(job, provider, lease):
     if job.operation_name:
         # Saved by an earlier run whose stage change did not land: never submit again.
         services.job_transition(job.pk, from_stage=Stage.SUBMITTING, to_stage=Stage.GENERATING)
@@ -186,26 +220,26 @@ def _submit(job, provider, lease, slice_ends):
     # operation name knows a submit may have gone out and must not send another.
     if not services.job_mark_submit_started(job.pk):
         raise Stopped
-    for attempt in range(SUBMIT_ATTEMPTS):
-        lease.renew(Stage.SUBMITTING)
-        try:
-            name = provider.submit(request)
-            break
-        except SubmitOutcomeUnknown:
+    lease.renew(Stage.SUBMITTING)
+    try:
+        name = provider.submit(request)
+    except SubmitOutcomeUnknown:
+        raise
+    except VeoError as exc:
+        if not exc.retryable:
             raise
-        except VeoError as exc:
-            if not exc.retryable:
-                raise
-            if attempt == SUBMIT_ATTEMPTS - 1:
-                raise _gave_up(exc, SUBMIT_ATTEMPTS) from None
-            wait = _backoff(attempt, exc)
-            if time.monotonic() + wait > slice_ends:
-                services.job_clear_submit_mark(job.pk)  # Google refused it: nothing billed.
-                raise Reschedule from None
-            time.sleep(wait)
+        attempts = job.attempts + 1
+        if attempts == SUBMIT_ATTEMPTS:
+            raise _gave_up(exc, SUBMIT_ATTEMPTS) from None
+        # Google refused it (a 429, or a connection that never left): nothing billed,
+        # so a later run may send it. The deadline counts from that real submit.
+        services.job_clear_submit_mark(job.pk)
+        raise Later(_backoff(attempts - 1, exc), attempts=attempts) from None
     if not services.job_record_operation(job.pk, name):
         raise Stopped
-    job.operation_name, job.stage = name, Stage.GENERATING
+    job.refresh_from_db(
+        fields=["operation_name", "stage", "submitted_at", "attempts", "poll_failures"]
+    )
 
 
 def _request(job):
@@ -239,14 +273,9 @@ def _backoff(attempt, error):
     return backoff(attempt, hint=error.retry_after, base=settings.VEO_RETRY_BASE_SECONDS)
 
 
-def _wait_for_generation(job, provider, lease, slice_ends):
-    """Poll until Veo is done; return the samples, or raise with Veo's reason."""
-    operation = poll_until_done(
-        job,
-        provider,
-        slice_ends,
-        renew=lambda progress: lease.renew(Stage.GENERATING, progress=progress),
-    )
+def _poll(job, provider):
+    """Poll once; return the samples when Veo is done, raise Later while it is not."""
+    operation = poll_once(job, provider)
     if operation.error is not None:
         raise operation.error
     if not operation.samples:
@@ -266,44 +295,56 @@ def _wait_for_generation(job, provider, lease, slice_ends):
         to_stage=Stage.DOWNLOADING,
         progress=GENERATED,
         metadata=metadata,
+        poll_failures=0,
+        attempts=0,
     ):
         raise Stopped
     job.metadata, job.stage = metadata, Stage.DOWNLOADING
+    job.attempts = job.poll_failures = 0
     return operation.samples
 
 
-def poll_until_done(job, provider, slice_ends, *, renew):
-    """Poll the job's operation until done, within the slice and the job's deadline.
+def poll_once(job, provider):
+    """Poll the job's operation once and return it when done; else raise Later.
 
-    The interval starts at VEO_POLL_INTERVAL and grows by half each poll up to
-    VEO_POLL_INTERVAL_MAX; failed polls back off exponentially, honouring Google's wait.
+    The next poll is due after the poll interval, which starts at VEO_POLL_INTERVAL and
+    grows by half each poll up to VEO_POLL_INTERVAL_MAX; a failed poll is retried after
+    an exponential backoff that honours Google's wait. Past the deadline (counted from
+    the submit), the job has timed out.
     """
-    deadline = (job.submitted_at or job.created_at) + timedelta(
-        minutes=settings.VEO_JOB_DEADLINE_MINUTES
-    )
-    interval, failures = settings.VEO_POLL_INTERVAL, 0
-    while True:
-        if timezone.now() > deadline:
-            raise VeoError(
-                f"Timed out: Veo did not finish within {settings.VEO_JOB_DEADLINE_MINUTES} "
-                "minutes of the submit."
-            )
-        try:
-            operation = provider.poll(job.operation_name)
-        except VeoError as exc:
-            if not exc.retryable:
-                raise
-            failures += 1
-            operation, wait = None, _backoff(failures, exc)
-        if operation is not None:
-            if operation.done:
-                return operation
-            wait = interval
-            interval = min(interval * 1.5, max(settings.VEO_POLL_INTERVAL_MAX, interval))
-        renew(_creep(job))
-        if time.monotonic() + wait > slice_ends:
-            raise Reschedule
-        time.sleep(wait)
+    if _past_deadline(job):
+        raise VeoError(
+            f"Timed out: Veo did not finish within {settings.VEO_JOB_DEADLINE_MINUTES} "
+            "minutes of the submit."
+        )
+    try:
+        operation = provider.poll(job.operation_name)
+    except VeoError as exc:
+        if not exc.retryable:
+            raise
+        failures = job.poll_failures + 1
+        raise Later(_backoff(failures, exc), poll_failures=failures, progress=_creep(job)) from None
+    if not operation.done:
+        raise Later(poll_interval(job), poll_failures=0, progress=_creep(job))
+    return operation
+
+
+def poll_interval(job):
+    """Return the wait before the next poll: VEO_POLL_INTERVAL, growing by half each poll.
+
+    Computed from the time since the submit (after polls at base, 1.5 base, 2.25 base...
+    the next interval is base plus half the time gone), so no count needs storing.
+    """
+    base = settings.VEO_POLL_INTERVAL
+    elapsed = (timezone.now() - job.submitted_at).total_seconds() if job.submitted_at else 0
+    return min(base + max(0.0, elapsed) / 2, max(settings.VEO_POLL_INTERVAL_MAX, base))
+
+
+def _past_deadline(job):
+    """Return whether the job's deadline has passed; it counts from a real submit only."""
+    if job.submitted_at is None:
+        return False
+    return timezone.now() > job.submitted_at + timedelta(minutes=settings.VEO_JOB_DEADLINE_MINUTES)
 
 
 def _creep(job):
@@ -315,8 +356,15 @@ def _creep(job):
 
 def _download(job, provider, lease, samples=None):
     if samples is None:
-        # A later run: ask again (polls are free) rather than keep inline videos around.
-        samples = provider.poll(job.operation_name).samples
+        # A later run: ask again (polls are free) rather than keep inline videos around,
+        # retrying a failed poll as the generation's polls are.
+        try:
+            samples = provider.poll(job.operation_name).samples
+        except VeoError as exc:
+            if not exc.retryable:
+                raise
+            failures = job.poll_failures + 1
+            raise Later(_backoff(failures, exc), poll_failures=failures) from None
     if not samples:
         raise VeoError("Veo's answer no longer holds the video. Retry the job.")
     targets = [storage.relative_output(job.pk)] + [
@@ -324,37 +372,48 @@ def _download(job, provider, lease, samples=None):
         for n in range(2, len(samples) + 1)
     ]
     for sample, target in zip(samples, targets, strict=True):
-        fetch_video(
-            provider, sample, target, job_id=job.pk, renew=lambda: lease.renew(Stage.DOWNLOADING)
-        )
+        try:
+            fetch_video(
+                provider,
+                sample,
+                target,
+                job_id=job.pk,
+                renew=lambda: lease.renew(Stage.DOWNLOADING),
+            )
+        except VeoError as error:
+            if not error.retryable:
+                raise
+            attempts = job.attempts + 1
+            if attempts == DOWNLOAD_ATTEMPTS:
+                raise _gave_up(error, DOWNLOAD_ATTEMPTS) from None
+            raise Later(_backoff(attempts - 1, error), attempts=attempts) from None
     if not services.job_transition(
-        job.pk, from_stage=Stage.DOWNLOADING, to_stage=Stage.FINISHING, progress=DOWNLOADED
+        job.pk,
+        from_stage=Stage.DOWNLOADING,
+        to_stage=Stage.FINISHING,
+        progress=DOWNLOADED,
+        attempts=0,
+        poll_failures=0,
     ):
         raise Stopped
     job.stage = Stage.FINISHING
 
 
 def fetch_video(provider, sample, target, *, job_id, renew):
-    """Download one sample to storage as target, through a checked local file, with retries."""
-    for attempt in range(DOWNLOAD_ATTEMPTS):
-        renew()
-        temp = storage.temp_file(storage.absolute(target).parent, suffix=".mp4")
-        try:
-            provider.download(sample, temp, max_bytes=settings.VEO_DOWNLOAD_MAX_BYTES)
-            probe(temp)
-            storage.store(target, temp)
-            return
-        except NotAVideo as exc:
-            error = VeoError(f"Veo's download was not a playable video. {exc}", retryable=True)
-        except VeoError as exc:
-            error = exc
-        finally:
-            temp.unlink(missing_ok=True)
-        if not error.retryable:
-            raise error
-        if attempt == DOWNLOAD_ATTEMPTS - 1:
-            raise _gave_up(error, DOWNLOAD_ATTEMPTS)
-        time.sleep(_backoff(attempt, error))
+    """Download one sample to storage as target, through a checked local file.
+
+    One try: a retryable VeoError is retried by a later run, after a backoff.
+    """
+    renew()
+    temp = storage.temp_file(storage.absolute(target).parent, suffix=".mp4")
+    try:
+        provider.download(sample, temp, max_bytes=settings.VEO_DOWNLOAD_MAX_BYTES)
+        probe(temp)
+        storage.store(target, temp)
+    except NotAVideo as exc:
+        raise VeoError(f"Veo's download was not a playable video. {exc}", retryable=True) from None
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def _finish(job, lease):
@@ -397,7 +456,10 @@ def collect_late_result(job_id):
     """Keep the video of a job cancelled after its submit, if Veo delivers it anyway.
 
     Veo cannot be told to stop, and Google may bill the generation; the result is
-    stored on the cancelled job as resources/videos/late-result.mp4.
+    stored on the cancelled job as resources/videos/late-result.mp4. One poll (or one
+    download) per run, like the pipeline's; the next is a one-off django-q2 schedule
+    (its scheduler ticks every 30 s, soon enough for a video nobody waits for), until
+    the job's deadline.
     """
     job = VideoCreationJob.objects.filter(pk=job_id, error=services.CANCELLED_MESSAGE).first()
     if job is None or job.resources.filter(filename=storage.LATE_RESULT_NAME).exists():
@@ -408,28 +470,40 @@ def collect_late_result(job_id):
             seconds=lease_seconds()
         )
         if in_flight:
-            time.sleep(min(5, settings.VEO_POLL_INTERVAL_MAX))
-            async_task("jobs.tasks.collect_late_result", job_id, group="jobs")
+            _collect_later(job_id, seconds=5)
         return
-    slice_ends = time.monotonic() + settings.VEO_TASK_SLICE_SECONDS
+    provider = get_provider()
     try:
-        operation = poll_until_done(job, get_provider(), slice_ends, renew=lambda _progress: None)
+        operation = poll_once(job, provider)
         if operation.error is not None or not operation.samples:
             return
         relative = storage.relative_resource(job.pk, "video", storage.LATE_RESULT_NAME)
-        fetch_video(
-            get_provider(),
-            operation.samples[0],
-            relative,
-            job_id=job.pk,
-            renew=lambda: None,
-        )
+        try:
+            fetch_video(provider, operation.samples[0], relative, job_id=job.pk, renew=lambda: None)
+        except VeoError as error:
+            if not error.retryable:
+                raise
+            raise Later(_backoff(1, error)) from None
         services.job_record_late_result(
             job.pk, filename=storage.LATE_RESULT_NAME, file_path=relative
         )
-    except Reschedule:
-        async_task("jobs.tasks.collect_late_result", job_id, group="jobs")
+    except Later as later:
+        _collect_later(job_id, seconds=later.seconds)
     except VeoError as exc:
         logger.info("No late result for cancelled job %s: %s", job_id, exc.message)
     finally:
         storage.remove_temp_files(job_id)
+
+
+def _collect_later(job_id, *, seconds):
+    if seconds <= 0:
+        async_task("jobs.tasks.collect_late_result", job_id, group="jobs")
+        return
+    schedule(
+        "jobs.tasks.collect_late_result",
+        job_id,
+        name=f"late-result-{job_id}-{time.time_ns()}",
+        schedule_type=Schedule.ONCE,
+        repeats=-1,
+        next_run=timezone.now() + timedelta(seconds=seconds),
+    )

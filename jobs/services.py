@@ -27,6 +27,8 @@ Status = VideoCreationJob.Status
 Stage = VideoCreationJob.Stage
 
 CANCELLED_MESSAGE = "Cancelled by user"
+# A due time this far in the past means no ticker is running: the sweep enqueues the job.
+TICKER_GRACE_SECONDS = 10
 # Any constant works; it only has to be the same in every process.
 CLAIM_LOCK_KEY = 7_105_310_471
 BUDGET_LOCK_KEY = 7_105_310_472
@@ -209,6 +211,19 @@ def job_cancel(*, job) -> bool:
 # --- Leases: one pipeline run at a time per job --------------------------------------
 
 
+def lease_seconds():
+    """Return how long a run may go unheard before another may take the job.
+
+    Longer than a step's longest stretch between renewals (VEO_TASK_SLICE_SECONDS) plus
+    two HTTP calls, so a live submit always holds its lease.
+    """
+    return (
+        settings.VEO_TASK_SLICE_SECONDS
+        + 2 * settings.VEO_HTTP_TIMEOUT
+        + settings.VEO_LEASE_GRACE_SECONDS
+    )
+
+
 def job_lease_acquire(job_id, *, seconds):
     """Take the job's lease if it is free or expired; return its expiry, or None."""
     now = timezone.now()
@@ -236,6 +251,47 @@ def job_lease_renew(job_id, held, *, seconds, stage, **changes):
 
 def job_lease_release(job_id, held) -> None:
     VideoCreationJob.objects.filter(pk=job_id, lease_expires_at=held).update(lease_expires_at=None)
+
+
+def job_schedule(job_id, held, *, at, **changes) -> bool:
+    """Release a held lease and store when the job's next step is due (the ticker's cue).
+
+    `changes` are what the step learnt (progress, counts of failed tries). Return whether
+    this run still held the job; if not, whoever took it decides its next step.
+    """
+    return (
+        VideoCreationJob.objects.filter(
+            pk=job_id, status=Status.PROCESSING, lease_expires_at=held
+        ).update(lease_expires_at=None, next_run_at=at, updated_at=timezone.now(), **changes)
+        == 1
+    )
+
+
+def jobs_enqueue_due(*, limit=200) -> int:
+    """Enqueue a run for each unfinished job whose next step is due; return how many.
+
+    Run by every cluster's ticker about twice a second. Each job is taken by a
+    conditional UPDATE on the due time it was read with, which moves the due time a
+    lease ahead: of many tickers on many machines one enqueues it, and if its task is
+    lost with a worker, the job comes due again once a run would have timed out.
+    """
+    now = timezone.now()
+    due = list(
+        VideoCreationJob.objects.active()
+        .filter(next_run_at__lte=now)
+        .order_by("next_run_at")
+        .values_list("pk", "next_run_at")[:limit]
+    )
+    rearmed = now + timedelta(seconds=lease_seconds())
+    queued = 0
+    for job_id, at in due:
+        taken = VideoCreationJob.objects.filter(pk=job_id, next_run_at=at).update(
+            next_run_at=rearmed
+        )
+        if taken:
+            async_task("jobs.tasks.run_job", job_id, group="jobs")
+            queued += 1
+    return queued
 
 
 # --- Pipeline transitions ------------------------------------------------------------
@@ -304,7 +360,9 @@ def job_record_operation(job_id, name) -> bool:
     VideoCreationJob.objects.filter(pk=job_id, operation_name__isnull=True).update(
         operation_name=name, updated_at=now
     )
-    return job_transition(job_id, from_stage=Stage.SUBMITTING, to_stage=Stage.GENERATING)
+    return job_transition(
+        job_id, from_stage=Stage.SUBMITTING, to_stage=Stage.GENERATING, attempts=0, poll_failures=0
+    )
 
 
 def job_transition(job_id, *, from_stage, to_stage, **changes) -> bool:
@@ -605,11 +663,15 @@ def enqueue_waiting() -> int:
 
 
 def jobs_unattended_exist() -> bool:
-    """Return whether some unfinished job is held by no run (no lease, or an expired one)."""
+    """Return whether some unfinished job is held by no run and waits for no due time.
+
+    A job between two polls holds no lease, but the ticker will bring it: attended.
+    """
     now = timezone.now()
     return (
         VideoCreationJob.objects.active()
         .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .exclude(next_run_at__gt=now)
         .exists()
     )
 
@@ -618,9 +680,12 @@ def jobs_recover() -> dict:
     """Bring every stalled job back to life or to an end; run by the cluster each minute.
 
     1. Fail jobs past the deadline (VEO_JOB_DEADLINE_MINUTES after submit) as timed out.
-    2. Re-enqueue processing jobs whose run died: lease free or expired, no progress
-       for two task slices. The pipeline resumes from the stored stage and never
-       resubmits a job whose submit may have gone out.
+       A job never sent (claimed but not yet submitted, or sent back after a 429) has
+       no deadline yet, however long it waited.
+    2. Re-enqueue processing jobs whose run died or whose next step no ticker took:
+       lease free or expired, and either a due time long past or, with none, no
+       progress for two task slices. The pipeline resumes from the stored stage and
+       never resubmits a job whose submit may have gone out.
     3. Queue waiting jobs that fit under the in-flight cap (covers lost enqueues).
     4. Delete job directories that no job owns (a failed delete, a crash mid-create).
     """
@@ -628,8 +693,7 @@ def jobs_recover() -> dict:
     deadline = now - timedelta(minutes=settings.VEO_JOB_DEADLINE_MINUTES)
     expired = list(
         VideoCreationJob.objects.in_flight()
-        .annotate(started=Coalesce("submitted_at", "created_at"))
-        .filter(started__lt=deadline)
+        .filter(submitted_at__lt=deadline)
         .values_list("pk", flat=True)
     )
     timed_out = sum(
@@ -644,7 +708,10 @@ def jobs_recover() -> dict:
     stalled = list(
         VideoCreationJob.objects.in_flight()
         .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-        .filter(updated_at__lt=quiet_since)
+        .filter(
+            Q(next_run_at__lt=now - timedelta(seconds=TICKER_GRACE_SECONDS))
+            | Q(next_run_at__isnull=True, updated_at__lt=quiet_since)
+        )
         .values_list("pk", flat=True)
     )
     with transaction.atomic():

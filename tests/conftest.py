@@ -1,5 +1,7 @@
 """Shared fixtures: a private data dir per test, users, a live Veo emulator."""
 
+import time
+
 import pytest
 from django.core.cache import caches
 from django_q.conf import Conf
@@ -109,3 +111,19 @@ def gemini(settings):
 
 
 JOB_OPTIONS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 4}
+
+
+def run_due_jobs(timeout=10):
+    """Play the cluster's ticker in sync mode until no unfinished job has a step due.
+
+    Each tick enqueues the jobs whose next step (a poll, a retry) is due, and django-q2's
+    sync mode runs them in-process, as a worker would.
+    """
+    from jobs import services
+    from jobs.models import VideoCreationJob
+
+    give_up = time.monotonic() + timeout
+    while VideoCreationJob.objects.active().filter(next_run_at__isnull=False).exists():
+        assert time.monotonic() < give_up, "a job still had a step due after the timeout"
+        services.jobs_enqueue_due()
+        time.sleep(0.01)

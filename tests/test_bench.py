@@ -25,7 +25,7 @@ pytestmark = pytest.mark.studio
 
 
 def test_every_benchmark_has_a_smoke_run():
-    assert BENCHMARKS == ["download", "pages", "pipeline", "poll", "startup"]
+    assert BENCHMARKS == ["download", "pages", "pipeline", "poll", "startup", "ticks"]
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)

@@ -27,7 +27,7 @@ from drafts.models import Draft, DraftVersion
 from jobs import services, storage, tokens
 from jobs.models import ApiToken, Batch, Budget, VideoCreationJob, VideoResource
 from jobs.veo.synthetic import render_mp4
-from tests.conftest import JOB_OPTIONS
+from tests.conftest import JOB_OPTIONS, run_due_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -700,6 +700,7 @@ def test_the_api_key_appears_in_no_log_error_file_or_page(
                 model=MODEL,
                 options=JOB_OPTIONS,
             )
+        run_due_jobs()
         job.refresh_from_db()
         jobs.append(job)
     assert all(job.status == "failed" for job in jobs)

@@ -218,9 +218,9 @@ CACHES = {
 REDIS_URL = env_str("REDIS_URL")
 Q_WORKERS = env_int("Q_WORKERS", 2, minimum=1, maximum=64)
 
-# A pipeline task runs for at most one slice of polling (VEO_TASK_SLICE_SECONDS) plus a
-# download, then re-enqueues itself; `timeout` bounds that, and `retry` is longer so a
-# healthy task is never handed to a second worker while the first still runs.
+# A pipeline task runs one step (a submit, a poll, or a download and the finish) and
+# never sleeps; `timeout` bounds that, and `retry` is longer so a healthy task is never
+# handed to a second worker while the first still runs.
 Q_TASK_TIMEOUT = env_int("Q_TASK_TIMEOUT", 300, minimum=30)
 # Restart the cluster if tasks wait but none has started for this long: longer than any
 # task may run, so only wedged workers (see jobs/watchdog.py) trip it.
@@ -303,7 +303,11 @@ VEO_MAX_IN_FLIGHT = env_int("VEO_MAX_IN_FLIGHT", 10, minimum=1)
 # First wait before retrying a rate-limited submit, a failed poll or a download;
 # doubled on each further attempt, with jitter, unless Google names the wait.
 VEO_RETRY_BASE_SECONDS = env_float("VEO_RETRY_BASE_SECONDS", 1.0, minimum=0.0)
+# The longest a run's step goes between lease renewals (a submit, a download); a run
+# never waits for a poll: the due time is on the row, and the ticker (every
+# VEO_TICK_SECONDS, in the qcluster process) enqueues the next step.
 VEO_TASK_SLICE_SECONDS = env_float("VEO_TASK_SLICE_SECONDS", 60.0, minimum=1.0)
+VEO_TICK_SECONDS = env_float("VEO_TICK_SECONDS", 0.5, minimum=0.05)
 VEO_JOB_DEADLINE_MINUTES = env_int("VEO_JOB_DEADLINE_MINUTES", 30, minimum=1)
 # A run's lease lasts a slice plus two HTTP timeouts plus this margin; after that, a
 # silent run is presumed dead and another may take the job.

@@ -283,6 +283,7 @@ class Operation:
     poll_fault_spent: bool = False
     polls: int = 0
     downloads: int = 0
+    rendered_at: float | None = None
     rendered: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     def state(self) -> dict:
@@ -872,6 +873,10 @@ class Emulator:
                     "submits": 1,
                     "polls": op.polls,
                     "downloads": op.downloads,
+                    # When a poll would first have answered done (wall clock), for benchmarks.
+                    "done_at": max(op.submitted_at + op.latency, op.rendered_at)
+                    if op.rendered_at is not None
+                    else None,
                     "image": op.image,
                     "last_frame": op.last_frame,
                     "parameters": dict(op.parameters),
@@ -1195,6 +1200,7 @@ class Emulator:
                 self._save()
         finally:
             self._image_path(op).unlink(missing_ok=True)
+            op.rendered_at = time.time()
             op.rendered.set()
 
 

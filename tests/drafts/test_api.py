@@ -11,6 +11,7 @@ from drafts import services
 from drafts.models import Draft
 from jobs import tokens
 from jobs.models import Batch, Budget, VideoCreationJob
+from tests.conftest import run_due_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -147,6 +148,7 @@ def test_batch_summary_reaches_its_end_against_the_emulator(
             reverse("drafts_api:run", args=[draft.pk]),
             {"options": {"durationSeconds": 4}},
         )
+    run_due_jobs()
     status, batch = call(api, "GET", reverse("api:batch", args=[run["data"]["batchId"]]))
     assert status == 200
     assert batch["data"]["finished"] is True

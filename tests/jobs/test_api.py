@@ -16,7 +16,7 @@ from PIL import Image
 from jobs import tokens
 from jobs.media import probe
 from jobs.models import Budget, IdempotencyKey, VideoCreationJob, VideoResource
-from tests.conftest import JOB_OPTIONS
+from tests.conftest import JOB_OPTIONS, run_due_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -759,6 +759,7 @@ def test_an_api_job_runs_to_a_playable_video_against_the_emulator(
         response = post_job(
             api, {"promptText": "API lighthouse at dusk", "options": {"durationSeconds": 4}}
         )
+    run_due_jobs()
     assert response.status_code == 201
     job_id = response.json()["data"]["jobId"]
     data = api.get(url("job", job_id)).json()["data"]

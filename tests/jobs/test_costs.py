@@ -17,7 +17,7 @@ from django_q.conf import Conf
 from jobs import pricing, services
 from jobs.admin import BudgetAdmin
 from jobs.models import Budget, VideoCreationJob
-from tests.conftest import JOB_OPTIONS
+from tests.conftest import JOB_OPTIONS, run_due_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +34,7 @@ def run(user, capture, prompt, **options):
         job = services.job_create(
             owner=user, prompt_text=prompt, model=MODEL, options={**JOB_OPTIONS, **options}
         )
+    run_due_jobs()
     job.refresh_from_db()
     return job
 

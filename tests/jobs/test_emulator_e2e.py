@@ -10,6 +10,7 @@ from jobs import frames, services
 from jobs.media import probe
 from jobs.models import VideoCreationJob, VideoResource
 from jobs.veo.emulator import service_account_info
+from tests.conftest import run_due_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +42,7 @@ def run(user, capture, *, model, prompt, options=None, **extra):
         job = services.job_create(
             owner=user, prompt_text=prompt, model=model, options=options, **extra
         )
+    run_due_jobs()
     job.refresh_from_db()
     return job
 

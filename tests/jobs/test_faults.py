@@ -10,7 +10,7 @@ import pytest
 
 from jobs import services
 from jobs.models import VideoCreationJob
-from tests.conftest import JOB_OPTIONS
+from tests.conftest import JOB_OPTIONS, run_due_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +26,7 @@ def quick_retries(settings):
 def run(user, capture, prompt):
     with capture(execute=True):
         job = services.job_create(owner=user, prompt_text=prompt, model=MODEL, options=JOB_OPTIONS)
+    run_due_jobs()
     job.refresh_from_db()
     return job
 

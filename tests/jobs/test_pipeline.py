@@ -14,7 +14,7 @@ from jobs import pipeline, services
 from jobs.media import probe
 from jobs.models import VideoCreationJob, VideoResource
 from jobs.veo.synthetic import render_mp4
-from tests.conftest import API_KEY, JOB_OPTIONS
+from tests.conftest import API_KEY, JOB_OPTIONS, run_due_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -42,9 +42,10 @@ def quick_retries(settings):
 
 
 def create_job(user, django_capture_on_commit_callbacks, prompt="A lighthouse at dusk"):
-    """Create a job through the service and run the enqueued task (django-q2 sync mode)."""
+    """Create a job through the service and run its tasks (django-q2 sync mode) to the end."""
     with django_capture_on_commit_callbacks(execute=True):
         job = services.job_create(owner=user, prompt_text=prompt, model=MODEL, options=JOB_OPTIONS)
+    run_due_jobs()
     job.refresh_from_db()
     return job
 
@@ -421,8 +422,8 @@ def test_generation_past_the_deadline_ends_timed_out(gemini, settings, user):
 def test_long_generation_hands_the_worker_back_and_resumes(
     gemini, settings, user, mp4_bytes, django_capture_on_commit_callbacks
 ):
-    settings.VEO_TASK_SLICE_SECONDS = 1
-    settings.VEO_POLL_INTERVAL = 0.4
+    """Each poll is its own task: the worker is free between them."""
+    settings.VEO_POLL_INTERVAL = 0.1
     responses.post(SUBMIT, json={"name": OPERATION})
     for _ in range(4):
         responses.get(POLL, json={"name": OPERATION})
@@ -435,7 +436,122 @@ def test_long_generation_hands_the_worker_back_and_resumes(
     assert len(submit_calls()) == 1
     from django_q.models import Task
 
-    assert Task.objects.filter(func="jobs.tasks.run_job").count() >= 2
+    assert Task.objects.filter(func="jobs.tasks.run_job").count() == 5  # one a poll
+
+
+@responses.activate
+def test_a_run_polls_once_and_leaves_the_next_poll_to_the_ticker(gemini, settings, user):
+    """A run never sleeps for a poll interval: it stores when the next poll is due."""
+    settings.VEO_POLL_INTERVAL = 5
+    settings.VEO_TASK_SLICE_SECONDS = 3
+    polls = []
+
+    def answer(request):
+        polls.append(request)
+        if len(polls) < 4:
+            return 200, {}, json.dumps({"name": OPERATION})
+        return 200, {}, json.dumps({"name": OPERATION, "done": True, "error": {"message": "x"}})
+
+    responses.add_callback(responses.GET, POLL, callback=answer)
+    job = _job_in(
+        user,
+        status=Status.PROCESSING,
+        stage=Stage.GENERATING,
+        operation_name=OPERATION,
+        submitted_at=timezone.now(),
+    )
+    pipeline.run(job.pk)
+    job.refresh_from_db()
+    assert len(polls) == 1
+    assert (job.status, job.stage, job.lease_expires_at) == (
+        Status.PROCESSING,
+        Stage.GENERATING,
+        None,
+    )
+    due_in = (job.next_run_at - timezone.now()).total_seconds()
+    assert 4 < due_in <= 5.5
+
+
+@responses.activate
+def test_a_retry_after_a_rate_limit_waits_on_the_row_not_in_the_worker(gemini, settings, user):
+    settings.VEO_TASK_SLICE_SECONDS = 60
+    responses.post(
+        SUBMIT,
+        status=429,
+        json={
+            "error": {
+                "code": 429,
+                "status": "RESOURCE_EXHAUSTED",
+                "message": "You exceeded your current quota.",
+                "details": [
+                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "3s"}
+                ],
+            }
+        },
+    )
+    responses.post(SUBMIT, status=400, json={"error": {"code": 400, "message": "Not again."}})
+    job = _job_in(user)
+    began = timezone.now()
+    pipeline.run(job.pk)
+    job.refresh_from_db()
+    assert timezone.now() - began < timedelta(seconds=2)
+    assert len(submit_calls()) == 1
+    assert (job.status, job.stage, job.submitted_at) == (Status.PROCESSING, Stage.SUBMITTING, None)
+    assert 2 < (job.next_run_at - timezone.now()).total_seconds() <= 3
+
+
+@responses.activate
+def test_failed_tries_are_counted_per_stage(
+    gemini, user, mp4_bytes, django_capture_on_commit_callbacks
+):
+    """Two refused submits do not count against the download's three tries."""
+    refused = {
+        "error": {
+            "code": 429,
+            "status": "RESOURCE_EXHAUSTED",
+            "message": "You exceeded your current quota.",
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "0.01s"}
+            ],
+        }
+    }
+    responses.post(SUBMIT, status=429, json=refused)
+    responses.post(SUBMIT, status=429, json=refused)
+    responses.post(SUBMIT, json={"name": OPERATION})
+    responses.get(POLL, json=done_body())
+    responses.get(FILE, status=503, body="<html>unavailable</html>")
+    responses.get(FILE, status=503, body="<html>unavailable</html>")
+    responses.get(FILE, body=mp4_bytes, content_type="video/mp4")
+    job = create_job(user, django_capture_on_commit_callbacks)
+    assert job.status == Status.COMPLETED, job.error
+    assert len(submit_calls()) == 3
+
+
+@responses.activate
+def test_a_resumed_download_retries_a_503_poll_and_download_like_a_first_run(
+    gemini, user, mp4_bytes, data_dir
+):
+    """A later run (after a crash) re-polls for the video: one 503 must not fail it."""
+    job = _job_in(
+        user,
+        status=Status.PROCESSING,
+        stage=Stage.DOWNLOADING,
+        operation_name=OPERATION,
+        submitted_at=timezone.now(),
+        metadata={"samples_returned": 1},
+    )
+    responses.get(POLL, status=503, body="<html>unavailable</html>")
+    responses.get(POLL, json=done_body())
+    responses.get(FILE, status=503, body="<html>unavailable</html>")
+    responses.get(FILE, body=mp4_bytes, content_type="video/mp4")
+    pipeline.run(job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.stage) == (Status.PROCESSING, Stage.DOWNLOADING), job.error
+    run_due_jobs()
+    job.refresh_from_db()
+    assert job.status == Status.COMPLETED, job.error
+    assert (data_dir / "videos" / job.pk / "output.mp4").read_bytes() == mp4_bytes
+    assert submit_calls() == []
 
 
 def test_files_go_through_djangos_storage_api(data_dir):

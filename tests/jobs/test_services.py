@@ -8,9 +8,13 @@ import pytest
 import responses
 from django.urls import reverse
 from django.utils import timezone
+from django_q.models import Schedule
+from django_q.scheduler import scheduler
+from django_q.signing import SignedPackage
 
 from jobs import pipeline, services, storage
 from jobs.models import VideoCreationJob, VideoResource
+from jobs.ticker import Ticker
 from jobs.veo.synthetic import render_mp4
 from tests.conftest import JOB_OPTIONS
 
@@ -106,6 +110,53 @@ def test_an_expired_lease_can_be_taken_and_a_held_one_cannot(user):
     assert services.job_lease_acquire(job.pk, seconds=30) is not None
 
 
+# --- The ticker: due steps are enqueued once ---------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tickers_enqueue_each_due_job_once(monkeypatch, settings, user):
+    """Two clusters' tickers race over the same due jobs; each job gets one run queued."""
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", False)  # to the real broker, to be counted there
+    broker = get_broker()
+    broker.purge_queue()
+    now = timezone.now()
+    due = [
+        job_in(user, status=Status.PROCESSING, stage=Stage.GENERATING, next_run_at=now)
+        for _ in range(12)
+    ]
+    later = job_in(
+        user,
+        status=Status.PROCESSING,
+        stage=Stage.GENERATING,
+        next_run_at=now + timedelta(minutes=5),
+    )
+    tickers = [Ticker(every=0.01) for _ in range(2)]  # the qcluster's, twice
+    for ticker in tickers:
+        ticker.start()
+    time.sleep(1)
+    for ticker in tickers:
+        ticker.stop()
+    try:
+        assert broker.queue_size() == len(due)
+        queued_ids = sorted(
+            SignedPackage.loads(payload)["args"][0] for _, payload in _drain(broker)
+        )
+        assert queued_ids == sorted(job.pk for job in due)
+        assert later.pk not in queued_ids
+    finally:
+        broker.purge_queue()
+
+
+def _drain(broker):
+    tasks = []
+    while batch := broker.dequeue():
+        tasks.extend(batch)
+    return tasks
+
+
 # --- The recovery sweep -------------------------------------------------------------------
 
 
@@ -126,6 +177,18 @@ def test_sweep_fails_jobs_past_the_deadline(settings, user):
     assert result["timed_out"] == 1
     assert (old.status, old.error[:10]) == (Status.FAILED, "Timed out:")
     assert fresh.status == Status.PROCESSING
+
+
+def test_sweep_never_times_out_a_job_that_was_never_sent(settings, user):
+    """Queued behind the cap for longer than the deadline, or sent back after a 429."""
+    settings.VEO_JOB_DEADLINE_MINUTES = 30
+    job = job_in(user, created_at=timezone.now() - timedelta(minutes=31))
+    assert services.job_claim(job.pk)
+    result = services.jobs_recover()
+    job.refresh_from_db()
+    assert result["timed_out"] == 0
+    assert (job.status, job.stage) == (Status.PROCESSING, Stage.SUBMITTING)
+    assert not job.error
 
 
 def test_sweep_resumes_a_job_whose_run_died_but_not_a_live_one(
@@ -280,6 +343,11 @@ def test_a_late_result_of_a_cancelled_job_is_kept(
         assert services.job_cancel(job=job)
     job.refresh_from_db()
     assert (job.status, job.error) == (Status.FAILED, "Cancelled by user")
+    # Veo was not done at the first poll: the next is a one-off schedule, not a sleep.
+    assert not VideoResource.objects.filter(job=job).exists()
+    next_poll = Schedule.objects.get(func="jobs.tasks.collect_late_result")
+    Schedule.objects.filter(pk=next_poll.pk).update(next_run=timezone.now())
+    scheduler()  # django-q2's own, as the cluster runs it; sync mode runs the task here
     late = VideoResource.objects.get(job=job, filename="late-result.mp4")
     assert late.type == "video"
     assert (data_dir / late.file_path).read_bytes() == mp4_bytes

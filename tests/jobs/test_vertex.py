@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jobs import services
 from jobs.models import VideoCreationJob
 from jobs.veo.synthetic import render_mp4
+from tests.conftest import run_due_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -80,6 +81,7 @@ def run(user, capture):
         job = services.job_create(
             owner=user, prompt_text="Vertex dusk", model=MODEL, options=OPTIONS
         )
+    run_due_jobs()
     job.refresh_from_db()
     return job
 

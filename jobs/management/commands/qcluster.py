@@ -1,4 +1,5 @@
-"""`manage.py qcluster`: django-q2's cluster, restarted by a watchdog if its workers wedge.
+"""`manage.py qcluster`: django-q2's cluster, restarted by a watchdog if its workers wedge,
+and a ticker that enqueues each job's next step when it is due.
 
 This replaces django-q2's command of the same name (the jobs app comes first in
 INSTALLED_APPS), so the production shape stays gunicorn plus `manage.py qcluster`.
@@ -14,11 +15,12 @@ from django_q.brokers import get_broker
 from django_q.cluster import Cluster
 from django_q.management.commands.qcluster import Command as DjangoQCommand
 
+from jobs.ticker import Ticker
 from jobs.watchdog import Watchdog
 
 
 class Command(DjangoQCommand):
-    help = "Start the django-q2 cluster, and restart it if its workers wedge."
+    help = "Start the django-q2 cluster and its ticker, and restart it if its workers wedge."
 
     def handle(self, *args, **options):
         settings.SECRET_KEY  # noqa: B018  (signing needs it; fail before starting)
@@ -31,7 +33,11 @@ class Command(DjangoQCommand):
         if options.get("run_once", False):
             cluster.stop()
             return
-        watchdog.run()
+        ticker = Ticker().start()
+        try:
+            watchdog.run()
+        finally:
+            ticker.stop()
 
     def _refuse_unmigrated_database(self):
         """Stop with one line, not a worker traceback per poll, before `migrate` has run."""
