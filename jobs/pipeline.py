@@ -48,6 +48,20 @@ UNEXPECTED = (
     "The details are in the worker's log."
 )
 
+DISK_TROUBLE = (
+    "The studio could not write this video's files to its disk (it may be full or "
+    "read-only). The details are in the worker's log."
+)
+
+
+def failure_sentence(error):
+    """Return what a person reads for a failure that is not Veo's: never the error's text."""
+    if isinstance(error, NotAVideo):
+        return f"The stored video could not be read. {error}"  # media's reasons are sentences
+    if isinstance(error, OSError):
+        return DISK_TROUBLE
+    return UNEXPECTED
+
 
 def get_provider():
     """Return the configured provider (the emulator speaks the Gemini dialect)."""
@@ -149,9 +163,9 @@ def run(job_id):
     except VeoError as exc:
         logger.warning("Job %s failed: %s", job_id, exc.message)
         services.job_fail(job_id, message=exc.message, actual_cost=_failure_cost(job, exc))
-    except Exception:
+    except Exception as exc:
         logger.exception("Job %s failed unexpectedly", job_id)
-        services.job_fail(job_id, message=UNEXPECTED)
+        services.job_fail(job_id, message=failure_sentence(exc))
     finally:
         lease.release()
         storage.remove_temp_files(job_id)

@@ -28,7 +28,8 @@ def send_submit(session, url, *, body, headers, timeout, credential) -> dict:
         raise SubmitOutcomeUnknown(f"connection lost: {type(exc).__name__}") from None
     except requests.Timeout:
         raise SubmitOutcomeUnknown("no answer in time") from None
-    if response.status_code >= 500:
+    # A 408 says the server stopped waiting, not that it ignored what arrived.
+    if response.status_code >= 500 or response.status_code == 408:
         raise SubmitOutcomeUnknown(f"the API answered {response.status_code}")
     if response.status_code != 200:
         raise error_from_response(response, credential=credential)

@@ -10,6 +10,7 @@ application default credentials.
 
 import base64
 import json
+import logging
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,6 +24,8 @@ from google.oauth2 import service_account
 from . import download, gemini, transport
 from .base import GenerationRequest, Operation, Sample, VeoError
 from .gemini import finished, operation_error
+
+logger = logging.getLogger(__name__)
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 CREDENTIAL = "the Google Cloud credentials (GOOGLE_APPLICATION_CREDENTIALS)"
@@ -78,18 +81,25 @@ class VertexProvider:
                 )
             if not self._credentials.valid:
                 self._credentials.refresh(google.auth.transport.requests.Request(self.session))
-        except google.auth.exceptions.DefaultCredentialsError as exc:
+        # google-auth's words name files on the server and carry raw answers: the log
+        # gets them, a person gets what to check.
+        except google.auth.exceptions.DefaultCredentialsError:
+            logger.warning("Google Cloud credentials unusable", exc_info=True)
             raise VeoError(
                 "No usable Google Cloud credentials: set GOOGLE_APPLICATION_CREDENTIALS to a "
-                f"service-account JSON file ({_first_line(exc)})."
+                "readable service-account JSON file. The details are in the worker's log."
             ) from None
-        except google.auth.exceptions.TransportError as exc:
+        except google.auth.exceptions.TransportError:
+            logger.warning("Google's token service unreachable", exc_info=True)
             raise VeoError(
-                f"Could not reach Google's token service: {_first_line(exc)}", retryable=True
+                "Could not reach Google's token service; the studio will try again.",
+                retryable=True,
             ) from None
-        except google.auth.exceptions.RefreshError as exc:
+        except google.auth.exceptions.RefreshError:
+            logger.warning("Google refused the credentials", exc_info=True)
             raise VeoError(
-                f"Google refused the service account's credentials: {_first_line(exc)}"
+                "Google refused the service account's credentials: check the key is current "
+                "and the account is enabled. The details are in the worker's log."
             ) from None
         return self._credentials.token
 
@@ -233,7 +243,3 @@ def parse_operation(data: dict, *, fallback_name="") -> Operation:
                 )
             )
     return finished(name, samples, result, data)
-
-
-def _first_line(exc):
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
