@@ -106,7 +106,7 @@ def job_create(
                     _store_frame(job, stem, frame)
             enqueue_run(job.pk)
     except BaseException:
-        storage.delete_job_files(job.pk)
+        _delete_files(job.pk)  # never hides why the create failed
         raise
     return job
 

@@ -11,7 +11,9 @@ Names are built from our own ids and names only, never from a remote filename, a
 every file lands by an atomic rename so a reader never sees half of one.
 """
 
+import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -24,6 +26,8 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
+
+logger = logging.getLogger(__name__)
 
 OUTPUT_NAME = "output.mp4"
 METADATA_NAME = "metadata.json"
@@ -154,7 +158,9 @@ def remove_temp_files(job_id) -> None:
 
 
 def delete_job_files(job_id) -> None:
-    shutil.rmtree(job_dir(job_id), ignore_errors=True)
+    """Delete the job's directory; a directory already gone is fine, any other failure raises."""
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(job_dir(job_id))
 
 
 def delete_orphan_dirs(*, known, older_than) -> int:
@@ -170,6 +176,12 @@ def delete_orphan_dirs(*, known, older_than) -> int:
             and directory.name not in known
             and directory.stat().st_mtime < cutoff
         ):
-            shutil.rmtree(directory, ignore_errors=True)
+            try:
+                shutil.rmtree(directory)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                logger.exception("Could not delete the orphaned directory %s", directory)
+                continue
             removed += 1
     return removed
