@@ -431,6 +431,7 @@ def collect_late_result(job_id):
         if operation.error is not None or not operation.samples:
             return
         relative = storage.relative_resource(job.pk, "video", storage.LATE_RESULT_NAME)
+        services.job_files_unsettle(job.pk)  # a kill from here on leaves a temp file
         fetch_video(
             get_provider(),
             operation.samples[0],

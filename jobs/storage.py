@@ -149,12 +149,26 @@ def store_json(name, data) -> None:
     store_bytes(name, json.dumps(data, indent=2, sort_keys=True, default=str).encode())
 
 
-def remove_temp_files(job_id) -> None:
-    """Delete temporary files a crashed step left in the job's directory."""
+def remove_temp_files(job_id, *, older_than=None) -> int:
+    """Delete temporary files a crashed step left in the job's directory.
+
+    With older_than (a timedelta), keep files written more recently, which a live task
+    may still be writing. Return how many temporary files are left.
+    """
     directory = job_dir(job_id)
-    if directory.is_dir():
-        for path in directory.rglob(".tmp-*"):
-            path.unlink(missing_ok=True)
+    if not directory.is_dir():
+        return 0
+    cutoff = None if older_than is None else time.time() - older_than.total_seconds()
+    left = 0
+    for path in directory.rglob(".tmp-*"):
+        try:
+            if cutoff is None or path.stat().st_mtime < cutoff:
+                path.unlink()
+            else:
+                left += 1
+        except FileNotFoundError:
+            pass  # its writer renamed it into place meanwhile
+    return left
 
 
 def delete_job_files(job_id) -> None:
