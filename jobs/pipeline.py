@@ -196,25 +196,29 @@ def _submit(job, provider, lease, slice_ends):
         # This run holds the lease, so the run that started that submit is gone.
         raise SubmitOutcomeUnknown("an earlier attempt stopped before Veo's answer was saved")
     request = _request(job)
-    # Mark the attempt before the paid call: a run that finds this mark and no
-    # operation name knows a submit may have gone out and must not send another.
-    if not services.job_mark_submit_started(job.pk):
-        raise Stopped
+
+    def mark_sending():
+        # Marked while the request's last byte is held back, so a run killed before the
+        # mark sent Google nothing it acts on, and a run that finds the mark and no
+        # operation name knows a submit may have gone out and must not send another.
+        if not services.job_mark_submit_started(job.pk):
+            raise Stopped
+
     for attempt in range(SUBMIT_ATTEMPTS):
         lease.renew(Stage.SUBMITTING)
         try:
-            name = provider.submit(request)
+            name = provider.submit(request, on_sending=mark_sending)
             break
         except SubmitOutcomeUnknown:
             raise
         except VeoError as exc:
             if not exc.retryable:
                 raise
+            services.job_clear_submit_mark(job.pk)  # Google refused it: nothing billed.
             if attempt == SUBMIT_ATTEMPTS - 1:
                 raise _gave_up(exc, SUBMIT_ATTEMPTS) from None
             wait = _backoff(attempt, exc)
             if time.monotonic() + wait > slice_ends:
-                services.job_clear_submit_mark(job.pk)  # Google refused it: nothing billed.
                 raise Reschedule from None
             time.sleep(wait)
     if not services.job_record_operation(job.pk, name):

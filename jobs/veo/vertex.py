@@ -114,7 +114,7 @@ class VertexProvider:
             f"/publishers/google/models/{model}"
         )
 
-    def submit(self, request: GenerationRequest) -> str:
+    def submit(self, request: GenerationRequest, *, on_sending=None) -> str:
         answer = transport.send_submit(
             self.session,
             f"{self._model_url(request.model)}:predictLongRunning",
@@ -122,6 +122,7 @@ class VertexProvider:
             headers=self._headers(),
             timeout=self.timeout,
             credential=CREDENTIAL,
+            on_sending=on_sending,
         )
         return answer["name"]
 

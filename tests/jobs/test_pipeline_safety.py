@@ -4,6 +4,7 @@ Google's wire is faked with `responses`; the pipeline, storage and services are 
 """
 
 import re
+import time
 
 import pytest
 import responses
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from jobs import pipeline, services
 from jobs.models import VideoCreationJob
+from jobs.veo.base import GenerationRequest
 from jobs.veo.synthetic import render_mp4
 from tests.conftest import JOB_OPTIONS
 
@@ -154,3 +156,38 @@ def test_a_disk_failure_reads_as_a_sentence_and_the_detail_goes_to_the_log(
     assert job.status == Status.FAILED
     assert job.error == pipeline.DISK_TROUBLE
     assert "resources" in caplog.text  # the path is in the log, for the operator
+
+
+# --- 22: the submit mark and the paid call, as seen from Google's side ---------------
+
+
+class Abandoned(Exception):
+    pass
+
+
+def test_the_submit_mark_is_written_while_the_requests_last_byte_is_held_back(veo):
+    prompt = "Held back until marked"
+    seen = []
+
+    def on_sending():
+        time.sleep(0.3)  # time enough for the emulator to act on what arrived, if it would
+        seen.append(veo.submits_for(prompt))
+
+    provider = pipeline.get_provider()
+    provider.submit(GenerationRequest(prompt=prompt, model=MODEL), on_sending=on_sending)
+    assert seen == [0]  # at the mark, Google has nothing it can act on
+    assert veo.submits_for(prompt) == 1
+
+
+def test_a_submit_abandoned_at_its_mark_never_reaches_google(veo):
+    prompt = "Abandoned at the mark"
+
+    def on_sending():
+        raise Abandoned  # as a run that finds the job cancelled, or a process killed here
+
+    with pytest.raises(Abandoned):
+        pipeline.get_provider().submit(
+            GenerationRequest(prompt=prompt, model=MODEL), on_sending=on_sending
+        )
+    time.sleep(0.3)
+    assert veo.submits_for(prompt) == 0
