@@ -381,9 +381,9 @@ def test_workers_killed_at_each_stage_leave_every_job_honestly_ended(
             jobs.append((target, job, prompt))
             left = kill_at(cluster, job, target)
             if left is not None and (target != "before submit" or left[2] is None):
-                hit[target] = left
+                hit[target] = attempt
                 break
-    print("kills:", hit)
+    print("kills at attempt:", hit)
     assert set(hit) == set(TARGETS), f"stages never hit: {set(TARGETS) - set(hit)}"
     wait_until_all_finished(timeout=240)
     cluster.stop()
