@@ -672,10 +672,12 @@ def jobs_settle_files(*, older_than=None) -> int:
         older_than = timedelta(seconds=settings.Q_TASK_TIMEOUT)
     unsettled = VideoCreationJob.objects.filter(
         status__in=[Status.COMPLETED, Status.FAILED], files_settled_at__isnull=True
-    ).values_list("pk", flat=True)[:SETTLE_PER_SWEEP]
+    ).values_list("pk", "updated_at")[:SETTLE_PER_SWEEP]
     settled = 0
-    for job_id in list(unsettled):
-        job_write_metadata_file(job_id)
+    for job_id, updated_at in list(unsettled):
+        written = storage.job_dir(job_id) / storage.METADATA_NAME
+        if not written.is_file() or written.stat().st_mtime < updated_at.timestamp():
+            job_write_metadata_file(job_id)  # missing, or older than the row's last change
         if storage.remove_temp_files(job_id, older_than=older_than) == 0:
             settled += VideoCreationJob.objects.filter(
                 pk=job_id, files_settled_at__isnull=True

@@ -118,3 +118,18 @@ def test_a_late_result_is_listed_in_metadata_json(user, data_dir):
     on_disk = json.loads((data_dir / "videos" / cancelled.pk / "metadata.json").read_text())
     assert [r["filename"] for r in on_disk["resources"]] == [storage.LATE_RESULT_NAME]
     assert VideoResource.objects.filter(job=cancelled).count() == 1
+
+
+def test_a_stale_metadata_file_from_before_the_last_change_is_rewritten(
+    finishing, data_dir, settings
+):
+    directory = complete(finishing, data_dir)
+    metadata = directory / storage.METADATA_NAME
+    # The kill came after an earlier write (say, a cancel's) and before this one's.
+    metadata.write_text(json.dumps({"status": "processing"}))
+    long_ago = time.time() - 3600
+    os.utime(metadata, (long_ago, long_ago))
+    services.jobs_recover()
+    assert json.loads(metadata.read_text())["status"] == "completed"
+    finishing.refresh_from_db()
+    assert finishing.files_settled_at is not None
