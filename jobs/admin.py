@@ -92,6 +92,21 @@ class VideoCreationJobAdmin(admin.ModelAdmin):
             response.context_data["usage"] = usage.totals(changelist.queryset.order_by())
         return response
 
+    def has_delete_permission(self, request, obj=None):
+        """Refuse a running job, one page or one bulk selection at a time: cancel it first."""
+        return super().has_delete_permission(request, obj) and (obj is None or obj.is_finished)
+
+    def delete_model(self, request, obj):
+        self.delete_queryset(request, [obj])
+
+    def delete_queryset(self, request, queryset):
+        # Through the service, so the job's files go with its rows.
+        for job in queryset:
+            try:
+                services.job_delete(job=job)
+            except services.JobStateError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+
     @admin.action(description="Cancel selected jobs")
     def cancel_jobs(self, request, queryset):
         cancelled = sum(services.job_cancel(job=job) for job in queryset)

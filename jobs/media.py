@@ -1,9 +1,16 @@
 """Look inside video files with PyAV: is it a real video, and its poster frame."""
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
+
+logger = logging.getLogger(__name__)
+
+# How far a stream's last packet may end before the duration its header declares:
+# more than a few frames, less than any cut a person would notice.
+SHORT_BY_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -19,7 +26,10 @@ class NotAVideo(ValueError):
 
 
 def probe(path: Path) -> VideoInfo:
-    """Return the video's duration and size, or raise NotAVideo."""
+    """Return the video's duration and size, or raise NotAVideo with a reason for a person.
+
+    FFmpeg's own words (which name the file's path on the server) go to the log only.
+    """
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -31,14 +41,44 @@ def probe(path: Path) -> VideoInfo:
             # Decode one frame: a truncated file often has a valid header but no data.
             if next(container.decode(stream), None) is None:
                 raise NotAVideo("The downloaded video has no frames.")
+            container.seek(0)
+            _check_complete(container)
             return VideoInfo(
                 duration=duration,
                 width=stream.codec_context.width,
                 height=stream.codec_context.height,
                 has_audio=bool(container.streams.audio),
             )
-    except av.FFmpegError as exc:
-        raise NotAVideo(f"The downloaded file is not a readable video ({exc}).") from None
+    except av.FFmpegError:
+        logger.info("PyAV could not read %s", path, exc_info=True)
+        raise NotAVideo("The downloaded file is not a video.") from None
+
+
+def _check_complete(container) -> None:
+    """Raise NotAVideo unless every stream's packets reach the duration its header declares.
+
+    A faststart MP4 carries its whole index before the data, so a file cut short opens,
+    decodes its first frame, and declares its full length; only the packets show the cut.
+    Demuxing reads them without decoding.
+    """
+    ends, declared = {}, {}
+    for stream in container.streams:
+        if stream.type in ("video", "audio") and stream.duration and stream.time_base:
+            declared[stream.index] = float(stream.duration * stream.time_base)
+    for packet in container.demux(*container.streams.video, *container.streams.audio):
+        if packet.dts is None:  # the demuxer's flush packet
+            continue
+        if packet.is_corrupt:  # the file ends inside this packet
+            raise NotAVideo(_SHORT)
+        if packet.pts is not None and packet.stream.time_base:
+            end = float((packet.pts + (packet.duration or 0)) * packet.stream.time_base)
+            ends[packet.stream.index] = max(ends.get(packet.stream.index, 0.0), end)
+    for index, length in declared.items():
+        if ends.get(index, 0.0) < length - SHORT_BY_SECONDS:
+            raise NotAVideo(_SHORT)
+
+
+_SHORT = "The downloaded video is shorter than it declares: the file was cut off."
 
 
 def write_poster(video: Path, dest: Path, *, at_fraction=0.3) -> None:

@@ -195,6 +195,10 @@ class VideoCreationJob(models.Model):
     estimated_cost_usd = models.DecimalField(max_digits=10, decimal_places=4, default=0)
     actual_cost_usd = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     billed_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # Set by the recovery sweep once a finished job's directory matches its row
+    # (metadata.json written, no temporary file left); every terminal write clears it,
+    # so whatever a kill interrupts after that write, the next sweep finishes or cleans.
+    files_settled_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # While set and in the future, one pipeline run holds the job; others leave it be.
@@ -226,6 +230,12 @@ class VideoCreationJob(models.Model):
                 fields=["next_run_at"],
                 name="jobs_next_run_idx",
                 condition=models.Q(status__in=["idle", "processing"]),
+            ),
+            # The sweep's list of finished jobs whose files it has not settled.
+            models.Index(
+                fields=["status"],
+                condition=models.Q(files_settled_at__isnull=True),
+                name="jobs_files_unsettled_idx",
             ),
         ]
         constraints = [

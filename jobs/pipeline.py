@@ -52,6 +52,20 @@ UNEXPECTED = (
     "The details are in the worker's log."
 )
 
+DISK_TROUBLE = (
+    "The studio could not write this video's files to its disk (it may be full or "
+    "read-only). The details are in the worker's log."
+)
+
+
+def failure_sentence(error):
+    """Return what a person reads for a failure that is not Veo's: never the error's text."""
+    if isinstance(error, NotAVideo):
+        return f"The stored video could not be read. {error}"  # media's reasons are sentences
+    if isinstance(error, OSError):
+        return DISK_TROUBLE
+    return UNEXPECTED
+
 
 _providers = {}
 
@@ -177,9 +191,9 @@ def run(job_id):
     except VeoError as exc:
         logger.warning("Job %s failed: %s", job_id, exc.message)
         services.job_fail(job_id, message=exc.message, actual_cost=_failure_cost(job, exc))
-    except Exception:
+    except Exception as exc:
         logger.exception("Job %s failed unexpectedly", job_id)
-        services.job_fail(job_id, message=UNEXPECTED)
+        services.job_fail(job_id, message=failure_sentence(exc))
     finally:
         if later is None:
             lease.release()
@@ -216,24 +230,28 @@ def _submit(job, provider, lease):
         # This run holds the lease, so the run that started that submit is gone.
         raise SubmitOutcomeUnknown("an earlier attempt stopped before Veo's answer was saved")
     request = _request(job)
-    # Mark the attempt before the paid call: a run that finds this mark and no
-    # operation name knows a submit may have gone out and must not send another.
-    if not services.job_mark_submit_started(job.pk):
-        raise Stopped
+
+    def mark_sending():
+        # Marked while the request's last byte is held back, so a run killed before the
+        # mark sent Google nothing it acts on, and a run that finds the mark and no
+        # operation name knows a submit may have gone out and must not send another.
+        if not services.job_mark_submit_started(job.pk):
+            raise Stopped
+
     lease.renew(Stage.SUBMITTING)
     try:
-        name = provider.submit(request)
+        name = provider.submit(request, on_sending=mark_sending)
     except SubmitOutcomeUnknown:
         raise
     except VeoError as exc:
         if not exc.retryable:
             raise
-        attempts = job.attempts + 1
-        if attempts == SUBMIT_ATTEMPTS:
-            raise _gave_up(exc, SUBMIT_ATTEMPTS) from None
         # Google refused it (a 429, or a connection that never left): nothing billed,
         # so a later run may send it. The deadline counts from that real submit.
         services.job_clear_submit_mark(job.pk)
+        attempts = job.attempts + 1
+        if attempts == SUBMIT_ATTEMPTS:
+            raise _gave_up(exc, SUBMIT_ATTEMPTS) from None
         raise Later(_backoff(attempts - 1, exc), attempts=attempts) from None
     if not services.job_record_operation(job.pk, name):
         raise Stopped
@@ -478,6 +496,7 @@ def collect_late_result(job_id):
         if operation.error is not None or not operation.samples:
             return
         relative = storage.relative_resource(job.pk, "video", storage.LATE_RESULT_NAME)
+        services.job_files_unsettle(job.pk)  # a kill from here on leaves a temp file
         try:
             fetch_video(provider, operation.samples[0], relative, job_id=job.pk, renew=lambda: None)
         except VeoError as error:

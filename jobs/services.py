@@ -111,7 +111,7 @@ def job_create(
                     _store_frame(job, stem, frame)
             enqueue_run(job.pk)
     except BaseException:
-        storage.delete_job_files(job.pk)
+        _delete_files(job.pk)  # never hides why the create failed
         raise
     return job
 
@@ -199,6 +199,7 @@ def job_cancel(*, job) -> bool:
             updated_at=now,
             lease_expires_at=None,
             actual_cost_usd=_zero_unless_submitted(),
+            files_settled_at=None,
         )
         if changed and job.status == Status.PROCESSING:
             enqueue_late_result(job.pk)
@@ -408,6 +409,7 @@ def job_fail(job_id, *, message, stage=None, actual_cost=UNKNOWN_COST) -> bool:
         updated_at=now,
         lease_expires_at=None,
         actual_cost_usd=actual_cost,
+        files_settled_at=None,
     )
     if changed:
         storage.remove_temp_files(job_id)
@@ -460,6 +462,7 @@ def job_complete(job_id, *, video_path, info, sha256, size, resources, samples=1
             updated_at=now,
             metadata=metadata,
             lease_expires_at=None,
+            files_settled_at=None,
         )
         if not changed:
             return False
@@ -477,11 +480,23 @@ def job_record_late_result(job_id, *, filename, file_path) -> None:
         job = VideoCreationJob.objects.get(pk=job_id)
         cost, seconds = pricing.billed(job, samples=1)
         VideoCreationJob.objects.filter(pk=job_id).update(
-            actual_cost_usd=cost, billed_seconds=seconds, updated_at=timezone.now()
+            actual_cost_usd=cost,
+            billed_seconds=seconds,
+            updated_at=timezone.now(),
+            files_settled_at=None,
         )
         resource_add(
             job_id=job_id, kind=VideoResource.Type.VIDEO, filename=filename, file_path=file_path
         )
+    job_write_metadata_file(job_id)
+
+
+def job_files_unsettle(job_id) -> None:
+    """Note that a task is about to write into a finished job's directory (a late result).
+
+    If it is killed there, the sweep finds the job unsettled and cleans up after it.
+    """
+    VideoCreationJob.objects.filter(pk=job_id).update(files_settled_at=None)
 
 
 def resource_add(*, job_id, kind, filename, file_path) -> VideoResource:
@@ -688,6 +703,7 @@ def jobs_recover() -> dict:
        never resubmits a job whose submit may have gone out.
     3. Queue waiting jobs that fit under the in-flight cap (covers lost enqueues).
     4. Delete job directories that no job owns (a failed delete, a crash mid-create).
+    5. Settle finished jobs' directories (jobs_settle_files).
     """
     now = timezone.now()
     deadline = now - timedelta(minutes=settings.VEO_JOB_DEADLINE_MINUTES)
@@ -722,7 +738,43 @@ def jobs_recover() -> dict:
         known=set(VideoCreationJob.objects.values_list("pk", flat=True)),
         older_than=timedelta(hours=1),
     )
-    return {"timed_out": timed_out, "resumed": len(stalled), "queued": queued, "orphans": orphans}
+    settled = jobs_settle_files()
+    return {
+        "timed_out": timed_out,
+        "resumed": len(stalled),
+        "queued": queued,
+        "orphans": orphans,
+        "settled": settled,
+    }
+
+
+SETTLE_PER_SWEEP = 200
+
+
+def jobs_settle_files(*, older_than=None) -> int:
+    """Finish or clean what a kill left in finished jobs' directories; return how many settled.
+
+    A kill between a terminal commit and the metadata.json write leaves the file missing
+    or stale, and any killed write leaves a temporary file. For each finished job not yet
+    settled: write metadata.json again from the row, delete temporary files older than
+    any task may live (`older_than`, Q_TASK_TIMEOUT by default; a younger one may belong
+    to a live late-result download), and mark the job settled once none is left.
+    """
+    if older_than is None:
+        older_than = timedelta(seconds=settings.Q_TASK_TIMEOUT)
+    unsettled = VideoCreationJob.objects.filter(
+        status__in=[Status.COMPLETED, Status.FAILED], files_settled_at__isnull=True
+    ).values_list("pk", "updated_at")[:SETTLE_PER_SWEEP]
+    settled = 0
+    for job_id, updated_at in list(unsettled):
+        written = storage.job_dir(job_id) / storage.METADATA_NAME
+        if not written.is_file() or written.stat().st_mtime < updated_at.timestamp():
+            job_write_metadata_file(job_id)  # missing, or older than the row's last change
+        if storage.remove_temp_files(job_id, older_than=older_than) == 0:
+            settled += VideoCreationJob.objects.filter(
+                pk=job_id, files_settled_at__isnull=True
+            ).update(files_settled_at=timezone.now())
+    return settled
 
 
 def ensure_first_user(*, username, email, password):

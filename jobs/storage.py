@@ -11,7 +11,9 @@ Names are built from our own ids and names only, never from a remote filename, a
 every file lands by an atomic rename so a reader never sees half of one.
 """
 
+import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -24,6 +26,8 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
+
+logger = logging.getLogger(__name__)
 
 OUTPUT_NAME = "output.mp4"
 METADATA_NAME = "metadata.json"
@@ -145,16 +149,32 @@ def store_json(name, data) -> None:
     store_bytes(name, json.dumps(data, indent=2, sort_keys=True, default=str).encode())
 
 
-def remove_temp_files(job_id) -> None:
-    """Delete temporary files a crashed step left in the job's directory."""
+def remove_temp_files(job_id, *, older_than=None) -> int:
+    """Delete temporary files a crashed step left in the job's directory.
+
+    With older_than (a timedelta), keep files written more recently, which a live task
+    may still be writing. Return how many temporary files are left.
+    """
     directory = job_dir(job_id)
-    if directory.is_dir():
-        for path in directory.rglob(".tmp-*"):
-            path.unlink(missing_ok=True)
+    if not directory.is_dir():
+        return 0
+    cutoff = None if older_than is None else time.time() - older_than.total_seconds()
+    left = 0
+    for path in directory.rglob(".tmp-*"):
+        try:
+            if cutoff is None or path.stat().st_mtime < cutoff:
+                path.unlink()
+            else:
+                left += 1
+        except FileNotFoundError:
+            pass  # its writer renamed it into place meanwhile
+    return left
 
 
 def delete_job_files(job_id) -> None:
-    shutil.rmtree(job_dir(job_id), ignore_errors=True)
+    """Delete the job's directory; a directory already gone is fine, any other failure raises."""
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(job_dir(job_id))
 
 
 def delete_orphan_dirs(*, known, older_than) -> int:
@@ -170,6 +190,12 @@ def delete_orphan_dirs(*, known, older_than) -> int:
             and directory.name not in known
             and directory.stat().st_mtime < cutoff
         ):
-            shutil.rmtree(directory, ignore_errors=True)
+            try:
+                shutil.rmtree(directory)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                logger.exception("Could not delete the orphaned directory %s", directory)
+                continue
             removed += 1
     return removed

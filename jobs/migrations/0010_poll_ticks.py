@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0008_poster_url_on_jobs'),
+        ('jobs', '0009_token_scope_and_view_all'),
     ]
 
     operations = [

@@ -93,8 +93,12 @@ class DownloadRefused(VeoError):
 class Provider(Protocol):
     name: str
 
-    def submit(self, request: GenerationRequest) -> str:
-        """Start a generation and return the provider's operation name."""
+    def submit(self, request: GenerationRequest, *, on_sending=None) -> str:
+        """Start a generation and return the provider's operation name.
+
+        `on_sending()` runs once, just before the last byte of the paid request leaves;
+        if it raises, the request is abandoned unfinished and the provider never acts on it.
+        """
 
     def poll(self, operation_name: str) -> Operation:
         """Return the operation's current state."""

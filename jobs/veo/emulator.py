@@ -41,6 +41,9 @@ Markers in the prompt steer a single request:
 
 ``[latency=SECONDS]``
     Finish this operation SECONDS after submit instead of after the server's latency.
+``[submit-delay=SECONDS]``
+    Accept and count the submit at once, but hold its answer SECONDS (at most 60): the
+    window in which a caller killed mid-submit cannot know the request went through.
 ``[pad-mb=N]``
     Make the video N MiB larger (at most 8192) with a trailing top-level ``free`` box, which
     players and demuxers skip: a valid MP4 of any size for download benchmarks, written as a
@@ -161,6 +164,7 @@ SLOW_LATENCY = 600.0
 FAULT_MARKER = re.compile(r"\[fault=([a-z0-9-]+)\]")
 LATENCY_MARKER = re.compile(r"\[latency=(\d+(?:\.\d+)?)\]")
 PAD_MARKER = re.compile(r"\[pad-mb=(\d+)\]")
+SUBMIT_DELAY_MARKER = re.compile(r"\[submit-delay=(\d+(?:\.\d+)?)\]")
 PAD_MAX_MB = 8192
 STORAGE_URI = re.compile(r"gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(?:/(?P<path>.*))?")
 CHUNK_SIZE = 64 * 1024
@@ -1068,6 +1072,8 @@ class Emulator:
             self._renderer.submit(self._render, op, request.background)
         else:
             op.rendered.set()
+        if match := SUBMIT_DELAY_MARKER.search(request.prompt):
+            time.sleep(min(float(match[1]), 60.0))
         if fault == "submit-500-accepted":
             raise ApiError(500, "INTERNAL", "An internal error has occurred. Please retry.")
         return op

@@ -42,7 +42,7 @@ class GeminiProvider:
     def _headers(self):
         return {"x-goog-api-key": self.api_key, "Content-Type": "application/json"}
 
-    def submit(self, request: GenerationRequest) -> str:
+    def submit(self, request: GenerationRequest, *, on_sending=None) -> str:
         """Send the paid generation request once and return the operation name."""
         url = f"{self.base_url}/{API_VERSION}/models/{request.model}:predictLongRunning"
         answer = transport.send_submit(
@@ -52,6 +52,7 @@ class GeminiProvider:
             headers=self._headers(),
             timeout=self.timeout,
             credential=CREDENTIAL,
+            on_sending=on_sending,
         )
         return answer["name"]
 

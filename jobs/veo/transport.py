@@ -7,6 +7,7 @@ connection that never opened is safe to retry, and every final error carries a
 message a person can act on.
 """
 
+import json
 import logging
 import random
 
@@ -41,10 +42,43 @@ def failure_reason(exc, *, server) -> str:
     return f"the request to {server} could not be made"
 
 
-def send_submit(session, url, *, body, headers, timeout, credential) -> dict:
-    """POST the paid request once; return the JSON answer or raise a classified error."""
+class LastByteHeld:
+    """A request body whose last byte goes out only after `on_sending()` returns.
+
+    The server acts on a request only once its whole body has arrived, so everything up
+    to `on_sending` (recording that a paid call is going out) leaves nothing at Google
+    if the process dies there: the connection closes on an unfinished body. If
+    `on_sending` raises, the request is abandoned the same way.
+    """
+
+    def __init__(self, data: bytes, on_sending):
+        self._data, self._sent, self._on_sending = data, 0, on_sending
+
+    def __len__(self):
+        return len(self._data) - self._sent
+
+    def read(self, size=-1):
+        last = len(self._data) - 1
+        if size is None or size < 0 or self._sent >= last:
+            if self._sent <= last:
+                self._on_sending()
+            end = len(self._data)
+        else:
+            end = min(self._sent + size, last)
+        chunk, self._sent = self._data[self._sent : end], end
+        return chunk
+
+
+def send_submit(session, url, *, body, headers, timeout, credential, on_sending=None) -> dict:
+    """POST the paid request once; return the JSON answer or raise a classified error.
+
+    `on_sending` is called once, just before the request's last byte is sent.
+    """
+    payload = json.dumps(body).encode()
+    data = payload if on_sending is None else LastByteHeld(payload, on_sending)
+    headers = {**headers, "Content-Type": "application/json"}
     try:
-        response = session.post(url, json=body, headers=headers, timeout=timeout)
+        response = session.post(url, data=data, headers=headers, timeout=timeout)
     except requests.ConnectionError as exc:
         if never_sent(exc):
             raise VeoError(
@@ -55,7 +89,8 @@ def send_submit(session, url, *, body, headers, timeout, credential) -> dict:
     except requests.Timeout as exc:
         logger.warning("The submit got no answer in time: %r", exc)
         raise SubmitOutcomeUnknown("no answer in time") from None
-    if response.status_code >= 500:
+    # A 408 says the server stopped waiting, not that it ignored what arrived.
+    if response.status_code >= 500 or response.status_code == 408:
         raise SubmitOutcomeUnknown(f"the API answered {response.status_code}")
     if response.status_code != 200:
         raise error_from_response(response, credential=credential)

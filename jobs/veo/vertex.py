@@ -25,6 +25,8 @@ from . import download, gemini, transport
 from .base import GenerationRequest, Operation, Sample, VeoError
 from .gemini import finished, operation_error
 
+logger = logging.getLogger(__name__)
+
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 logger = logging.getLogger(__name__)
 CREDENTIAL = "the Google Cloud credentials (GOOGLE_APPLICATION_CREDENTIALS)"
@@ -107,7 +109,7 @@ class VertexProvider:
             f"/publishers/google/models/{model}"
         )
 
-    def submit(self, request: GenerationRequest) -> str:
+    def submit(self, request: GenerationRequest, *, on_sending=None) -> str:
         answer = transport.send_submit(
             self.session,
             f"{self._model_url(request.model)}:predictLongRunning",
@@ -115,6 +117,7 @@ class VertexProvider:
             headers=self._headers(),
             timeout=self.timeout,
             credential=CREDENTIAL,
+            on_sending=on_sending,
         )
         return answer["name"]
 

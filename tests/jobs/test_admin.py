@@ -96,3 +96,59 @@ def test_job_list_shows_the_usage_pages_totals_for_what_it_filters(admin_client,
     assert "<td>veo-3.1-generate-preview</td><td>1</td><td>8</td><td>$3.20</td>" in totals
     filtered = admin_client.get(url, {"model": "veo-3.1-generate-preview"}).content.decode()
     assert "<dt>Billed</dt><dd>$3.20</dd>" in filtered
+
+
+def _finished_job_with_files(user, data_dir):
+    done = VideoCreationJob.objects.create(
+        owner=user,
+        prompt_text="A finished fox",
+        model="veo-3.1-fast-generate-preview",
+        options={"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 8},
+        status=VideoCreationJob.Status.COMPLETED,
+        stage=VideoCreationJob.Stage.DONE,
+    )
+    directory = data_dir / "videos" / done.pk
+    directory.mkdir(parents=True)
+    (directory / "output.mp4").write_bytes(b"video")
+    return done, directory
+
+
+def test_admin_delete_goes_through_the_service_and_removes_the_files(
+    admin_client, user, data_dir, django_capture_on_commit_callbacks
+):
+    done, directory = _finished_job_with_files(user, data_dir)
+    url = reverse("admin:jobs_videocreationjob_delete", args=[done.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url, {"post": "yes"})
+    assert response.status_code == 302
+    assert not VideoCreationJob.objects.filter(pk=done.pk).exists()
+    assert not directory.exists()
+
+
+def test_admin_refuses_to_delete_a_running_job(admin_client, job, data_dir):
+    directory = data_dir / "videos" / job.pk
+    directory.mkdir(parents=True)
+    url = reverse("admin:jobs_videocreationjob_delete", args=[job.pk])
+    assert admin_client.post(url, {"post": "yes"}).status_code == 403
+    assert VideoCreationJob.objects.filter(pk=job.pk, status="processing").exists()
+    assert directory.exists()
+
+
+def test_admin_bulk_delete_removes_files_and_spares_running_jobs(
+    admin_client, job, user, data_dir, django_capture_on_commit_callbacks
+):
+    done, directory = _finished_job_with_files(user, data_dir)
+    changelist = reverse("admin:jobs_videocreationjob_changelist")
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            changelist,
+            {"action": "delete_selected", "_selected_action": [job.pk, done.pk], "post": "yes"},
+        )
+    assert VideoCreationJob.objects.filter(pk=job.pk).exists()  # running: refused whole
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            changelist,
+            {"action": "delete_selected", "_selected_action": [done.pk], "post": "yes"},
+        )
+    assert not VideoCreationJob.objects.filter(pk=done.pk).exists()
+    assert not directory.exists()

@@ -695,17 +695,20 @@ def test_a_malformed_key_is_a_400(api, key):
     assert VideoCreationJob.objects.count() == 0
 
 
+RACE = "Race of one key to one submit"
+
+
 # Serialized rollback: the flush afterwards keeps the content types, which the
 # serialized-rollback tests that follow (test_resilience.py) restore by id.
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_concurrent_repeats_of_one_key_create_one_job(user, veo):
+def test_concurrent_repeats_of_one_key_create_one_job_and_one_submit(user, veo):
     _, raw = tokens.token_create(user=user, name="racer")
     answers, start = [], threading.Barrier(2)
 
     def send():
         try:
             start.wait()
-            response = post_job(bearer(raw), {"promptText": "Race"}, **{"Idempotency-Key": "r"})
+            response = post_job(bearer(raw), {"promptText": RACE}, **{"Idempotency-Key": "r"})
             answers.append((response.status_code, response.json()))
         finally:
             connection.close()
@@ -719,6 +722,10 @@ def test_concurrent_repeats_of_one_key_create_one_job(user, veo):
     assert answers[0] == answers[1]
     assert answers[0][0] == 201
     assert VideoCreationJob.objects.count() == 1
+    # The job ran (django-q2 in sync mode) against the emulator: Google saw one submit.
+    job = VideoCreationJob.objects.get()
+    assert job.status == Status.COMPLETED, job.error
+    assert veo.submits_for(RACE) == 1
 
 
 # --- Rate limit ------------------------------------------------------------------------

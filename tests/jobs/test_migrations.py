@@ -53,3 +53,20 @@ def test_existing_drafts_get_their_prompt_count_and_folded_search_text():
         assert draft.search_text == "ete\nun cafe\n東京"
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_jobs_finished_before_the_settled_column_count_as_settled(django_user_model):
+    apps = migrate([("jobs", "0008_poster_url_on_jobs")])
+    try:
+        Job = apps.get_model("jobs", "VideoCreationJob")
+        owner = apps.get_model("auth", "User").objects.create(username="ana")
+        fields = {"owner_id": owner.pk, "prompt_text": "A fox", "model": "m", "options": {}}
+        done = Job.objects.create(status="completed", **fields)
+        running = Job.objects.create(status="processing", **fields)
+
+        apps = migrate([("jobs", "0012_pipeline_safety")])
+        Job = apps.get_model("jobs", "VideoCreationJob")
+        assert Job.objects.get(pk=done.pk).files_settled_at is not None
+        assert Job.objects.get(pk=running.pk).files_settled_at is None
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

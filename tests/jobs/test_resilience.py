@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,7 @@ def test_killed_cluster_leaves_no_job_unfinished_or_submitted_twice(
         else:
             # The only acceptable failure: killed between Google's answer and saving it.
             assert "may have gone through" in job.error, (job.error, SEED)
+            assert submits == 1, f"{prompt}: 'may have gone through', no submit (seed {SEED})"
     assert completed >= 1, f"no job completed (seed {SEED})"
     assert not list(data_dir.rglob(".tmp-*"))
     finished_outputs = sorted(
@@ -262,6 +264,7 @@ def test_chaos_workers_killed_at_random_across_two_dozen_jobs(cluster, emulator,
             outputs.append(output)
         else:
             assert "may have gone through" in job.error, (job.error, SEED)
+            assert submits == 1, f"{prompt}: 'may have gone through', no submit (seed {SEED})"
     assert len(outputs) >= 12, f"only {len(outputs)} of 24 completed (seed {SEED})"
     assert sorted(data_dir.rglob("output.mp4")) == sorted(outputs)
     assert not list(data_dir.rglob(".tmp-*"))
@@ -286,3 +289,114 @@ def test_workers_killed_while_idle_wedge_the_queue_and_the_watchdog_restarts_it(
     assert emulator.submits_for("After the wedge") == 1
     log = (tmp_path / "qcluster.log").read_text()
     assert "workers are wedged. Restarting the cluster." in log
+
+
+# --- Kills at each stage, on purpose --------------------------------------------------
+
+Status = VideoCreationJob.Status
+Stage = VideoCreationJob.Stage
+# Each job is steered so that its target stage lasts long enough to be seen from outside:
+# the emulator holds the submit's answer, pads the video so download and hashing take time.
+TARGETS = {
+    "before submit": "[latency=1]",
+    "mid-submit": "[latency=1] [submit-delay=2]",
+    "generating": "[latency=4]",
+    "downloading": "[latency=1] [pad-mb=200]",
+    "finishing": "[latency=1] [pad-mb=200]",
+}
+
+
+def at_stage(target, row):
+    """Return whether a job's row (status, stage, submitted_at, operation_name) is at target."""
+    status, stage, submitted_at, operation_name = row
+    if target == "before submit":
+        # Claimed by a run, which is now building and sending its request: a kill counts
+        # as before the submit if the row it leaves has no submit mark (read post mortem).
+        return status == Status.PROCESSING and stage == Stage.SUBMITTING and submitted_at is None
+    if target == "mid-submit":
+        return stage == Stage.SUBMITTING and submitted_at is not None and not operation_name
+    return status == Status.PROCESSING and stage == target
+
+
+def job_row(job):
+    return (
+        VideoCreationJob.objects.filter(pk=job.pk)
+        .values_list("status", "stage", "submitted_at", "operation_name")
+        .get()
+    )
+
+
+def kill_at(cluster, job, target, timeout=60):
+    """SIGKILL the cluster once the job's row shows target, restart it; return the row left.
+
+    Return None if the job went past its target unseen.
+    """
+    give_up = time.monotonic() + timeout
+    while time.monotonic() < give_up:
+        row = job_row(job)
+        if at_stage(target, row):
+            cluster.kill()  # every process of the cluster, the worker running this job too
+            left = job_row(job)  # nothing writes any more: the state the kill left
+            cluster.start()
+            return left
+        if row[0] in (Status.COMPLETED, Status.FAILED) or (
+            target == "before submit" and row[2] is not None
+        ):
+            return None
+        time.sleep(0.002)
+    return None
+
+
+def assert_honest_end(job, prompt, emulator, data_dir):
+    """A job completed once with a verified video, or failed saying why, truthfully."""
+    submits = emulator.submits_for(prompt)
+    assert submits <= 1, f"{prompt} was submitted {submits} times"
+    if job.status == Status.COMPLETED:
+        assert submits == 1
+        output = data_dir / job.video_url
+        assert hashlib.sha256(output.read_bytes()).hexdigest() == job.metadata["video"]["sha256"]
+        on_disk = json.loads((output.parent / "metadata.json").read_text())
+        assert on_disk["status"] == "completed"
+        return output
+    assert "may have gone through" in job.error, (prompt, job.error)
+    # Saying a paid request may have gone through when Google never got one is a lie
+    # that costs a person a check in the console and a retry they did not need.
+    assert submits == 1, f"{prompt}: '{job.error}' but the emulator counted no submit"
+    return None
+
+
+def test_workers_killed_at_each_stage_leave_every_job_honestly_ended(
+    cluster, emulator, user, data_dir
+):
+    cluster.start()
+    wait_for(lambda: len(cluster_workers(cluster)) >= 4, 60, "the cluster did not start")
+    jobs, hit = [], {}
+    for target, markers in TARGETS.items():
+        # The claim-to-mark window is a few milliseconds: try a few jobs to land in it.
+        for attempt in range(6 if target == "before submit" else 2):
+            prompt = f"Targeted {target} #{attempt} {markers}"
+            job = services.job_create(
+                owner=user, prompt_text=prompt, model=MODEL, options=JOB_OPTIONS
+            )
+            jobs.append((target, job, prompt))
+            left = kill_at(cluster, job, target)
+            if left is not None and (target != "before submit" or left[2] is None):
+                hit[target] = attempt
+                break
+    print("kills at attempt:", hit)
+    assert set(hit) == set(TARGETS), f"stages never hit: {set(TARGETS) - set(hit)}"
+    wait_until_all_finished(timeout=240)
+    cluster.stop()
+
+    outputs = []
+    for target, job, prompt in jobs:
+        job.refresh_from_db()
+        if output := assert_honest_end(job, prompt, emulator, data_dir):
+            outputs.append(output)
+        elif target != "mid-submit":
+            # Only a kill between the paid call and saving its answer may lose a job.
+            assert job_row(job)[2] is not None, (target, job.error)
+    assert sorted(data_dir.rglob("output.mp4")) == sorted(outputs)
+    # With the cluster stopped no task can still be writing: the sweep leaves nothing.
+    services.jobs_settle_files(older_than=timedelta(0))
+    assert not list(data_dir.rglob(".tmp-*"))

@@ -293,6 +293,28 @@ def test_delete_removes_rows_then_files(user, data_dir, django_capture_on_commit
     assert not directory.exists()
 
 
+def test_a_delete_that_fails_is_logged_and_the_job_is_gone(
+    user, data_dir, django_capture_on_commit_callbacks, caplog
+):
+    job = job_in(user, status=Status.COMPLETED)
+    # A file where the job's directory should be: removing it fails for real, even as root.
+    (data_dir / "videos").mkdir()
+    (data_dir / "videos" / job.pk).write_bytes(b"not a directory")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.job_delete(job=job)
+    assert not VideoCreationJob.objects.filter(pk=job.pk).exists()
+    assert f"Could not delete the files of job {job.pk}" in caplog.text
+
+
+def test_deleting_a_job_whose_files_are_already_gone_logs_nothing(
+    user, data_dir, django_capture_on_commit_callbacks, caplog
+):
+    job = job_in(user, status=Status.FAILED)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.job_delete(job=job)
+    assert "Could not delete" not in caplog.text
+
+
 def test_delete_during_a_download_is_refused_and_changes_nothing(user, data_dir, logged_in):
     job = job_in(user, status=Status.PROCESSING, stage=Stage.DOWNLOADING)
     response = logged_in.post(reverse("jobs:delete", args=[job.pk]), follow=True)

@@ -2,7 +2,9 @@ import base64
 import io
 import json
 import logging
+import socket
 import struct
+import threading
 import time
 
 import av
@@ -616,3 +618,33 @@ def test_pad_over_the_limit_is_refused(refusing):
     response = submit(refusing, "Huge [pad-mb=9000]")
 
     assert_error(response, 400, "INVALID_ARGUMENT", "8192 MiB")
+
+
+def test_submit_delay_counts_the_submit_at_once_and_holds_the_answer(emulator):
+    prompt = "Held answer [submit-delay=1]"
+    answers = []
+    sender = threading.Thread(target=lambda: answers.append(submit(emulator, prompt)))
+    started = time.monotonic()
+    sender.start()
+    deadline = started + 5
+    while emulator.submits_for("Held answer") == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert emulator.submits_for("Held answer") == 1
+    assert not answers  # counted, and the caller is still waiting for the answer
+    sender.join(timeout=10)
+    assert time.monotonic() - started >= 1
+    assert answers[0].status_code == 200 and answers[0].json()["name"]
+
+
+def test_a_submit_whose_body_never_finished_is_not_counted(emulator):
+    body = json.dumps({"instances": [{"prompt": "Cut off"}], "parameters": {}}).encode()
+    host, port = emulator.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(
+            f"POST /v1beta/models/{FAST}:predictLongRunning HTTP/1.1\r\nHost: {host}\r\n"
+            f"x-goog-api-key: {KEY['x-goog-api-key']}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:-1]
+        )
+    time.sleep(0.5)
+    assert emulator.submits_for("Cut off") == 0
