@@ -723,6 +723,7 @@ def test_concurrent_repeats_of_one_key_create_one_job_and_one_submit(user, veo):
     assert answers[0][0] == 201
     assert VideoCreationJob.objects.count() == 1
     # The job ran (django-q2 in sync mode) against the emulator: Google saw one submit.
+    run_due_jobs()
     job = VideoCreationJob.objects.get()
     assert job.status == Status.COMPLETED, job.error
     assert veo.submits_for(RACE) == 1

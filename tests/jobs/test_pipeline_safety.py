@@ -14,7 +14,7 @@ from jobs import pipeline, services
 from jobs.models import VideoCreationJob
 from jobs.veo.base import GenerationRequest
 from jobs.veo.synthetic import render_mp4
-from tests.conftest import JOB_OPTIONS
+from tests.conftest import JOB_OPTIONS, run_due_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +50,7 @@ def faststart_mp4(tmp_path_factory):
 def create_job(user, capture, prompt="A heron in the reeds"):
     with capture(execute=True):
         job = services.job_create(owner=user, prompt_text=prompt, model=MODEL, options=JOB_OPTIONS)
+    run_due_jobs()
     job.refresh_from_db()
     return job
 
