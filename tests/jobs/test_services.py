@@ -113,7 +113,9 @@ def test_an_expired_lease_can_be_taken_and_a_held_one_cannot(user):
 # --- The ticker: due steps are enqueued once ---------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True)
+# Serialized like the process tests that follow it: a plain flush would re-create the
+# content types those tests restore, and their restore would then collide.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_tickers_enqueue_each_due_job_once(monkeypatch, settings, user):
     """Two clusters' tickers race over the same due jobs; each job gets one run queued."""
     from django_q.brokers import get_broker
