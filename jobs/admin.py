@@ -4,15 +4,20 @@ from . import pricing, services, tokens, usage
 from .models import ApiToken, Batch, Budget, VideoCreationJob, VideoResource
 
 
-class VideoResourceInline(admin.TabularInline):
-    model = VideoResource
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown under their parent that only the pipeline writes."""
+
     extra = 0
     can_delete = False
-    fields = ["type", "filename", "file_path", "url", "created_at"]
-    readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
         return False
+
+
+class VideoResourceInline(ReadOnlyInline):
+    model = VideoResource
+    fields = ["type", "filename", "file_path", "url", "created_at"]
+    readonly_fields = fields
 
 
 @admin.register(VideoCreationJob)
@@ -113,17 +118,12 @@ class VideoCreationJobAdmin(admin.ModelAdmin):
         self.message_user(request, f"Cancelled {cancelled} job(s).", messages.SUCCESS)
 
 
-class BatchJobInline(admin.TabularInline):
+class BatchJobInline(ReadOnlyInline):
     model = VideoCreationJob
     fk_name = "batch"
-    extra = 0
-    can_delete = False
     show_change_link = True
     fields = ["prompt_text", "status", "progress", "actual_cost_usd", "created_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Batch)
