@@ -17,6 +17,7 @@ from jobs import services
 from jobs.models import VideoCreationJob
 from jobs.veo.synthetic import render_mp4
 from tests.conftest import run_due_jobs
+from tests.factories import JOB_OPTIONS
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +29,6 @@ OPERATION = f"projects/studio-proj/locations/us-central1/publishers/google/model
 TOKEN_URI = "https://oauth2.googleapis.com/token"
 STORAGE = "https://storage.googleapis.com/storage/v1/b/studio-bucket/o/out%2F0c33-uuid%2Fsample_0.mp4?alt=media"
 TOKEN = "ya29.test-token"
-OPTIONS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 4}
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +79,7 @@ def vertex(settings, service_account_file):
 def run(user, capture):
     with capture(execute=True):
         job = services.job_create(
-            owner=user, prompt_text="Vertex dusk", model=MODEL, options=OPTIONS
+            owner=user, prompt_text="Vertex dusk", model=MODEL, options=JOB_OPTIONS
         )
     run_due_jobs()
     job.refresh_from_db()
