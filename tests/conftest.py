@@ -7,7 +7,7 @@ from django.core.cache import caches
 from django_q.conf import Conf
 
 from jobs.veo.emulator import Emulator
-from tests.factories import JOB_OPTIONS, api_client, make_user  # noqa: F401  (imported from here)
+from tests.factories import api_client, make_user
 
 API_KEY = "test-key-not-secret"
 
