@@ -7,6 +7,7 @@ from django.core.cache import caches
 from django_q.conf import Conf
 
 from jobs.veo.emulator import Emulator
+from jobs.veo.synthetic import render_mp4
 from tests.factories import api_client, make_user
 
 API_KEY = "test-key-not-secret"
@@ -100,6 +101,14 @@ def admin_client(client, superuser):
 def api(user):
     """A client of the JSON API with a read-write token of user's."""
     return api_client(user)
+
+
+@pytest.fixture(scope="session")
+def mp4_bytes(tmp_path_factory):
+    """A real one-second MP4 from the emulator's renderer, for Google's file to answer with."""
+    path = tmp_path_factory.mktemp("mp4") / "clip.mp4"
+    render_mp4(path, prompt="fixture clip", width=320, height=180, seconds=1)
+    return path.read_bytes()
 
 
 @pytest.fixture(scope="session")

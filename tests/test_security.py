@@ -26,7 +26,6 @@ from drafts import services as draft_services
 from drafts.models import Draft, DraftVersion
 from jobs import services, storage, tokens
 from jobs.models import ApiToken, Batch, Budget, VideoCreationJob, VideoResource
-from jobs.veo.synthetic import render_mp4
 from tests.conftest import run_due_jobs
 from tests.factories import JOB_OPTIONS, MODEL, make_batch, make_job
 
@@ -48,13 +47,6 @@ def _routes(resolver=None, prefix="", namespace=""):
             yield from _routes(entry, prefix + str(entry.pattern), ns)
         elif isinstance(entry, URLPattern) and entry.name:
             yield f"{namespace}{entry.name}", prefix + str(entry.pattern)
-
-
-@pytest.fixture(scope="session")
-def mp4_bytes(tmp_path_factory):
-    path = tmp_path_factory.mktemp("mp4") / "output.mp4"
-    render_mp4(path, prompt="x", width=160, height=90, seconds=1)
-    return path.read_bytes()
 
 
 @pytest.fixture

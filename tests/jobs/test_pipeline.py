@@ -13,7 +13,6 @@ from responses import matchers
 from jobs import pipeline, services
 from jobs.media import probe
 from jobs.models import VideoResource
-from jobs.veo.synthetic import render_mp4
 from tests.conftest import API_KEY, run_due_jobs
 from tests.factories import JOB_OPTIONS, MODEL, Stage, Status, make_job
 
@@ -24,13 +23,6 @@ SUBMIT = f"{BASE}/models/{MODEL}:predictLongRunning"
 OPERATION = f"models/{MODEL}/operations/op123abc"
 POLL = f"{BASE}/{OPERATION}"
 FILE = f"{BASE}/files/file123:download?alt=media"
-
-
-@pytest.fixture(scope="session")
-def mp4_bytes(tmp_path_factory):
-    path = tmp_path_factory.mktemp("mp4") / "clip.mp4"
-    render_mp4(path, prompt="fixture clip", width=320, height=180, seconds=1)
-    return path.read_bytes()
 
 
 @pytest.fixture(autouse=True)

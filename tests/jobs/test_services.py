@@ -15,7 +15,6 @@ from django_q.signing import SignedPackage
 from jobs import pipeline, services, storage
 from jobs.models import VideoCreationJob, VideoResource
 from jobs.ticker import Ticker
-from jobs.veo.synthetic import render_mp4
 from tests.factories import JOB_OPTIONS, MODEL, Stage, Status, make_job
 
 pytestmark = pytest.mark.django_db
@@ -23,13 +22,6 @@ pytestmark = pytest.mark.django_db
 BASE = "https://generativelanguage.googleapis.com/v1beta"
 OPERATION = f"models/{MODEL}/operations/late1"
 FILE = f"{BASE}/files/late1:download?alt=media"
-
-
-@pytest.fixture(scope="module")
-def mp4_bytes(tmp_path_factory):
-    path = tmp_path_factory.mktemp("mp4") / "clip.mp4"
-    render_mp4(path, prompt="service clip", width=320, height=180, seconds=1)
-    return path.read_bytes()
 
 
 def queued(callbacks):

@@ -15,7 +15,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from jobs import services
 from jobs.models import VideoCreationJob
-from jobs.veo.synthetic import render_mp4
 from tests.conftest import run_due_jobs
 from tests.factories import JOB_OPTIONS
 
@@ -54,13 +53,6 @@ def service_account_file(tmp_path_factory):
         )
     )
     return path
-
-
-@pytest.fixture(scope="session")
-def mp4_bytes(tmp_path_factory):
-    path = tmp_path_factory.mktemp("mp4") / "clip.mp4"
-    render_mp4(path, prompt="vertex clip", width=320, height=180, seconds=1)
-    return path.read_bytes()
 
 
 @pytest.fixture
