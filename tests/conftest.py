@@ -1,4 +1,4 @@
-"""Shared fixtures: a private data dir per test, users, a live Veo emulator."""
+"""Shared fixtures: a data dir per test, users, API and admin clients, a live Veo emulator."""
 
 import time
 
@@ -7,6 +7,8 @@ from django.core.cache import caches
 from django_q.conf import Conf
 
 from jobs.veo.emulator import Emulator
+from jobs.veo.synthetic import render_mp4
+from tests.factories import api_client, make_user
 
 API_KEY = "test-key-not-secret"
 
@@ -52,37 +54,61 @@ def sync_tasks(monkeypatch):
 
 
 @pytest.fixture
-def user(django_user_model):
-    return django_user_model.objects.create_user("ana", password="a-long-passphrase")
+def user(db):
+    return make_user("ana")
 
 
 @pytest.fixture
-def other_user(django_user_model):
-    return django_user_model.objects.create_user("bo", password="a-long-passphrase")
+def other_user(db):
+    return make_user("bo")
 
 
 @pytest.fixture
-def staff_user(django_user_model):
-    return django_user_model.objects.create_user("cy", password="a-long-passphrase", is_staff=True)
+def staff_user(db):
+    return make_user("cy", is_staff=True)
 
 
 @pytest.fixture
-def manager(django_user_model):
+def manager(db):
     """Staff with the permissions to see everyone's jobs and drafts and change the drafts."""
     from django.contrib.auth.models import Permission
 
-    person = django_user_model.objects.create_user(
-        "di", password="a-long-passphrase", is_staff=True
-    )
+    person = make_user("di", is_staff=True)
     codenames = ["view_all_jobs", "view_draft", "change_draft"]
     person.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     return person
 
 
 @pytest.fixture
+def superuser(db):
+    return make_user("root", superuser=True)
+
+
+@pytest.fixture
 def logged_in(client, user):
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def admin_client(client, superuser):
+    """The test client logged in as a superuser (pytest-django's own is one named admin)."""
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
+def api(user):
+    """A client of the JSON API with a read-write token of user's."""
+    return api_client(user)
+
+
+@pytest.fixture(scope="session")
+def mp4_bytes(tmp_path_factory):
+    """A real one-second MP4 from the emulator's renderer, for Google's file to answer with."""
+    path = tmp_path_factory.mktemp("mp4") / "clip.mp4"
+    render_mp4(path, prompt="fixture clip", width=320, height=180, seconds=1)
+    return path.read_bytes()
 
 
 @pytest.fixture(scope="session")
@@ -108,9 +134,6 @@ def gemini(settings):
     settings.GEMINI_API_KEY = API_KEY
     settings.VEO_POLL_INTERVAL = 0
     return settings.VEO_API_BASE_URL
-
-
-JOB_OPTIONS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 4}
 
 
 def run_due_jobs(timeout=10):

@@ -7,24 +7,16 @@ here with the exception itself.
 import json
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from drafts import services as draft_services
 from jobs import tokens
 from jobs.models import ApiToken, VideoCreationJob
+from tests.factories import MODEL, make_job
 
 pytestmark = pytest.mark.django_db
 
-MODEL = "veo-3.1-fast-generate-preview"
-JOB_OPTIONS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 4}
 NESTED = "[" * 100_000 + "]" * 100_000
-
-
-@pytest.fixture
-def api(user):
-    _token, raw = tokens.token_create(user=user, name="script")
-    return Client(headers={"Authorization": f"Bearer {raw}"})
 
 
 @pytest.fixture
@@ -165,9 +157,7 @@ def test_the_last_day_of_the_calendar_as_a_usage_end_is_a_400(logged_in):
 
 @pytest.mark.parametrize("header", ["bytes=" + "9" * 5000 + "-", "bytes=0-" + "9" * 5000])
 def test_a_range_with_thousands_of_digits_is_a_416(logged_in, user, data_dir, header):
-    job = VideoCreationJob.objects.create(
-        owner=user, prompt_text="A fox", model=MODEL, options=JOB_OPTIONS, status="completed"
-    )
+    job = make_job(user, status="completed")
     (data_dir / "videos" / job.pk).mkdir(parents=True)
     (data_dir / "videos" / job.pk / "output.mp4").write_bytes(b"\0" * 1024)
     VideoCreationJob.objects.filter(pk=job.pk).update(video_url=f"videos/{job.pk}/output.mp4")

@@ -18,6 +18,7 @@ import pytest
 import requests
 from django.db import connection
 
+from tests.factories import FORM
 from tests.test_studio import PASSWORD, USERNAME, Studio
 
 pytestmark = pytest.mark.processes
@@ -25,7 +26,6 @@ pytestmark = pytest.mark.processes
 CLIENTS = 16
 SECONDS = 20
 JOBS_PER_CLIENT = 3
-MODEL = "veo-3.1-fast-generate-preview"
 
 
 @pytest.fixture
@@ -76,13 +76,7 @@ def drive(url, number, deadline):
         if len(jobs) < JOBS_PER_CLIENT:
             response = session.post(
                 url + "/",
-                data={
-                    "prompt_text": f"Load {number}.{step} [latency=1]",
-                    "model": MODEL,
-                    "aspect_ratio": "16:9",
-                    "resolution": "720p",
-                    "duration_seconds": "4",
-                },
+                data={**FORM, "prompt_text": f"Load {number}.{step} [latency=1]"},
                 headers=headers,
                 allow_redirects=False,
                 timeout=60,

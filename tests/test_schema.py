@@ -119,8 +119,9 @@ def test_check_constraints_allow_exactly_the_seeds_values(table, column):
 
 def test_database_refuses_a_status_outside_the_seeds_list(user):
     from jobs.models import VideoCreationJob
+    from tests.factories import make_job
 
-    job = VideoCreationJob.objects.create(owner=user, prompt_text="x", model="m")
+    job = make_job(user)
     with pytest.raises(IntegrityError), transaction.atomic():
         VideoCreationJob.objects.filter(pk=job.pk).update(status="paused")
 

@@ -26,13 +26,12 @@ from drafts import services as draft_services
 from drafts.models import Draft, DraftVersion
 from jobs import services, storage, tokens
 from jobs.models import ApiToken, Batch, Budget, VideoCreationJob, VideoResource
-from jobs.veo.synthetic import render_mp4
-from tests.conftest import JOB_OPTIONS, run_due_jobs
+from tests.conftest import run_due_jobs
+from tests.factories import JOB_OPTIONS, MODEL, make_batch, make_job
 
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = "veo-3.1-fast-generate-preview"
 ROLES = ["anonymous", "owner", "teammate", "staff", "manager"]
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 SAFE = {"GET", "HEAD", "OPTIONS"}
@@ -50,22 +49,13 @@ def _routes(resolver=None, prefix="", namespace=""):
             yield f"{namespace}{entry.name}", prefix + str(entry.pattern)
 
 
-@pytest.fixture(scope="session")
-def mp4_bytes(tmp_path_factory):
-    path = tmp_path_factory.mktemp("mp4") / "output.mp4"
-    render_mp4(path, prompt="x", width=160, height=90, seconds=1)
-    return path.read_bytes()
-
-
 @pytest.fixture
 def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
     """The owner's things, one of each kind, with real files where there are files."""
     now = timezone.now()
-    done = VideoCreationJob.objects.create(
-        owner=user,
+    done = make_job(
+        user,
         prompt_text="Owner's finished job",
-        model=MODEL,
-        options=JOB_OPTIONS,
         status="completed",
         stage="done",
         progress=100,
@@ -80,24 +70,20 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
     resource = services.resource_add(
         job_id=done.pk, kind="image", filename="poster.jpg", file_path=poster
     )
-    running = VideoCreationJob.objects.create(
-        owner=user,
+    running = make_job(
+        user,
         prompt_text="Owner's running job",
-        model=MODEL,
-        options=JOB_OPTIONS,
         status="processing",
         stage="generating",
     )
-    failed = VideoCreationJob.objects.create(
-        owner=user,
+    failed = make_job(
+        user,
         prompt_text="Owner's failed job",
-        model=MODEL,
-        options=JOB_OPTIONS,
         status="failed",
         error="Boom",
         completed_at=now,
     )
-    batch = Batch.objects.create(owner=user, label="Owner's batch")
+    batch = make_batch(user, "Owner's batch")
     VideoCreationJob.objects.filter(pk__in=[done.pk, failed.pk]).update(batch=batch)
     private = draft_services.draft_save(author=user, name="Private", prompts=["a"])
     shared = draft_services.draft_save(
@@ -117,11 +103,6 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
         "token": token,
         "users": {"owner": user, "teammate": other_user, "staff": staff_user, "manager": manager},
     }
-
-
-@pytest.fixture
-def superuser(django_user_model):
-    return django_user_model.objects.create_superuser("root", password="a-long-passphrase")
 
 
 def _state(data_dir):
@@ -468,16 +449,9 @@ HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)><b hx-get='/x'
 
 
 def test_prompts_and_names_with_markup_render_as_text(logged_in, user, superuser):
-    job = VideoCreationJob.objects.create(
-        owner=user,
-        prompt_text=HOSTILE,
-        model=MODEL,
-        options=JOB_OPTIONS,
-        status="completed",
-        completed_at=timezone.now(),
-    )
+    job = make_job(user, prompt_text=HOSTILE, status="completed", completed_at=timezone.now())
     draft = draft_services.draft_save(author=user, name=HOSTILE[:150], prompts=[HOSTILE])
-    batch = Batch.objects.create(owner=user, label=HOSTILE[:150])
+    batch = make_batch(user, HOSTILE[:150])
     since = (timezone.now() - timezone.timedelta(minutes=1)).isoformat()
     pages = [
         reverse("jobs:index"),

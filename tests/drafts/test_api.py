@@ -4,30 +4,20 @@ import json
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from drafts import services
 from drafts.models import Draft
-from jobs import tokens
 from jobs.models import Batch, Budget, VideoCreationJob
 from tests.conftest import run_due_jobs
+from tests.factories import MODEL, api_client, make_batch
 
 pytestmark = pytest.mark.django_db
-
-MODEL = "veo-3.1-fast-generate-preview"
-
-
-@pytest.fixture
-def api(user):
-    _token, raw = tokens.token_create(user=user, name="script")
-    return Client(headers={"Authorization": f"Bearer {raw}"})
 
 
 @pytest.fixture
 def teammate_api(other_user):
-    _token, raw = tokens.token_create(user=other_user, name="script")
-    return Client(headers={"Authorization": f"Bearer {raw}"})
+    return api_client(other_user)
 
 
 def call(client, method, url, body=None, **headers):
@@ -163,7 +153,7 @@ def test_batch_summary_reaches_its_end_against_the_emulator(
 
 
 def test_someone_elses_batch_is_not_found(teammate_api, user):
-    batch = Batch.objects.create(owner=user, label="Mine")
+    batch = make_batch(user, "Mine")
     assert call(teammate_api, "GET", reverse("api:batch", args=[batch.pk]))[0] == 404
 
 

@@ -9,15 +9,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from drafts import services
 from drafts.models import Draft, DraftVersion
 from jobs.models import VideoCreationJob
+from tests.factories import JOB_OPTIONS, MODEL, make_job
 
 pytestmark = pytest.mark.django_db
 
-OPTIONS = {
-    "model": "veo-3.1-fast-generate-preview",
-    "aspect_ratio": "16:9",
-    "resolution": "720p",
-    "duration_seconds": 4,
-}
+OPTIONS = {"model": MODEL, **JOB_OPTIONS}
 
 
 def save(user, prompts=("A fox",), name="Foxes", **kwargs):
@@ -258,11 +254,9 @@ def test_old_versions_are_pruned_unless_a_job_or_batch_points_at_them(user, monk
     monkeypatch.setattr(services, "MAX_VERSIONS", 3)
     draft = save(user, ["v1"], name="Pruned")
     first = draft.versions.get(number=1)
-    VideoCreationJob.objects.create(
-        owner=user,
+    make_job(
+        user,
         prompt_text="v1",
-        model=OPTIONS["model"],
-        options={k: v for k, v in OPTIONS.items() if k != "model"},
         draft=draft,
         draft_version=first,
     )

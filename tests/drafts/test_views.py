@@ -13,12 +13,9 @@ from drafts.models import Draft
 from jobs import services as job_services
 from jobs.models import Batch, VideoCreationJob
 from jobs.veo.synthetic import render_mp4
-from tests.conftest import JOB_OPTIONS
+from tests.factories import FORM, make_batch, make_job
 
 pytestmark = pytest.mark.django_db
-
-MODEL = "veo-3.1-fast-generate-preview"
-RUN = {"model": MODEL, "aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": "4"}
 
 
 def draft_of(owner, name="Harbour", prompts=("Boats at dawn", "Gulls over {{place}}"), **kw):
@@ -204,7 +201,7 @@ def test_run_shows_the_batch_and_its_cost_before_starting_anything(
 ):
     draft = draft_of(user)
     prompt_ids = [p["id"] for p in draft.prompts]
-    data = {**RUN, "prompt_ids": prompt_ids, "values": "place\nPorto\nNaples", "version": "1"}
+    data = {**FORM, "prompt_ids": prompt_ids, "values": "place\nPorto\nNaples", "version": "1"}
     review = logged_in.post(reverse("drafts:run", args=[draft.pk]), data)
     page = review.content.decode()
     assert "Start 4 jobs?" in page
@@ -221,7 +218,7 @@ def test_run_shows_the_batch_and_its_cost_before_starting_anything(
 
 def test_run_with_an_undefined_placeholder_starts_nothing(logged_in, user):
     draft = draft_of(user)
-    data = {**RUN, "prompt_ids": [p["id"] for p in draft.prompts], "version": "1"}
+    data = {**FORM, "prompt_ids": [p["id"] for p in draft.prompts], "version": "1"}
     response = logged_in.post(reverse("drafts:run", args=[draft.pk]), data)
     assert response.status_code == 400
     assert "No values for {{place}}" in response.content.decode()
@@ -232,12 +229,10 @@ def test_draft_page_shows_the_videos_each_prompt_made(logged_in, user):
     draft = draft_of(user)
     version = draft.versions.get()
     first = draft.prompts[0]
-    VideoCreationJob.objects.create(
-        owner=user,
+    make_job(
+        user,
         prompt_text=first["text"],
         prompt_id=first["id"],
-        model=MODEL,
-        options={},
         draft=draft,
         draft_version=version,
         status="completed",
@@ -252,18 +247,13 @@ def test_draft_page_shows_the_videos_each_prompt_made(logged_in, user):
 
 @pytest.fixture
 def batch(user):
-    return Batch.objects.create(owner=user, label="Harbour v1 · 3 jobs")
-
-
-def add_job(batch, user, **fields):
-    fields = {"prompt_text": "A boat", "model": MODEL, "options": JOB_OPTIONS, **fields}
-    return VideoCreationJob.objects.create(owner=user, batch=batch, **fields)
+    return make_batch(user, "Harbour v1 · 3 jobs")
 
 
 def test_batch_summary_polls_until_every_job_has_ended(logged_in, user, batch):
-    add_job(batch, user, status="completed", progress=100)
-    running = add_job(batch, user, status="processing", progress=40)
-    add_job(batch, user, status="idle")
+    make_job(user, batch=batch, status="completed", progress=100)
+    running = make_job(user, batch=batch, status="processing", progress=40)
+    make_job(user, batch=batch, status="idle")
     url = reverse("jobs:batch", args=[batch.pk])
     live = logged_in.get(url, headers={"HX-Request": "true"})
     body = live.content.decode()
@@ -280,8 +270,8 @@ def test_batch_summary_polls_until_every_job_has_ended(logged_in, user, batch):
 def test_cancel_the_rest_and_retry_the_failed(
     logged_in, user, batch, django_capture_on_commit_callbacks
 ):
-    done = add_job(batch, user, status="completed")
-    waiting = add_job(batch, user, status="idle")
+    done = make_job(user, batch=batch, status="completed")
+    waiting = make_job(user, batch=batch, status="idle")
     logged_in.post(reverse("jobs:batch-cancel", args=[batch.pk]))
     waiting.refresh_from_db()
     done.refresh_from_db()
@@ -297,12 +287,12 @@ def test_cancel_the_rest_and_retry_the_failed(
 
 def test_zip_streams_every_finished_video(logged_in, user, batch, data_dir):
     for n in range(2):
-        job = add_job(batch, user, status="completed", prompt_text=f"Clip {n}")
+        job = make_job(user, batch=batch, status="completed", prompt_text=f"Clip {n}")
         path = data_dir / "videos" / job.pk / "output.mp4"
         path.parent.mkdir(parents=True)
         render_mp4(path, prompt=f"clip {n}", width=160, height=90, seconds=1)
         VideoCreationJob.objects.filter(pk=job.pk).update(video_url=f"videos/{job.pk}/output.mp4")
-    add_job(batch, user, status="failed")
+    make_job(user, batch=batch, status="failed")
     response = logged_in.get(reverse("jobs:batch-zip", args=[batch.pk]))
     assert response.streaming
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
@@ -320,10 +310,10 @@ def test_someone_elses_batch_is_not_found(client, other_user, batch):
 def test_finished_batch_emails_its_owner_once_when_asked(user, django_capture_on_commit_callbacks):
     user.email = "ana@example.com"
     user.save()
-    batch = Batch.objects.create(owner=user, label="Night run", notify_by_email=True)
+    batch = make_batch(user, "Night run", notify_by_email=True)
     first, second = (
-        add_job(batch, user, status="processing"),
-        add_job(batch, user, status="processing"),
+        make_job(user, batch=batch, status="processing"),
+        make_job(user, batch=batch, status="processing"),
     )
     with django_capture_on_commit_callbacks(execute=True):
         job_services.job_fail(first.pk, message="Boom")
@@ -372,7 +362,7 @@ def test_the_run_form_counts_every_job_against_the_creation_limit(logged_in, use
     settings.API_JOB_CREATE_LIMIT = 3
     draft = draft_of(user, prompts=["Boats at {{place}}", "Gulls over {{place}}"])
     data = {
-        **RUN,
+        **FORM,
         "prompt_ids": [p["id"] for p in draft.prompts],
         "values": "place\nLisbon\nOslo",
         "confirm": "yes",
@@ -420,6 +410,8 @@ def test_a_2_mb_import_is_refused_before_it_is_read_while_the_job_form_takes_fra
     assert not Draft.objects.exists()
     # The create form's first frame may be far larger: it is read, and judged as an image.
     frame = SimpleUploadedFile("frame.png", b"\0" * 2_000_000, content_type="image/png")
-    created = logged_in.post(reverse("jobs:index"), {**RUN, "prompt_text": "A fox", "image": frame})
+    created = logged_in.post(
+        reverse("jobs:index"), {**FORM, "prompt_text": "A fox", "image": frame}
+    )
     assert created.status_code == 400
     assert created.context["form"].errors["image"]

@@ -9,18 +9,11 @@ from django.utils import timezone
 
 from drafts import services as draft_services
 from jobs import services
-from jobs.models import Batch, VideoCreationJob
+from jobs.models import VideoCreationJob
 from jobs.veo.synthetic import render_mp4
-from tests.conftest import JOB_OPTIONS
+from tests.factories import make_batch, make_job
 
 pytestmark = pytest.mark.django_db
-
-MODEL = "veo-3.1-fast-generate-preview"
-
-
-def make_job(owner, **fields):
-    fields = {"prompt_text": "A fox", "model": MODEL, "options": JOB_OPTIONS, **fields}
-    return VideoCreationJob.objects.create(owner=owner, **fields)
 
 
 def finished_job(owner, data_dir, batch, text):
@@ -36,7 +29,7 @@ def finished_job(owner, data_dir, batch, text):
 
 @pytest.fixture
 def owners_work(user):
-    batch = Batch.objects.create(owner=user, label="Owner's batch")
+    batch = make_batch(user, "Owner's batch")
     failed = make_job(
         user, prompt_text="Owner's failed job", status="failed", error="Boom", batch=batch
     )
@@ -94,7 +87,7 @@ def test_the_owners_own_retry_stays_in_the_batch(logged_in, owners_work):
 @pytest.fixture
 def mixed_batch(user, other_user, data_dir):
     """A batch of the owner's that also holds a teammate's job (as an old staff retry did)."""
-    batch = Batch.objects.create(owner=user, label="Mixed")
+    batch = make_batch(user, "Mixed")
     mine = finished_job(user, data_dir, batch, "Owner's video")
     theirs = finished_job(other_user, data_dir, batch, "Teammate's video")
     return batch, mine, theirs
@@ -125,7 +118,7 @@ def test_a_batch_zip_holds_only_videos_the_viewer_may_see(logged_in, mixed_batch
 
 
 def test_batch_actions_touch_only_jobs_the_viewer_may_see(logged_in, user, other_user):
-    batch = Batch.objects.create(owner=user, label="Mixed, running")
+    batch = make_batch(user, "Mixed, running")
     mine = make_job(user, batch=batch, status="processing", stage="generating")
     theirs = make_job(other_user, batch=batch, status="processing", stage="generating")
     logged_in.post(reverse("jobs:batch-cancel", args=[batch.pk]))

@@ -3,30 +3,22 @@
 import pytest
 from django.urls import reverse
 
-from jobs.models import VideoCreationJob, VideoResource
+from jobs.models import VideoCreationJob
+from tests.factories import JOB_OPTIONS, MODEL, Stage, Status, make_job, make_resource
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client(client, django_user_model):
-    client.force_login(
-        django_user_model.objects.create_superuser("root", password="pw-long-enough")
-    )
-    return client
-
-
-@pytest.fixture
 def job(user):
-    job = VideoCreationJob.objects.create(
-        owner=user,
+    job = make_job(
+        user,
         prompt_text="A whale breaching at sunset",
-        model="veo-3.1-fast-generate-preview",
-        options={"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 8},
-        status=VideoCreationJob.Status.PROCESSING,
-        operation_name="models/veo-3.1-fast-generate-preview/operations/abc",
+        options={**JOB_OPTIONS, "duration_seconds": 8},
+        status=Status.PROCESSING,
+        operation_name=f"models/{MODEL}/operations/abc",
     )
-    VideoResource.objects.create(job=job, type="image", url="/x", filename="poster.jpg")
+    make_resource(job)
     return job
 
 
@@ -76,11 +68,10 @@ def test_job_list_shows_the_usage_pages_totals_for_what_it_filters(admin_client,
         ("veo-3.1-generate-preview", "3.20", "3.20", 8),
         ("veo-3.1-fast-generate-preview", None, "0.40", None),
     ]:
-        VideoCreationJob.objects.create(
-            owner=user,
+        make_job(
+            user,
             prompt_text="x",
             model=model,
-            options={"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 4},
             status="completed" if actual else "failed",
             estimated_cost_usd=Decimal(estimate),
             actual_cost_usd=Decimal(actual) if actual else None,
@@ -99,13 +90,12 @@ def test_job_list_shows_the_usage_pages_totals_for_what_it_filters(admin_client,
 
 
 def _finished_job_with_files(user, data_dir):
-    done = VideoCreationJob.objects.create(
-        owner=user,
+    done = make_job(
+        user,
         prompt_text="A finished fox",
-        model="veo-3.1-fast-generate-preview",
-        options={"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 8},
-        status=VideoCreationJob.Status.COMPLETED,
-        stage=VideoCreationJob.Stage.DONE,
+        options={**JOB_OPTIONS, "duration_seconds": 8},
+        status=Status.COMPLETED,
+        stage=Stage.DONE,
     )
     directory = data_dir / "videos" / done.pk
     directory.mkdir(parents=True)

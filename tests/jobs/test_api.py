@@ -16,13 +16,11 @@ from PIL import Image
 from jobs import tokens
 from jobs.media import probe
 from jobs.models import Budget, IdempotencyKey, VideoCreationJob, VideoResource
-from tests.conftest import JOB_OPTIONS, run_due_jobs
+from tests.conftest import run_due_jobs
+from tests.factories import Stage, Status, api_client, make_job, make_jobs, make_resource
 
 pytestmark = pytest.mark.django_db
 
-Status = VideoCreationJob.Status
-Stage = VideoCreationJob.Stage
-MODEL = "veo-3.1-fast-generate-preview"
 JOB_KEYS = {
     "id",
     "promptId",
@@ -46,11 +44,6 @@ RESOURCE_KEYS = {"id", "jobId", "type", "url", "filename", "filePath", "createdA
 
 def url(name, *args):
     return reverse(f"api:{name}", args=args)
-
-
-def make_job(owner, **fields):
-    fields = {"prompt_text": "A fox", "model": MODEL, "options": JOB_OPTIONS, **fields}
-    return VideoCreationJob.objects.create(owner=owner, **fields)
 
 
 def bearer(raw):
@@ -80,12 +73,12 @@ def assert_error(response, status, fragment=""):
 
 @pytest.fixture
 def api(user):
-    return bearer(tokens.token_create(user=user, name="script")[1])
+    return api_client(user, csrf=True)
 
 
 @pytest.fixture
 def other_api(other_user):
-    return bearer(tokens.token_create(user=other_user, name="theirs")[1])
+    return api_client(other_user, name="theirs", csrf=True)
 
 
 # --- Creating jobs -----------------------------------------------------------------------
@@ -268,9 +261,7 @@ def test_job_has_the_seed_fields_in_camel_case_and_no_provider_internals(api, us
         retry_of=failed,
         estimated_cost_usd="0.4000",
     )
-    poster = VideoResource.objects.create(
-        job=job, type="image", url="/ignored", filename="poster.jpg", file_path="videos/p.jpg"
-    )
+    poster = make_resource(job, url="/ignored", file_path="videos/p.jpg")
     response = api.get(url("job", job.pk))
     body = response.json()
     assert response.status_code == 200
@@ -366,10 +357,7 @@ def test_bad_list_parameters_are_a_400(api, query, field):
 
 
 def test_a_large_limit_is_clamped_to_a_hundred(api, user):
-    VideoCreationJob.objects.bulk_create(
-        VideoCreationJob(owner=user, prompt_text=f"Job {n}", model=MODEL, options=JOB_OPTIONS)
-        for n in range(105)
-    )
+    make_jobs(user, 105)
     data = api.get(url("jobs"), {"limit": "5000"}).json()["data"]
     assert len(data["jobs"]) == 100
     assert data["nextCursor"]
@@ -405,7 +393,7 @@ def test_listing_takes_the_same_queries_for_any_page_size(
         for _ in range(count):
             job = make_job(user)
             for name in ("poster.jpg", "audio.m4a"):
-                VideoResource.objects.create(job=job, type="image", url="/x", filename=name)
+                make_resource(job, name)
 
     def queries():
         with CaptureQueriesContext(connection) as context:
@@ -493,13 +481,7 @@ def _completed_with_files(user, data_dir):
     (directory / "output.mp4").write_bytes(bytes(range(256)) * 4)
     (directory / "resources" / "images" / "poster.jpg").write_bytes(b"\xff\xd8\xffposter")
     VideoCreationJob.objects.filter(pk=job.pk).update(video_url=f"videos/{job.pk}/output.mp4")
-    VideoResource.objects.create(
-        job=job,
-        type="image",
-        url="/studio/url",
-        filename="poster.jpg",
-        file_path=f"videos/{job.pk}/resources/images/poster.jpg",
-    )
+    make_resource(job, url="/studio/url", file_path=f"videos/{job.pk}/resources/images/poster.jpg")
     return job
 
 

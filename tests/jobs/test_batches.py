@@ -6,23 +6,18 @@ from django.urls import reverse
 
 from drafts import services as draft_services
 from jobs import services
-from jobs.models import Batch, VideoCreationJob
-from tests.conftest import JOB_OPTIONS
+from tests.factories import JOB_OPTIONS, MODEL, make_batch, make_job
 
 pytestmark = pytest.mark.django_db
 
-MODEL = "veo-3.1-fast-generate-preview"
-
 
 def batch_of(owner, label, *statuses, draft_version=None):
-    batch = Batch.objects.create(owner=owner, label=label, draft_version=draft_version)
+    batch = make_batch(owner, label, draft_version=draft_version)
     for status in statuses:
-        VideoCreationJob.objects.create(
-            owner=owner,
+        make_job(
+            owner,
             batch=batch,
             prompt_text="A boat",
-            model=MODEL,
-            options=JOB_OPTIONS,
             status=status,
             draft=draft_version.draft if draft_version else None,
             draft_version=draft_version,
@@ -70,10 +65,9 @@ def test_staff_without_the_permission_see_only_their_own(client, staff_user, use
     assert "Ana" not in client.get(reverse("jobs:batches")).content.decode()
 
 
-def test_everyone_s_batches_with_the_view_all_permission(client, django_user_model, user):
+def test_everyone_s_batches_with_the_view_all_permission(client, superuser, user):
     batch_of(user, "Ana's run", "completed")
-    root = django_user_model.objects.create_superuser("root", password="a-long-passphrase")
-    client.force_login(root)
+    client.force_login(superuser)
     page = client.get(reverse("jobs:batches"), {"whose": "all"}).content.decode()
     assert "Ana&#x27;s run" in page and "ana" in page
 
@@ -113,9 +107,7 @@ def test_job_page_links_to_its_batch_draft_version_and_prompt(logged_in, run, dr
 
 
 def test_job_page_links_to_the_job_it_retries(logged_in, user):
-    failed = VideoCreationJob.objects.create(
-        owner=user, prompt_text="x", model=MODEL, options=JOB_OPTIONS, status="failed"
-    )
+    failed = make_job(user, prompt_text="x", status="failed")
     retry = services.job_retry(job=failed, owner=user)
     page = logged_in.get(retry.get_absolute_url()).content.decode()
     assert f'href="{failed.get_absolute_url()}"' in page
@@ -133,15 +125,8 @@ def test_batch_finished_email_links_to_the_batch(
     settings.STUDIO_URL = "https://studio.example.com"
     user.email = "ana@example.com"
     user.save()
-    batch = Batch.objects.create(owner=user, label="Night run", notify_by_email=True)
-    job = VideoCreationJob.objects.create(
-        owner=user,
-        batch=batch,
-        prompt_text="x",
-        model=MODEL,
-        options=JOB_OPTIONS,
-        status="processing",
-    )
+    batch = make_batch(user, "Night run", notify_by_email=True)
+    job = make_job(user, batch=batch, prompt_text="x", status="processing")
     with django_capture_on_commit_callbacks(execute=True):
         services.job_fail(job.pk, message="Boom")
     assert len(mail.outbox) == 1
@@ -151,10 +136,8 @@ def test_batch_finished_email_links_to_the_batch(
 # --- Admin and API ----------------------------------------------------------------------------
 
 
-def test_batches_are_in_the_admin(client, django_user_model, run):
-    client.force_login(
-        django_user_model.objects.create_superuser("root", password="a-long-passphrase")
-    )
+def test_batches_are_in_the_admin(client, superuser, run):
+    client.force_login(superuser)
     listing = client.get(reverse("admin:jobs_batch_changelist"), {"q": "Harbour"})
     assert listing.status_code == 200
     assert run.label in listing.content.decode()

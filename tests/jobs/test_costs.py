@@ -17,11 +17,10 @@ from django_q.conf import Conf
 from jobs import pricing, services
 from jobs.admin import BudgetAdmin
 from jobs.models import Budget, VideoCreationJob
-from tests.conftest import JOB_OPTIONS, run_due_jobs
+from tests.conftest import run_due_jobs
+from tests.factories import FORM, JOB_OPTIONS, MODEL, make_job
 
 pytestmark = pytest.mark.django_db
-
-MODEL = "veo-3.1-fast-generate-preview"  # $0.10 a second at 720p: a 4 s job is $0.40
 
 
 @pytest.fixture(autouse=True)
@@ -87,13 +86,7 @@ def test_a_submit_past_the_budget_is_refused_with_what_is_left(
     Budget.objects.create(user=user, period="monthly", limit_usd=Decimal("1.00"))
     run(user, django_capture_on_commit_callbacks, "First")
     run(user, django_capture_on_commit_callbacks, "Second")
-    form = {
-        "prompt_text": "Third",
-        "model": MODEL,
-        "aspect_ratio": "16:9",
-        "resolution": "720p",
-        "duration_seconds": "4",
-    }
+    form = {**FORM, "prompt_text": "Third"}
     response = logged_in.post(reverse("jobs:index"), form)
     assert response.status_code == 400
     assert (
@@ -115,11 +108,9 @@ def test_failures_google_does_not_bill_give_the_budget_back(
 
 def test_running_jobs_count_by_their_estimate_against_the_team_budget(user, other_user):
     Budget.objects.create(user=None, period="monthly", limit_usd=Decimal("0.50"))
-    VideoCreationJob.objects.create(
-        owner=other_user,
+    make_job(
+        other_user,
         prompt_text="running",
-        model=MODEL,
-        options=JOB_OPTIONS,
         status="processing",
         estimated_cost_usd=Decimal("0.40"),
     )
@@ -149,11 +140,9 @@ def test_budget_admin_refuses_bad_limits(admin_client, limit):
 
 def test_budget_admin_shows_what_is_left(rf, user):
     budget = Budget.objects.create(user=user, period="monthly", limit_usd=Decimal("2.00"))
-    VideoCreationJob.objects.create(
-        owner=user,
+    make_job(
+        user,
         prompt_text="x",
-        model=MODEL,
-        options=JOB_OPTIONS,
         status="completed",
         estimated_cost_usd=Decimal("0.40"),
         actual_cost_usd=Decimal("0.40"),
@@ -170,13 +159,7 @@ def test_twenty_parallel_submits_against_room_for_five_let_exactly_five_through(
     Budget.objects.create(user=None, period="monthly", limit_usd=Decimal("2.00"))
     client.force_login(user)
     cookies = {"sessionid": client.cookies["sessionid"].value, "csrftoken": "x" * 32}
-    form = {
-        "model": MODEL,
-        "aspect_ratio": "16:9",
-        "resolution": "720p",
-        "duration_seconds": "4",
-        "csrfmiddlewaretoken": "x" * 32,
-    }
+    form = {**FORM, "csrfmiddlewaretoken": "x" * 32}
 
     def submit(n):
         response = requests.post(
@@ -224,11 +207,10 @@ def spending(user, other_user):
         (other_user, "veo-3.1-fast-generate-preview", "completed", "0.80", "0.80", 8),
     ]
     for owner, model, status, estimate, actual, seconds in rows:
-        VideoCreationJob.objects.create(
-            owner=owner,
+        make_job(
+            owner,
             prompt_text="x",
             model=model,
-            options=JOB_OPTIONS,
             status=status,
             estimated_cost_usd=Decimal(estimate),
             actual_cost_usd=Decimal(actual) if actual else None,

@@ -13,20 +13,12 @@ from django.utils import timezone
 
 from jobs import services, storage
 from jobs.media import VideoInfo
-from jobs.models import VideoCreationJob, VideoResource
-from tests.conftest import JOB_OPTIONS
+from jobs.models import VideoResource
+from tests.factories import MODEL, Stage, Status, make_job
 
 pytestmark = pytest.mark.django_db
 
-Status = VideoCreationJob.Status
-Stage = VideoCreationJob.Stage
-MODEL = "veo-3.1-fast-generate-preview"
 OPERATION = f"models/{MODEL}/operations/crash1"
-
-
-def job_in(user, **fields):
-    fields = {"prompt_text": "A kite", "model": MODEL, "options": JOB_OPTIONS, **fields}
-    return VideoCreationJob.objects.create(owner=user, **fields)
 
 
 def left_behind(path, *, seconds_ago):
@@ -56,7 +48,7 @@ def complete(job, data_dir):
 
 @pytest.fixture
 def finishing(user, data_dir):
-    return job_in(
+    return make_job(
         user,
         status=Status.PROCESSING,
         stage=Stage.FINISHING,
@@ -81,7 +73,7 @@ def test_a_kill_after_the_completion_commit_is_finished_by_the_sweep(finishing, 
 
 
 def test_a_killed_late_result_download_leaves_nothing_after_the_sweep(user, data_dir, settings):
-    cancelled = job_in(user, status=Status.PROCESSING, stage=Stage.GENERATING)
+    cancelled = make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING)
     cancelled.operation_name = OPERATION
     cancelled.save(update_fields=["operation_name"])
     assert services.job_cancel(job=cancelled)
@@ -108,7 +100,7 @@ def test_the_sweep_leaves_a_temp_file_a_live_task_may_still_be_writing(
 
 
 def test_a_late_result_is_listed_in_metadata_json(user, data_dir):
-    cancelled = job_in(user, status=Status.PROCESSING, stage=Stage.GENERATING)
+    cancelled = make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING)
     (data_dir / "videos" / cancelled.pk).mkdir(parents=True)
     assert services.job_cancel(job=cancelled)
     relative = storage.relative_resource(cancelled.pk, "video", storage.LATE_RESULT_NAME)

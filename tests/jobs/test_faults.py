@@ -10,11 +10,11 @@ import pytest
 
 from jobs import services
 from jobs.models import VideoCreationJob
-from tests.conftest import JOB_OPTIONS, run_due_jobs
+from tests.conftest import run_due_jobs
+from tests.factories import JOB_OPTIONS, MODEL
 
 pytestmark = pytest.mark.django_db
 
-MODEL = "veo-3.1-fast-generate-preview"
 COMPLETED, FAILED = VideoCreationJob.Status.COMPLETED, VideoCreationJob.Status.FAILED
 
 

@@ -12,10 +12,10 @@ from PIL import Image
 
 from jobs.models import VideoCreationJob, VideoResource
 from tests.conftest import API_KEY
+from tests.factories import FORM, MODEL
 
 pytestmark = pytest.mark.django_db
 
-MODEL = "veo-3.1-fast-generate-preview"
 BASE = "https://generativelanguage.googleapis.com/v1beta"
 
 
@@ -30,14 +30,7 @@ def upload(name, data, content_type="image/png"):
 
 
 def post(client, **files):
-    form = {
-        "prompt_text": "The still comes alive",
-        "model": MODEL,
-        "aspect_ratio": "16:9",
-        "resolution": "720p",
-        "duration_seconds": "4",
-        **files,
-    }
+    form = {**FORM, "prompt_text": "The still comes alive", **files}
     return client.post(reverse("jobs:index"), form)
 
 

@@ -7,37 +7,20 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.test import Client
 from django.urls import reverse
 
 from drafts import services as draft_services
-from jobs import services, tokens
+from jobs import services
 from jobs.models import Budget, VideoCreationJob
+from tests.factories import FORM, JOB_OPTIONS, MODEL, make_jobs
 
 pytestmark = pytest.mark.django_db
-
-MODEL = "veo-3.1-fast-generate-preview"
-OPTIONS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 4}
-FORM = {"model": MODEL, "aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": "4"}
-
-
-@pytest.fixture
-def api(user):
-    _token, raw = tokens.token_create(user=user, name="script")
-    return Client(headers={"Authorization": f"Bearer {raw}"})
 
 
 @pytest.fixture
 def limit_of_three(settings):
     settings.API_JOB_CREATE_LIMIT = 3
     settings.API_JOB_CREATE_WINDOW_SECONDS = 3600
-
-
-def make_jobs(owner, count):
-    for n in range(count):
-        VideoCreationJob.objects.create(
-            owner=owner, prompt_text=f"Job {n}", model=MODEL, options=OPTIONS
-        )
 
 
 def test_the_web_form_is_held_to_the_limit(logged_in, user, limit_of_three):
@@ -73,7 +56,7 @@ def test_a_run_larger_than_the_limit_is_refused_whole(api, user, limit_of_three)
 
 
 def test_batch_create_itself_counts_the_batch(user, limit_of_three):
-    spec = {"prompt_text": "a", "model": MODEL, "options": OPTIONS}
+    spec = {"prompt_text": "a", "model": MODEL, "options": JOB_OPTIONS}
     services.batch_create(owner=user, label="two", jobs=[spec, spec])
     with pytest.raises(ValidationError, match="would create 2"):
         services.batch_create(owner=user, label="two more", jobs=[spec, spec])
@@ -108,10 +91,9 @@ def test_start_up_is_quiet_about_budgets_in_debug(settings, capsys):
     assert "videostudio.W001" not in _check_output(capsys)
 
 
-def test_the_admin_warns_that_spending_is_unlimited(client, django_user_model, settings):
+def test_the_admin_warns_that_spending_is_unlimited(client, superuser, settings):
     settings.DEBUG = False
-    admin = django_user_model.objects.create_superuser("root", password="a-long-passphrase")
-    client.force_login(admin)
+    client.force_login(superuser)
     page = client.get(reverse("admin:index"))
     assert page.status_code == 200
     assert 'id="spending-unlimited"' in page.content.decode()

@@ -6,21 +6,14 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.models import Batch, VideoCreationJob
-from tests.conftest import JOB_OPTIONS
+from tests.factories import make_batch, make_job
 
 pytestmark = pytest.mark.django_db
 
 
 def ended(owner, minutes_ago, **fields):
     fields = {"status": "completed", "prompt_text": "A heron", **fields}
-    return VideoCreationJob.objects.create(
-        owner=owner,
-        model="veo-3.1-fast-generate-preview",
-        options=JOB_OPTIONS,
-        completed_at=timezone.now() - timedelta(minutes=minutes_ago),
-        **fields,
-    )
+    return make_job(owner, completed_at=timezone.now() - timedelta(minutes=minutes_ago), **fields)
 
 
 def poll(client, since):
@@ -48,7 +41,7 @@ def test_each_ended_job_is_announced_once(logged_in, user, other_user):
 
 def test_a_finished_batch_gets_one_toast_instead_of_one_per_job(logged_in, user):
     since = timezone.now() - timedelta(minutes=5)
-    batch = Batch.objects.create(owner=user, label="Harbour v2 · 2 jobs")
+    batch = make_batch(user, "Harbour v2 · 2 jobs")
     ended(user, 1, batch=batch, prompt_text="First of batch")
     ended(user, 1, batch=batch, prompt_text="Second of batch", status="failed", error="x")
     page = poll(logged_in, since)
@@ -59,16 +52,9 @@ def test_a_finished_batch_gets_one_toast_instead_of_one_per_job(logged_in, user)
 
 def test_a_batch_still_running_is_not_announced(logged_in, user):
     since = timezone.now() - timedelta(minutes=5)
-    batch = Batch.objects.create(owner=user, label="Still going")
+    batch = make_batch(user, "Still going")
     ended(user, 1, batch=batch)
-    VideoCreationJob.objects.create(
-        owner=user,
-        prompt_text="x",
-        model="m",
-        options=JOB_OPTIONS,
-        batch=batch,
-        status="processing",
-    )
+    make_job(user, prompt_text="x", batch=batch, status="processing")
     assert "Still going" not in poll(logged_in, since)
 
 

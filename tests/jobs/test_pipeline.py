@@ -12,28 +12,17 @@ from responses import matchers
 
 from jobs import pipeline, services
 from jobs.media import probe
-from jobs.models import VideoCreationJob, VideoResource
-from jobs.veo.synthetic import render_mp4
-from tests.conftest import API_KEY, JOB_OPTIONS, run_due_jobs
+from jobs.models import VideoResource
+from tests.conftest import API_KEY, run_due_jobs
+from tests.factories import JOB_OPTIONS, MODEL, Stage, Status, make_job
 
 pytestmark = pytest.mark.django_db
 
-Status = VideoCreationJob.Status
-Stage = VideoCreationJob.Stage
-
-MODEL = "veo-3.1-fast-generate-preview"
 BASE = "https://generativelanguage.googleapis.com/v1beta"
 SUBMIT = f"{BASE}/models/{MODEL}:predictLongRunning"
 OPERATION = f"models/{MODEL}/operations/op123abc"
 POLL = f"{BASE}/{OPERATION}"
 FILE = f"{BASE}/files/file123:download?alt=media"
-
-
-@pytest.fixture(scope="session")
-def mp4_bytes(tmp_path_factory):
-    path = tmp_path_factory.mktemp("mp4") / "clip.mp4"
-    render_mp4(path, prompt="fixture clip", width=320, height=180, seconds=1)
-    return path.read_bytes()
 
 
 @pytest.fixture(autouse=True)
@@ -334,15 +323,9 @@ def test_html_instead_of_a_video_never_becomes_output(
 # --- Re-runs: a task delivered again never submits again -----------------------------
 
 
-def _job_in(user, **fields):
-    return VideoCreationJob.objects.create(
-        owner=user, prompt_text="Resume me", model=MODEL, options=JOB_OPTIONS, **fields
-    )
-
-
 @responses.activate
 def test_rerun_with_a_saved_operation_polls_it_and_never_submits(gemini, user, mp4_bytes):
-    job = _job_in(
+    job = make_job(
         user,
         status=Status.PROCESSING,
         stage=Stage.GENERATING,
@@ -360,7 +343,7 @@ def test_rerun_with_a_saved_operation_polls_it_and_never_submits(gemini, user, m
 @responses.activate
 def test_rerun_after_a_crash_mid_submit_fails_as_outcome_unknown(gemini, user):
     long_ago = timezone.now() - timedelta(minutes=10)
-    job = _job_in(
+    job = make_job(
         user,
         status=Status.PROCESSING,
         stage=Stage.SUBMITTING,
@@ -376,7 +359,7 @@ def test_rerun_after_a_crash_mid_submit_fails_as_outcome_unknown(gemini, user):
 
 @responses.activate
 def test_a_submit_still_in_flight_elsewhere_is_left_alone(gemini, user):
-    job = _job_in(
+    job = make_job(
         user,
         status=Status.PROCESSING,
         stage=Stage.SUBMITTING,
@@ -405,7 +388,7 @@ def test_cancelled_job_is_never_sent(gemini, user, django_capture_on_commit_call
 @responses.activate
 def test_generation_past_the_deadline_ends_timed_out(gemini, settings, user):
     settings.VEO_JOB_DEADLINE_MINUTES = 30
-    job = _job_in(
+    job = make_job(
         user,
         status=Status.PROCESSING,
         stage=Stage.GENERATING,
@@ -453,7 +436,7 @@ def test_a_run_polls_once_and_leaves_the_next_poll_to_the_ticker(gemini, setting
         return 200, {}, json.dumps({"name": OPERATION, "done": True, "error": {"message": "x"}})
 
     responses.add_callback(responses.GET, POLL, callback=answer)
-    job = _job_in(
+    job = make_job(
         user,
         status=Status.PROCESSING,
         stage=Stage.GENERATING,
@@ -490,7 +473,7 @@ def test_a_retry_after_a_rate_limit_waits_on_the_row_not_in_the_worker(gemini, s
         },
     )
     responses.post(SUBMIT, status=400, json={"error": {"code": 400, "message": "Not again."}})
-    job = _job_in(user)
+    job = make_job(user)
     began = timezone.now()
     pipeline.run(job.pk)
     job.refresh_from_db()
@@ -532,7 +515,7 @@ def test_a_resumed_download_retries_a_503_poll_and_download_like_a_first_run(
     gemini, user, mp4_bytes, data_dir
 ):
     """A later run (after a crash) re-polls for the video: one 503 must not fail it."""
-    job = _job_in(
+    job = make_job(
         user,
         status=Status.PROCESSING,
         stage=Stage.DOWNLOADING,

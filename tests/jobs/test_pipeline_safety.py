@@ -11,16 +11,13 @@ import responses
 from django.utils import timezone
 
 from jobs import pipeline, services
-from jobs.models import VideoCreationJob
 from jobs.veo.base import GenerationRequest
 from jobs.veo.synthetic import render_mp4
-from tests.conftest import JOB_OPTIONS, run_due_jobs
+from tests.conftest import run_due_jobs
+from tests.factories import JOB_OPTIONS, MODEL, Stage, Status, make_job
 
 pytestmark = pytest.mark.django_db
 
-Status = VideoCreationJob.Status
-
-MODEL = "veo-3.1-fast-generate-preview"
 BASE = "https://generativelanguage.googleapis.com/v1beta"
 SUBMIT = f"{BASE}/models/{MODEL}:predictLongRunning"
 OPERATION = f"models/{MODEL}/operations/op-safety"
@@ -137,13 +134,11 @@ def test_a_408_on_submit_is_outcome_unknown_and_never_resent(
 def test_a_disk_failure_reads_as_a_sentence_and_the_detail_goes_to_the_log(
     gemini, user, data_dir, faststart_mp4, caplog
 ):
-    job = VideoCreationJob.objects.create(
-        owner=user,
+    job = make_job(
+        user,
         prompt_text="Disk trouble",
-        model=MODEL,
-        options=JOB_OPTIONS,
         status=Status.PROCESSING,
-        stage=VideoCreationJob.Stage.GENERATING,
+        stage=Stage.GENERATING,
         operation_name=OPERATION,
         submitted_at=timezone.now(),
     )

@@ -29,11 +29,11 @@ from jobs.media import probe
 from jobs.models import VideoCreationJob
 from jobs.veo.emulator import Emulator
 from jobs.watchdog import process_children
-from tests.conftest import API_KEY, JOB_OPTIONS
+from tests.conftest import API_KEY
+from tests.factories import JOB_OPTIONS, MODEL, Stage, Status, make_job
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("RESILIENCE_SEED", random.randrange(1_000_000)))
-MODEL = "veo-3.1-fast-generate-preview"
 
 pytestmark = [
     pytest.mark.processes,
@@ -214,9 +214,7 @@ def test_sigterm_mid_generation_stops_warmly_and_the_job_finishes_after_restart(
 def test_a_job_whose_task_was_lost_is_found_by_the_sweep(cluster, emulator, user):
     # Written without an enqueue, as if the broker had lost the task (a Redis restart,
     # a crash between COMMIT and on_commit, a rotated SECRET_KEY).
-    job = VideoCreationJob.objects.create(
-        owner=user, prompt_text="Lost task [latency=1]", model=MODEL, options=JOB_OPTIONS
-    )
+    job = make_job(user, prompt_text="Lost task [latency=1]")
     cluster.start()
     wait_until_all_finished(timeout=150)
     job.refresh_from_db()
@@ -293,8 +291,6 @@ def test_workers_killed_while_idle_wedge_the_queue_and_the_watchdog_restarts_it(
 
 # --- Kills at each stage, on purpose --------------------------------------------------
 
-Status = VideoCreationJob.Status
-Stage = VideoCreationJob.Stage
 # Each job is steered so that its target stage lasts long enough to be seen from outside:
 # the emulator holds the submit's answer, pads the video so download and hashing take time.
 TARGETS = {

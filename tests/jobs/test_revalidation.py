@@ -6,20 +6,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs import services
-from jobs.models import VideoCreationJob, VideoResource
-from tests.conftest import JOB_OPTIONS
+from jobs.models import VideoCreationJob
+from tests.factories import Stage, Status, make_job, make_resource
 
 pytestmark = pytest.mark.django_db
 
-Status = VideoCreationJob.Status
-Stage = VideoCreationJob.Stage
-MODEL = "veo-3.1-fast-generate-preview"
 HTMX = {"HX-Request": "true"}
-
-
-def make_job(owner, **fields):
-    fields = {"prompt_text": "A fox", "model": MODEL, "options": JOB_OPTIONS, **fields}
-    return VideoCreationJob.objects.create(owner=owner, **fields)
 
 
 def running_job(owner, **fields):
@@ -191,9 +183,7 @@ def test_a_poll_of_a_job_without_an_owner_is_for_staff_with_the_permission_only(
 
 
 def add_resource(job, filename, type="image"):
-    return VideoResource.objects.create(
-        job=job, type=type, filename=filename, url="", file_path=f"resources/x/{filename}"
-    )
+    return make_resource(job, filename, type=type, url="", file_path=f"resources/x/{filename}")
 
 
 def test_a_running_poll_leaves_the_resources_on_the_page(

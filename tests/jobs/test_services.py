@@ -15,29 +15,13 @@ from django_q.signing import SignedPackage
 from jobs import pipeline, services, storage
 from jobs.models import VideoCreationJob, VideoResource
 from jobs.ticker import Ticker
-from jobs.veo.synthetic import render_mp4
-from tests.conftest import JOB_OPTIONS
+from tests.factories import JOB_OPTIONS, MODEL, Stage, Status, make_job
 
 pytestmark = pytest.mark.django_db
 
-Status = VideoCreationJob.Status
-Stage = VideoCreationJob.Stage
-MODEL = "veo-3.1-fast-generate-preview"
 BASE = "https://generativelanguage.googleapis.com/v1beta"
 OPERATION = f"models/{MODEL}/operations/late1"
 FILE = f"{BASE}/files/late1:download?alt=media"
-
-
-@pytest.fixture(scope="module")
-def mp4_bytes(tmp_path_factory):
-    path = tmp_path_factory.mktemp("mp4") / "clip.mp4"
-    render_mp4(path, prompt="service clip", width=320, height=180, seconds=1)
-    return path.read_bytes()
-
-
-def job_in(user, **fields):
-    fields = {"prompt_text": "A tide pool", "model": MODEL, "options": JOB_OPTIONS, **fields}
-    return VideoCreationJob.objects.create(owner=user, **fields)
 
 
 def queued(callbacks):
@@ -52,7 +36,7 @@ def test_full_provider_leaves_new_jobs_waiting_with_their_place_shown(
     settings, user, logged_in, django_capture_on_commit_callbacks
 ):
     settings.VEO_MAX_IN_FLIGHT = 1
-    job_in(user, status=Status.PROCESSING, stage=Stage.GENERATING)
+    make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING)
     with django_capture_on_commit_callbacks():
         first = services.job_create(owner=user, prompt_text="one", model=MODEL, options=JOB_OPTIONS)
         second = services.job_create(
@@ -73,9 +57,9 @@ def test_a_finished_job_queues_the_oldest_waiting_one(
     settings, user, django_capture_on_commit_callbacks
 ):
     settings.VEO_MAX_IN_FLIGHT = 1
-    running = job_in(user, status=Status.PROCESSING, stage=Stage.GENERATING)
-    older = job_in(user, created_at=timezone.now() - timedelta(minutes=2))
-    job_in(user)
+    running = make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING)
+    older = make_job(user, created_at=timezone.now() - timedelta(minutes=2))
+    make_job(user)
     with django_capture_on_commit_callbacks() as callbacks:
         services.job_fail(running.pk, message="Boom")
     assert queued(callbacks) == [older.pk]
@@ -83,7 +67,7 @@ def test_a_finished_job_queues_the_oldest_waiting_one(
 
 def test_claims_stop_at_the_cap(settings, user):
     settings.VEO_MAX_IN_FLIGHT = 2
-    jobs = [job_in(user) for _ in range(4)]
+    jobs = [make_job(user) for _ in range(4)]
     claimed = [services.job_claim(job.pk) for job in jobs]
     assert claimed == [True, True, False, False]
     assert VideoCreationJob.objects.in_flight().count() == 2
@@ -94,7 +78,7 @@ def test_claims_stop_at_the_cap(settings, user):
 
 @responses.activate
 def test_a_run_finds_the_job_leased_and_sends_nothing(gemini, user):
-    job = job_in(user, lease_expires_at=timezone.now() + timedelta(seconds=60))
+    job = make_job(user, lease_expires_at=timezone.now() + timedelta(seconds=60))
     pipeline.run(job.pk)
     job.refresh_from_db()
     assert job.status == Status.IDLE
@@ -102,7 +86,7 @@ def test_a_run_finds_the_job_leased_and_sends_nothing(gemini, user):
 
 
 def test_an_expired_lease_can_be_taken_and_a_held_one_cannot(user):
-    job = job_in(user, lease_expires_at=timezone.now() - timedelta(seconds=1))
+    job = make_job(user, lease_expires_at=timezone.now() - timedelta(seconds=1))
     held = services.job_lease_acquire(job.pk, seconds=30)
     assert held is not None
     assert services.job_lease_acquire(job.pk, seconds=30) is None
@@ -126,10 +110,10 @@ def test_two_tickers_enqueue_each_due_job_once(monkeypatch, settings, user):
     broker.purge_queue()
     now = timezone.now()
     due = [
-        job_in(user, status=Status.PROCESSING, stage=Stage.GENERATING, next_run_at=now)
+        make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING, next_run_at=now)
         for _ in range(12)
     ]
-    later = job_in(
+    later = make_job(
         user,
         status=Status.PROCESSING,
         stage=Stage.GENERATING,
@@ -164,13 +148,13 @@ def _drain(broker):
 
 def test_sweep_fails_jobs_past_the_deadline(settings, user):
     settings.VEO_JOB_DEADLINE_MINUTES = 30
-    old = job_in(
+    old = make_job(
         user,
         status=Status.PROCESSING,
         stage=Stage.DOWNLOADING,
         submitted_at=timezone.now() - timedelta(minutes=31),
     )
-    fresh = job_in(
+    fresh = make_job(
         user, status=Status.PROCESSING, stage=Stage.GENERATING, submitted_at=timezone.now()
     )
     result = services.jobs_recover()
@@ -184,7 +168,7 @@ def test_sweep_fails_jobs_past_the_deadline(settings, user):
 def test_sweep_never_times_out_a_job_that_was_never_sent(settings, user):
     """Queued behind the cap for longer than the deadline, or sent back after a 429."""
     settings.VEO_JOB_DEADLINE_MINUTES = 30
-    job = job_in(user, created_at=timezone.now() - timedelta(minutes=31))
+    job = make_job(user, created_at=timezone.now() - timedelta(minutes=31))
     assert services.job_claim(job.pk)
     result = services.jobs_recover()
     job.refresh_from_db()
@@ -198,15 +182,15 @@ def test_sweep_resumes_a_job_whose_run_died_but_not_a_live_one(
 ):
     settings.VEO_TASK_SLICE_SECONDS = 60
     long_ago = timezone.now() - timedelta(minutes=5)
-    dead = job_in(user, status=Status.PROCESSING, stage=Stage.GENERATING, operation_name="op")
-    live = job_in(
+    dead = make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING, operation_name="op")
+    live = make_job(
         user,
         status=Status.PROCESSING,
         stage=Stage.GENERATING,
         operation_name="op2",
         lease_expires_at=timezone.now() + timedelta(seconds=90),
     )
-    busy = job_in(user, status=Status.PROCESSING, stage=Stage.GENERATING, operation_name="op3")
+    busy = make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING, operation_name="op3")
     VideoCreationJob.objects.filter(pk__in=[dead.pk, live.pk]).update(updated_at=long_ago)
     with django_capture_on_commit_callbacks() as callbacks:
         result = services.jobs_recover()
@@ -220,15 +204,15 @@ def test_sweep_queues_waiting_jobs_whose_enqueue_was_lost(
     settings, user, django_capture_on_commit_callbacks
 ):
     settings.VEO_MAX_IN_FLIGHT = 2
-    job_in(user, status=Status.PROCESSING, stage=Stage.GENERATING)
-    waiting = [job_in(user, created_at=timezone.now() - timedelta(minutes=n)) for n in (3, 2, 1)]
+    make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING)
+    waiting = [make_job(user, created_at=timezone.now() - timedelta(minutes=n)) for n in (3, 2, 1)]
     with django_capture_on_commit_callbacks() as callbacks:
         services.jobs_recover()
     assert queued(callbacks) == [waiting[0].pk]
 
 
 def test_sweep_removes_directories_no_job_owns(user, data_dir):
-    job = job_in(user)
+    job = make_job(user)
     owned, orphan, young = (data_dir / "videos" / name for name in (job.pk, "gone-job", "new-job"))
     for directory in (owned, orphan, young):
         directory.mkdir(parents=True)
@@ -253,7 +237,7 @@ def test_recovery_runs_inside_the_cluster_every_minute():
 def test_retry_makes_a_linked_job_with_the_same_prompt_options_and_frames(
     user, data_dir, django_capture_on_commit_callbacks
 ):
-    failed = job_in(user, status=Status.FAILED, error="Boom", prompt_id="p-7")
+    failed = make_job(user, status=Status.FAILED, error="Boom", prompt_id="p-7")
     frame = storage.relative_resource(failed.pk, "image", "first-frame.png")
     storage.store_bytes(frame, b"\x89PNG frame")
     services.resource_add(
@@ -276,14 +260,14 @@ def test_retry_makes_a_linked_job_with_the_same_prompt_options_and_frames(
 
 @pytest.mark.parametrize("status", [Status.IDLE, Status.PROCESSING, Status.COMPLETED])
 def test_retry_of_a_job_that_did_not_fail_is_refused(user, status):
-    job = job_in(user, status=status)
+    job = make_job(user, status=status)
     with pytest.raises(services.JobStateError, match="Only a failed or cancelled job"):
         services.job_retry(job=job, owner=user)
     assert VideoCreationJob.objects.count() == 1
 
 
 def test_delete_removes_rows_then_files(user, data_dir, django_capture_on_commit_callbacks):
-    job = job_in(user, status=Status.COMPLETED)
+    job = make_job(user, status=Status.COMPLETED)
     services.resource_add(job_id=job.pk, kind="image", filename="poster.jpg", file_path="x")
     directory = data_dir / "videos" / job.pk
     directory.mkdir(parents=True)
@@ -298,7 +282,7 @@ def test_delete_removes_rows_then_files(user, data_dir, django_capture_on_commit
 def test_a_delete_that_fails_is_logged_and_the_job_is_gone(
     user, data_dir, django_capture_on_commit_callbacks, caplog
 ):
-    job = job_in(user, status=Status.COMPLETED)
+    job = make_job(user, status=Status.COMPLETED)
     # A file where the job's directory should be: removing it fails for real, even as root.
     (data_dir / "videos").mkdir()
     (data_dir / "videos" / job.pk).write_bytes(b"not a directory")
@@ -311,14 +295,14 @@ def test_a_delete_that_fails_is_logged_and_the_job_is_gone(
 def test_deleting_a_job_whose_files_are_already_gone_logs_nothing(
     user, data_dir, django_capture_on_commit_callbacks, caplog
 ):
-    job = job_in(user, status=Status.FAILED)
+    job = make_job(user, status=Status.FAILED)
     with django_capture_on_commit_callbacks(execute=True):
         services.job_delete(job=job)
     assert "Could not delete" not in caplog.text
 
 
 def test_delete_during_a_download_is_refused_and_changes_nothing(user, data_dir, logged_in):
-    job = job_in(user, status=Status.PROCESSING, stage=Stage.DOWNLOADING)
+    job = make_job(user, status=Status.PROCESSING, stage=Stage.DOWNLOADING)
     response = logged_in.post(reverse("jobs:delete", args=[job.pk]), follow=True)
     assert "cancel it before deleting it" in response.content.decode()
     job.refresh_from_db()
@@ -326,7 +310,7 @@ def test_delete_during_a_download_is_refused_and_changes_nothing(user, data_dir,
 
 
 def test_retry_and_delete_through_the_pages(logged_in, user, django_capture_on_commit_callbacks):
-    failed = job_in(user, status=Status.FAILED, error="Boom")
+    failed = make_job(user, status=Status.FAILED, error="Boom")
     with django_capture_on_commit_callbacks():
         response = logged_in.post(reverse("jobs:retry", args=[failed.pk]))
     retry = VideoCreationJob.objects.get(retry_of=failed)
@@ -346,7 +330,7 @@ def test_retry_and_delete_through_the_pages(logged_in, user, django_capture_on_c
 def test_a_late_result_of_a_cancelled_job_is_kept(
     gemini, user, mp4_bytes, data_dir, django_capture_on_commit_callbacks
 ):
-    job = job_in(
+    job = make_job(
         user,
         status=Status.PROCESSING,
         stage=Stage.GENERATING,
@@ -381,7 +365,7 @@ def test_a_late_result_of_a_cancelled_job_is_kept(
 def test_cancelling_a_job_never_submitted_sends_nothing_later(
     gemini, user, django_capture_on_commit_callbacks
 ):
-    job = job_in(user)
+    job = make_job(user)
     with django_capture_on_commit_callbacks(execute=True):
         assert services.job_cancel(job=job)
     pipeline.collect_late_result(job.pk)

@@ -10,9 +10,8 @@ import pytest
 
 from jobs import services
 from jobs.models import VideoCreationJob
-from tests.conftest import JOB_OPTIONS
+from tests.factories import JOB_OPTIONS, MODEL, Stage
 from tests.jobs.test_resilience import (  # noqa: F401  (fixtures)
-    MODEL,
     cluster,
     emulator,
     wait_until_all_finished,
@@ -22,8 +21,6 @@ pytestmark = [
     pytest.mark.processes,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-
-Stage = VideoCreationJob.Stage
 
 
 def test_two_workers_submit_every_job_before_the_first_is_done(cluster, emulator, user):  # noqa: F811

@@ -10,17 +10,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs import tokens
-from jobs.models import ApiToken
+from jobs.models import ApiToken, VideoCreationJob
+from tests.factories import make_job
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client(client, django_user_model):
-    client.force_login(
-        django_user_model.objects.create_superuser("root", password="pw-long-enough")
-    )
-    return client
 
 
 def raw_row(token):
@@ -104,11 +97,7 @@ def test_an_expired_token_no_longer_authenticates(user, client):
 
 
 def test_a_read_only_token_reads_but_is_refused_every_write(user):
-    from jobs.models import VideoCreationJob
-
-    job = VideoCreationJob.objects.create(
-        owner=user, prompt_text="Kept", model="veo-3.1-fast-generate-preview", status="failed"
-    )
+    job = make_job(user, prompt_text="Kept", status="failed")
     _, raw = tokens.token_create(user=user, name="dashboard", scope=ApiToken.Scope.READ)
     api = Client(headers={"Authorization": f"Bearer {raw}"})
     assert api.get(reverse("api:jobs")).status_code == 200

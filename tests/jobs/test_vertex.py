@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from jobs import services
 from jobs.models import VideoCreationJob
-from jobs.veo.synthetic import render_mp4
 from tests.conftest import run_due_jobs
+from tests.factories import JOB_OPTIONS
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,6 @@ OPERATION = f"projects/studio-proj/locations/us-central1/publishers/google/model
 TOKEN_URI = "https://oauth2.googleapis.com/token"
 STORAGE = "https://storage.googleapis.com/storage/v1/b/studio-bucket/o/out%2F0c33-uuid%2Fsample_0.mp4?alt=media"
 TOKEN = "ya29.test-token"
-OPTIONS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 4}
 
 
 @pytest.fixture(scope="session")
@@ -56,13 +55,6 @@ def service_account_file(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="session")
-def mp4_bytes(tmp_path_factory):
-    path = tmp_path_factory.mktemp("mp4") / "clip.mp4"
-    render_mp4(path, prompt="vertex clip", width=320, height=180, seconds=1)
-    return path.read_bytes()
-
-
 @pytest.fixture
 def vertex(settings, service_account_file):
     settings.VEO_PROVIDER = "vertex"
@@ -79,7 +71,7 @@ def vertex(settings, service_account_file):
 def run(user, capture):
     with capture(execute=True):
         job = services.job_create(
-            owner=user, prompt_text="Vertex dusk", model=MODEL, options=OPTIONS
+            owner=user, prompt_text="Vertex dusk", model=MODEL, options=JOB_OPTIONS
         )
     run_due_jobs()
     job.refresh_from_db()

@@ -7,18 +7,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from jobs.models import VideoCreationJob, VideoResource
-from tests.conftest import JOB_OPTIONS
+from tests.factories import MODEL, Stage, Status, make_job
 
 pytestmark = pytest.mark.django_db
-
-Status = VideoCreationJob.Status
-Stage = VideoCreationJob.Stage
-MODEL = "veo-3.1-fast-generate-preview"
-
-
-def make_job(owner, **fields):
-    fields = {"prompt_text": "A fox", "model": MODEL, "options": JOB_OPTIONS, **fields}
-    return VideoCreationJob.objects.create(owner=owner, **fields)
 
 
 def _all_patterns(resolver=None, prefix=""):
