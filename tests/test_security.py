@@ -26,7 +26,7 @@ from drafts import services as draft_services
 from drafts.models import Draft, DraftVersion
 from jobs import services, storage, tokens
 from jobs.models import ApiToken, Batch, Budget, VideoCreationJob, VideoResource
-from jobs.veo.synthetic import render_mp4
+from jobs.veo.emulator.media import render_mp4
 from tests.conftest import JOB_OPTIONS, run_due_jobs
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from django.utils import timezone
 from drafts import services as draft_services
 from jobs import services
 from jobs.models import Batch, VideoCreationJob
-from jobs.veo.synthetic import render_mp4
+from jobs.veo.emulator.media import render_mp4
 from tests.conftest import JOB_OPTIONS
 
 pytestmark = pytest.mark.django_db

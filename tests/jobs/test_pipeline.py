@@ -13,7 +13,7 @@ from responses import matchers
 from jobs import pipeline, services
 from jobs.media import probe
 from jobs.models import VideoCreationJob, VideoResource
-from jobs.veo.synthetic import render_mp4
+from jobs.veo.emulator.media import render_mp4
 from tests.conftest import API_KEY, JOB_OPTIONS, run_due_jobs
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from django.utils import timezone
 from jobs import pipeline, services
 from jobs.models import VideoCreationJob
 from jobs.veo.base import GenerationRequest
-from jobs.veo.synthetic import render_mp4
+from jobs.veo.emulator.media import render_mp4
 from tests.conftest import JOB_OPTIONS, run_due_jobs
 
 pytestmark = pytest.mark.django_db

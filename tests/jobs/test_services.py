@@ -15,7 +15,7 @@ from django_q.signing import SignedPackage
 from jobs import pipeline, services, storage
 from jobs.models import VideoCreationJob, VideoResource
 from jobs.ticker import Ticker
-from jobs.veo.synthetic import render_mp4
+from jobs.veo.emulator.media import render_mp4
 from tests.conftest import JOB_OPTIONS
 
 pytestmark = pytest.mark.django_db

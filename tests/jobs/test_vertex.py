@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from jobs import services
 from jobs.models import VideoCreationJob
-from jobs.veo.synthetic import render_mp4
+from jobs.veo.emulator.media import render_mp4
 from tests.conftest import run_due_jobs
 
 pytestmark = pytest.mark.django_db
