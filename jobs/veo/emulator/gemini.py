@@ -8,7 +8,7 @@ Submit with ``POST /v1beta/models/{model}:predictLongRunning`` (key in ``x-goog-
 from . import faults
 from .errors import ApiError, invalid
 from .operations import Operation, Operations, new_id
-from .validation import Request, check_shared_parameters, parse_body, parse_frame, parse_instance
+from .validation import Request, check_shared_parameters, parse_request
 
 MODELS = (
     "veo-3.1-generate-preview",
@@ -38,31 +38,22 @@ SAFETY_REASON = (
 
 def parse_submit(model: str, raw: bytes) -> Request:
     """Validate a predictLongRunning body the way the Gemini API does, or raise ApiError."""
-    instance, parameters = parse_body(raw, ("instances", "parameters", "webhookConfig"), PARAMETERS)
-    prompt, picture, has_image, has_last_frame = parse_instance(instance, vertex=False)
-    width, height, seconds = parse_frame(instance, parameters, model)
+    top_level = ("instances", "parameters", "webhookConfig")
+    request = parse_request(model, raw, top_level, PARAMETERS, vertex=False)
+    parameters = request.parameters
     sample_count = parameters.get("sampleCount", 1)
     if isinstance(sample_count, bool) or sample_count != 1:
         raise invalid(f"sampleCount {sample_count!r} is not supported; this model makes 1 video.")
     person = parameters.get("personGeneration")
-    allowed_person = "allow_adult" if has_image else "allow_all"
+    allowed_person = "allow_adult" if request.image else "allow_all"
     if person is not None and person != allowed_person:
-        mode = "image-to-video" if has_image else "text-to-video"
+        mode = "image-to-video" if request.image else "text-to-video"
         raise invalid(
             f"{person} for personGeneration is currently not supported for {mode}; "
             f"use {allowed_person}."
         )
     check_shared_parameters(parameters)
-    return Request(
-        prompt=prompt,
-        width=width,
-        height=height,
-        seconds=seconds,
-        image=has_image,
-        last_frame=has_last_frame,
-        background=picture,
-        parameters=parameters,
-    )
+    return request
 
 
 def submit(operations: Operations, model: str, raw_body: bytes) -> Operation:

@@ -36,6 +36,23 @@ class Request:
     parameters: dict = field(default_factory=dict)
 
 
+def parse_request(model: str, raw: bytes, top_level, known_parameters, *, vertex: bool) -> Request:
+    """Validate the fields both dialects read alike; the dialect checks the rest."""
+    instance, parameters = parse_body(raw, top_level, known_parameters)
+    prompt, picture, has_image, has_last_frame = parse_instance(instance, vertex=vertex)
+    width, height, seconds = parse_frame(instance, parameters, model)
+    return Request(
+        prompt=prompt,
+        width=width,
+        height=height,
+        seconds=seconds,
+        image=has_image,
+        last_frame=has_last_frame,
+        background=picture,
+        parameters=parameters,
+    )
+
+
 def parse_body(raw: bytes, top_level, known_parameters) -> tuple[dict, dict]:
     """Return the one instance and the parameters of a submit, refusing unknown names."""
     try:

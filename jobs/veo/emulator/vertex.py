@@ -8,6 +8,7 @@ done operation lists ``videos[].gcsUri`` when the submit set ``parameters.storag
 """
 
 import base64
+import dataclasses
 import json
 import uuid
 
@@ -16,7 +17,7 @@ from .errors import ApiError, invalid
 from .gemini import PARAMETERS
 from .operations import Operation, Operations
 from .storage import parse_storage_uri
-from .validation import Request, check_shared_parameters, parse_body, parse_frame, parse_instance
+from .validation import Request, check_shared_parameters, parse_request
 
 VERTEX_MODELS = ("veo-3.1-generate-001", "veo-3.1-fast-generate-001")
 VERTEX_PARAMETERS = PARAMETERS | {"generateAudio", "storageUri", "compressionQuality"}
@@ -32,9 +33,9 @@ VERTEX_SAFETY_REASON = (
 
 def parse_vertex_submit(model: str, raw: bytes) -> Request:
     """Validate a predictLongRunning body the way Vertex AI does, or raise ApiError."""
-    instance, parameters = parse_body(raw, ("instances", "parameters", "labels"), VERTEX_PARAMETERS)
-    prompt, picture, has_image, has_last_frame = parse_instance(instance, vertex=True)
-    width, height, seconds = parse_frame(instance, parameters, model)
+    top_level = ("instances", "parameters", "labels")
+    request = parse_request(model, raw, top_level, VERTEX_PARAMETERS, vertex=True)
+    parameters = request.parameters
     sample_count = parameters.get("sampleCount", 1)
     if type(sample_count) is not int or not 1 <= sample_count <= 4:
         raise invalid(f"sampleCount {sample_count!r} is not supported; use 1 to 4.")
@@ -49,18 +50,8 @@ def parse_vertex_submit(model: str, raw: bytes) -> Request:
             f"compressionQuality {quality!r} is not supported; use optimized or lossless."
         )
     check_shared_parameters(parameters)
-    return Request(
-        prompt=prompt,
-        width=width,
-        height=height,
-        seconds=seconds,
-        sample_count=sample_count,
-        storage_uri=parse_storage_uri(parameters.get("storageUri")),
-        image=has_image,
-        last_frame=has_last_frame,
-        background=picture,
-        parameters=parameters,
-    )
+    storage_uri = parse_storage_uri(parameters.get("storageUri"))
+    return dataclasses.replace(request, sample_count=sample_count, storage_uri=storage_uri)
 
 
 def publisher_model(project: str, location: str, model: str) -> str:
