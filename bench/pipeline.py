@@ -181,7 +181,7 @@ def media_cpu_ms(repeat=3):
 
     from jobs.media import extract_audio, probe, write_poster
     from jobs.pipeline import _sha256
-    from jobs.veo.synthetic import render_mp4
+    from jobs.veo.emulator.media import render_mp4
 
     steps = {
         "probe": lambda video, out: probe(video),

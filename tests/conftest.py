@@ -7,7 +7,7 @@ from django.core.cache import caches
 from django_q.conf import Conf
 
 from jobs.veo.emulator import Emulator
-from jobs.veo.synthetic import render_mp4
+from jobs.veo.emulator.media import render_mp4
 from tests.factories import api_client, make_user
 
 API_KEY = "test-key-not-secret"

@@ -6,6 +6,8 @@ a pipeline needs to decide: retry later, give up with a message a person underst
 or stop because a paid submit may have gone through.
 """
 
+import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -128,3 +130,69 @@ def redact_inline_video(data):
     if isinstance(data, list):
         return [redact_inline_video(item) for item in data]
     return data
+
+
+@dataclass(frozen=True)
+class VideoFields:
+    """The names a dialect gives a video's address, inline bytes and MIME type."""
+
+    uri: str
+    data: str
+    mime_type: str
+
+
+def parse_operation(
+    data: dict,
+    *,
+    fallback_name: str,
+    result_of: Callable[[dict], dict],
+    videos_of: Callable[[dict], list],
+    names: VideoFields,
+) -> Operation:
+    """Turn an operation JSON into an Operation; a missing "done" means pending.
+
+    `result_of(response)` returns the part of a done operation's response that holds the
+    videos and Google's filter counts, `videos_of(result)` its video objects, and `names`
+    says what each dialect calls a video's fields.
+    """
+    name = data.get("name") or fallback_name
+    if not data.get("done"):
+        return Operation(name=name, raw=data)
+    if data.get("error"):
+        return Operation(name=name, done=True, error=operation_error(data["error"]), raw=data)
+    result = result_of(data.get("response") or {})
+    samples = []
+    for video in videos_of(result):
+        inline = video.get(names.data)
+        if video.get(names.uri) or inline:
+            samples.append(
+                Sample(
+                    uri=video.get(names.uri),
+                    data=base64.b64decode(inline) if inline else None,
+                    mime_type=video.get(names.mime_type) or "video/mp4",
+                )
+            )
+    return finished(name, samples, result, data)
+
+
+def operation_error(error: dict) -> VeoError:
+    """Return the error of an operation Google ended with one; it bills none of those."""
+    message = error.get("message") or "no reason given"
+    return VeoError(
+        f"Veo could not generate the video: {message}", code=error.get("code"), billed=False
+    )
+
+
+def finished(name, samples, result, data) -> Operation:
+    """Return a done Operation: samples, or Google's filter reasons, or an error."""
+    reasons = tuple(result.get("raiMediaFilteredReasons") or ())
+    if not samples and not reasons and not result.get("raiMediaFilteredCount"):
+        return Operation(
+            name=name,
+            done=True,
+            error=VeoError("Veo finished without returning a video or a reason.", billed=False),
+            raw=data,
+        )
+    return Operation(
+        name=name, done=True, samples=tuple(samples), filtered_reasons=reasons, raw=data
+    )

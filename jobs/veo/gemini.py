@@ -11,8 +11,8 @@ from pathlib import Path
 
 import requests
 
-from . import download, transport
-from .base import GenerationRequest, Operation, Sample, VeoError
+from . import base, download, transport
+from .base import GenerationRequest, Operation, Sample, VeoError, VideoFields
 
 API_VERSION = "v1beta"
 logger = logging.getLogger(__name__)
@@ -142,46 +142,17 @@ def request_body(request: GenerationRequest) -> dict:
     return {"instances": [instance], "parameters": parameters}
 
 
+SAMPLE_FIELDS = VideoFields(uri="uri", data="encodedVideo", mime_type="encoding")
+
+
 def parse_operation(data: dict, *, fallback_name="") -> Operation:
-    """Turn an operation JSON into an Operation; a missing "done" means pending."""
-    name = data.get("name") or fallback_name
-    if not data.get("done"):
-        return Operation(name=name, raw=data)
-    if data.get("error"):
-        return Operation(name=name, done=True, error=operation_error(data["error"]), raw=data)
-    generated = (data.get("response") or {}).get("generateVideoResponse") or {}
-    samples = []
-    for item in generated.get("generatedSamples") or []:
-        video = item.get("video") or {}
-        inline = video.get("encodedVideo")
-        if video.get("uri") or inline:
-            samples.append(
-                Sample(
-                    uri=video.get("uri"),
-                    data=base64.b64decode(inline) if inline else None,
-                    mime_type=video.get("encoding") or "video/mp4",
-                )
-            )
-    return finished(name, samples, generated, data)
-
-
-def operation_error(error: dict) -> VeoError:
-    message = error.get("message") or "no reason given"
-    return VeoError(
-        f"Veo could not generate the video: {message}", code=error.get("code"), billed=False
-    )
-
-
-def finished(name, samples, result, data) -> Operation:
-    """Return a done Operation: samples, or Google's filter reasons, or an error."""
-    reasons = tuple(result.get("raiMediaFilteredReasons") or ())
-    if not samples and not reasons and not result.get("raiMediaFilteredCount"):
-        return Operation(
-            name=name,
-            done=True,
-            error=VeoError("Veo finished without returning a video or a reason.", billed=False),
-            raw=data,
-        )
-    return Operation(
-        name=name, done=True, samples=tuple(samples), filtered_reasons=reasons, raw=data
+    """Turn a Gemini API operation into an Operation; a missing "done" means pending."""
+    return base.parse_operation(
+        data,
+        fallback_name=fallback_name,
+        result_of=lambda response: response.get("generateVideoResponse") or {},
+        videos_of=lambda result: [
+            item.get("video") or {} for item in result.get("generatedSamples") or []
+        ],
+        names=SAMPLE_FIELDS,
     )

@@ -8,7 +8,6 @@ OAuth tokens come from google-auth: a service-account (or authorized-user) JSON 
 application default credentials.
 """
 
-import base64
 import json
 import logging
 from pathlib import Path
@@ -21,14 +20,12 @@ import google.oauth2.credentials
 import requests
 from google.oauth2 import service_account
 
-from . import download, gemini, transport
-from .base import GenerationRequest, Operation, Sample, VeoError
-from .gemini import finished, operation_error
+from . import base, download, gemini, transport
+from .base import GenerationRequest, Operation, Sample, VeoError, VideoFields
 
 logger = logging.getLogger(__name__)
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
-logger = logging.getLogger(__name__)
 CREDENTIAL = "the Google Cloud credentials (GOOGLE_APPLICATION_CREDENTIALS)"
 PROBE_OPERATION = "00000000-0000-0000-0000-000000000000"
 
@@ -222,25 +219,18 @@ def request_body(request: GenerationRequest, *, storage_uri="") -> dict:
     return body
 
 
+VIDEO_FIELDS = VideoFields(uri="gcsUri", data="bytesBase64Encoded", mime_type="mimeType")
+
+
 def parse_operation(data: dict, *, fallback_name="") -> Operation:
-    name = data.get("name") or fallback_name
-    if not data.get("done"):
-        return Operation(name=name, raw=data)
-    if data.get("error"):
-        return Operation(name=name, done=True, error=operation_error(data["error"]), raw=data)
-    result = data.get("response") or {}
-    samples = []
-    for video in result.get("videos") or []:
-        inline = video.get("bytesBase64Encoded")
-        if video.get("gcsUri") or inline:
-            samples.append(
-                Sample(
-                    uri=video.get("gcsUri"),
-                    data=base64.b64decode(inline) if inline else None,
-                    mime_type=video.get("mimeType") or "video/mp4",
-                )
-            )
-    return finished(name, samples, result, data)
+    """Turn a fetchPredictOperation answer into an Operation; a missing "done" means pending."""
+    return base.parse_operation(
+        data,
+        fallback_name=fallback_name,
+        result_of=lambda response: response,
+        videos_of=lambda result: result.get("videos") or [],
+        names=VIDEO_FIELDS,
+    )
 
 
 def _refusal_reason(exc):

@@ -12,7 +12,7 @@ from drafts import services
 from drafts.models import Draft
 from jobs import services as job_services
 from jobs.models import Batch, VideoCreationJob
-from jobs.veo.synthetic import render_mp4
+from jobs.veo.emulator.media import render_mp4
 from tests.factories import FORM, make_batch, make_job
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from django.utils import timezone
 from drafts import services as draft_services
 from jobs import services
 from jobs.models import VideoCreationJob
-from jobs.veo.synthetic import render_mp4
+from jobs.veo.emulator.media import render_mp4
 from tests.factories import make_batch, make_job
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@
 import pytest
 
 from jobs.media import NotAVideo, probe
-from jobs.veo.synthetic import render_mp4
+from jobs.veo.emulator.media import render_mp4
 
 
 @pytest.fixture(scope="module")

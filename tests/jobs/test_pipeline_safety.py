@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from jobs import pipeline, services
 from jobs.veo.base import GenerationRequest
-from jobs.veo.synthetic import render_mp4
+from jobs.veo.emulator.media import render_mp4
 from tests.conftest import run_due_jobs
 from tests.factories import JOB_OPTIONS, MODEL, Stage, Status, make_job
 

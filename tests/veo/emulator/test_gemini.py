@@ -13,8 +13,10 @@ import requests
 from PIL import Image
 
 from jobs.media import probe
-from jobs.veo.emulator import ApiError, Emulator, pad_with_free_box, parse_submit
-from jobs.veo.synthetic import render_mp4
+from jobs.veo.emulator import Emulator
+from jobs.veo.emulator.errors import ApiError
+from jobs.veo.emulator.gemini import parse_submit
+from jobs.veo.emulator.media import pad_with_free_box, render_mp4
 
 KEY = {"x-goog-api-key": "test-key"}
 FAST = "veo-3.1-fast-generate-preview"

@@ -2,7 +2,7 @@ import io
 
 import av
 
-from jobs.veo.synthetic import render_mp4
+from jobs.veo.emulator.media import render_mp4
 
 
 def test_render_mp4_writes_h264_and_aac_of_the_requested_size_and_length(tmp_path):

@@ -1,12 +1,14 @@
-"""Render a small but real MP4 that shows a prompt, for the local Veo emulator."""
+"""Render small but real MP4s that show a prompt, and grow them for download benchmarks."""
 
 import io
 import math
 import os
 import shutil
+import struct
 import tempfile
 from array import array
 from fractions import Fraction
+from pathlib import Path
 
 import av
 from PIL import Image, ImageDraw, ImageFont, ImageOps
@@ -146,3 +148,18 @@ def _tone_frames(total_samples: int, frame_size: int):
         frame.pts = start
         frame.time_base = Fraction(1, SAMPLE_RATE)
         yield frame
+
+
+def pad_with_free_box(path: Path, size: int) -> None:
+    """Append a top-level ISO-BMFF ``free`` box of size bytes, header included, to an MP4.
+
+    The box takes the 64-bit largesize form from 4 GiB on; its zeros are left as a hole.
+    """
+    if size >= 2**32:
+        header = struct.pack(">I4sQ", 1, b"free", size)
+    else:
+        header = struct.pack(">I4s", size, b"free")
+    with path.open("r+b") as video:
+        end = video.seek(0, os.SEEK_END)
+        video.write(header)
+        video.truncate(end + size)

@@ -1,0 +1,125 @@
+"""The Vertex AI dialect: predictLongRunning and fetchPredictOperation.
+
+Submit with ``POST /v1/projects/{p}/locations/{l}/publishers/google/models/{model}
+:predictLongRunning`` (``Authorization: Bearer`` with a token from ``POST /token``), poll with
+``POST .../models/{model}:fetchPredictOperation`` and the body ``{"operationName": name}``. A
+done operation lists ``videos[].gcsUri`` when the submit set ``parameters.storageUri``, else
+``videos[].bytesBase64Encoded``.
+"""
+
+import base64
+import dataclasses
+import json
+import uuid
+
+from . import faults
+from .errors import ApiError, invalid
+from .gemini import PARAMETERS
+from .operations import Operation, Operations
+from .storage import parse_storage_uri
+from .validation import Request, check_shared_parameters, parse_request
+
+VERTEX_MODELS = ("veo-3.1-generate-001", "veo-3.1-fast-generate-001")
+VERTEX_PARAMETERS = PARAMETERS | {"generateAudio", "storageUri", "compressionQuality"}
+VERTEX_PERSON_GENERATION = ("allow_adult", "disallow")
+COMPRESSION_QUALITIES = ("optimized", "lossless")
+VERTEX_RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
+VERTEX_SAFETY_REASON = (
+    "Veo could not generate 1 videos based on the prompt provided. You will not be charged for "
+    "this request. Try rephrasing the prompt. If you think this was an error, send feedback. "
+    "Support codes: 42237218"
+)
+
+
+def parse_vertex_submit(model: str, raw: bytes) -> Request:
+    """Validate a predictLongRunning body the way Vertex AI does, or raise ApiError."""
+    top_level = ("instances", "parameters", "labels")
+    request = parse_request(model, raw, top_level, VERTEX_PARAMETERS, vertex=True)
+    parameters = request.parameters
+    sample_count = parameters.get("sampleCount", 1)
+    if type(sample_count) is not int or not 1 <= sample_count <= 4:
+        raise invalid(f"sampleCount {sample_count!r} is not supported; use 1 to 4.")
+    person = parameters.get("personGeneration", "allow_adult")
+    if person not in VERTEX_PERSON_GENERATION:
+        raise invalid(f"personGeneration {person!r} is not supported; use allow_adult or disallow.")
+    if not isinstance(parameters.get("generateAudio", True), bool):
+        raise invalid("generateAudio must be a boolean.")
+    quality = parameters.get("compressionQuality", "optimized")
+    if quality not in COMPRESSION_QUALITIES:
+        raise invalid(
+            f"compressionQuality {quality!r} is not supported; use optimized or lossless."
+        )
+    check_shared_parameters(parameters)
+    storage_uri = parse_storage_uri(parameters.get("storageUri"))
+    return dataclasses.replace(request, sample_count=sample_count, storage_uri=storage_uri)
+
+
+def publisher_model(project: str, location: str, model: str) -> str:
+    """Return the Vertex AI resource name of a served model, or raise 404 as Vertex does."""
+    resource = f"projects/{project}/locations/{location}/publishers/google/models/{model}"
+    if model not in VERTEX_MODELS:
+        raise ApiError(
+            404,
+            "NOT_FOUND",
+            f"Publisher Model `{resource}` was not found or your project does not have access "
+            "to it.",
+        )
+    return resource
+
+
+def submit(
+    operations: Operations, project: str, location: str, model: str, raw_body: bytes
+) -> Operation:
+    """Accept a Vertex AI generation request and start rendering it, or raise ApiError."""
+    resource = publisher_model(project, location, model)
+    request = parse_vertex_submit(model, raw_body)
+    fault = faults.fault_in(request.prompt)
+    if (refusal := faults.vertex_refusal(fault, project, location, model)) is not None:
+        raise refusal
+    return operations.accept(
+        f"{resource}/operations/{uuid.uuid4()}", model, "vertex", request, fault
+    )
+
+
+def fetch_predict_operation(
+    operations: Operations, project: str, location: str, model: str, raw_body: bytes
+) -> dict:
+    """Return a Vertex AI operation as fetchPredictOperation shows it, done or not."""
+    resource = publisher_model(project, location, model)
+    try:
+        payload = json.loads(raw_body or b"{}")
+    except ValueError:
+        raise invalid("Invalid JSON payload received. Unexpected token.") from None
+    name = payload.get("operationName") if isinstance(payload, dict) else None
+    if not isinstance(name, str) or not name:
+        raise invalid("operationName is required.")
+    if not name.startswith(f"{resource}/operations/"):
+        raise invalid(f"operationName {name!r} is not an operation of {resource}.")
+    op, ready = operations.advance(name, "vertex")
+    if not ready:
+        return {"name": name}
+    if op.fault == "done-error" or op.render_failed:
+        return {"name": name, "done": True, "error": faults.DONE_ERROR}
+    if op.fault == "no-response":
+        return {"name": name, "done": True}
+    response = {"@type": VERTEX_RESPONSE_TYPE}
+    if op.fault == "safety":
+        response |= {
+            "raiMediaFilteredCount": 1,
+            "raiMediaFilteredReasons": [VERTEX_SAFETY_REASON],
+        }
+    else:
+        response |= {"raiMediaFilteredCount": 0, "videos": videos(operations, op)}
+    return {"name": name, "done": True, "response": response}
+
+
+def videos(operations: Operations, op: Operation) -> list[dict]:
+    """Return a done operation's videos: Cloud Storage URIs, or the bytes inline."""
+    if op.storage_uri is not None:
+        return [
+            {"gcsUri": f"gs://{bucket}/{name}", "mimeType": "video/mp4"}
+            for bucket, name in op.objects()
+        ]
+    # One render serves every sample: the emulator exercises the pipeline, not variety.
+    data = base64.b64encode(operations.video_path(op).read_bytes()).decode()
+    return [{"bytesBase64Encoded": data, "mimeType": "video/mp4"}] * op.sample_count
