@@ -212,8 +212,8 @@ POLL_FIELDS = [
 def _polled(view):
     """Give a polled partial's view its job for two queries: the session, the job's row.
 
-    Every open job polls every two seconds, so this is the studio's most frequent
-    request. LoginRequiredMiddleware would read the user before the view; instead the
+    Every open job page polls every two seconds while its job runs (a list page polls
+    once for all its cards instead: list_changes). LoginRequiredMiddleware would read the user before the view; instead the
     job is read with its owner, and when that owner is the session's user Django's own
     get_user checks the session against that row (videostudio.auth). Anyone else goes
     through the usual lookup and permission check: a job they may not see is a 404.
