@@ -180,6 +180,17 @@ def test_a_new_user_logs_in_submits_a_prompt_and_plays_the_video(studio):
     assert json.loads((job_dir / "metadata.json").read_text())["status"] == "completed"
 
 
+def studio_shell(studio, code):
+    """Run Python in the studio's Django, as `manage.py shell -c` on its data dir."""
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=studio.env,
+        check=True,
+        capture_output=True,
+    )
+
+
 def log_in(browser, studio, username, password):
     page = browser.new_context().new_page()
     page.goto(studio.url + "/accounts/login/")
@@ -193,19 +204,10 @@ def log_in(browser, studio, username, password):
 def test_two_teammates_share_a_draft_run_it_as_a_batch_and_download_it(studio):
     from playwright.sync_api import expect, sync_playwright
 
-    subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "shell",
-            "-c",
-            "from django.contrib.auth.models import User; "
-            "User.objects.create_user('bo', 'bo@example.com', 'bo-long-passphrase')",
-        ],
-        cwd=ROOT,
-        env=studio.env,
-        check=True,
-        capture_output=True,
+    studio_shell(
+        studio,
+        "from django.contrib.auth.models import User; "
+        "User.objects.create_user('bo', 'bo@example.com', 'bo-long-passphrase')",
     )
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
@@ -376,23 +378,14 @@ def test_a_list_of_twenty_live_cards_polls_once_every_two_seconds_and_stops_at_t
 
     # Cy's own jobs, so that the director's usage stays as the tests above left it. Ten
     # run at once (VEO_MAX_IN_FLIGHT) and ten wait: twenty live cards for a while.
-    subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "shell",
-            "-c",
-            "from django.contrib.auth.models import User; from jobs import services; "
-            "cy = User.objects.create_user('cy', 'cy@example.com', 'cy-long-passphrase'); "
-            "[services.job_create(owner=cy, prompt_text=f'[latency=6] Card {n}', "
-            "model='veo-3.1-fast-generate-preview', "
-            "options={'aspect_ratio': '16:9', 'resolution': '720p', 'duration_seconds': 4}) "
-            "for n in range(20)]",
-        ],
-        cwd=ROOT,
-        env=studio.env,
-        check=True,
-        capture_output=True,
+    studio_shell(
+        studio,
+        "from django.contrib.auth.models import User; from jobs import services; "
+        "cy = User.objects.create_user('cy', 'cy@example.com', 'cy-long-passphrase'); "
+        "[services.job_create(owner=cy, prompt_text=f'[latency=6] Card {n}', "
+        "model='veo-3.1-fast-generate-preview', "
+        "options={'aspect_ratio': '16:9', 'resolution': '720p', 'duration_seconds': 4}) "
+        "for n in range(20)]",
     )
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
