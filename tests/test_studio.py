@@ -382,7 +382,7 @@ def test_a_list_of_twenty_live_cards_polls_once_every_two_seconds_and_stops_at_t
         studio,
         "from django.contrib.auth.models import User; from jobs import services; "
         "cy = User.objects.create_user('cy', 'cy@example.com', 'cy-long-passphrase'); "
-        "[services.job_create(owner=cy, prompt_text=f'[latency=6] Card {n}', "
+        "[services.job_create(owner=cy, prompt_text=f'[latency=20] Card {n}', "
         "model='veo-3.1-fast-generate-preview', "
         "options={'aspect_ratio': '16:9', 'resolution': '720p', 'duration_seconds': 4}) "
         "for n in range(20)]",
@@ -412,6 +412,7 @@ def test_a_list_of_twenty_live_cards_polls_once_every_two_seconds_and_stops_at_t
         assert all(path.startswith(("/jobs/changes/", "/notices/")) for path in window), window
         changes = [path for path in window if path.startswith("/jobs/changes/")]
         assert 2 <= len(changes) <= 3, window  # one request every 2 s, not twenty
+        assert live.count() == 20  # all twenty were live through the window
         print(f"list polls in 5 s with 20 live cards: {len(changes)}")
 
         # The cards follow their jobs without a reload, to the last poster.
