@@ -213,12 +213,12 @@ def _polled(view):
     """Give a polled partial's view its job for two queries: the session, the job's row.
 
     Every open job page polls every two seconds while its job runs (a list page polls
-    once for all its cards instead: list_changes). LoginRequiredMiddleware would read the user before the view; instead the
-    job is read with its owner, and when that owner is the session's user Django's own
-    get_user checks the session against that row (videostudio.auth). Anyone else goes
-    through the usual lookup and permission check: a job they may not see is a 404.
-    A poll reads only POLL_FIELDS (the ORM's cost grows with the columns); the poll that
-    finds the job finished reads it again whole, once.
+    once for all its cards instead: list_changes). LoginRequiredMiddleware would read the
+    user before the view; instead the job is read with its owner, and when that owner is
+    the session's user Django's own get_user checks the session against that row
+    (videostudio.auth). Anyone else goes through the usual lookup and permission check:
+    a job they may not see is a 404. A poll reads only POLL_FIELDS (the ORM's cost grows
+    with the columns); the poll that finds the job finished reads it again whole, once.
     """
 
     @login_not_required
