@@ -1,11 +1,12 @@
-"""The job-status poll under gunicorn, against a bare view that reads one row.
+"""The job-status polls under gunicorn, against a bare view that reads one row.
 
 gunicorn serves the studio as in production (DEBUG=false, sync workers) from a throwaway
 database of 10,000 jobs; a load generator (wrk when installed, else Python threads) polls
 the running jobs with a logged-in user's cookies over 32 connections. Scenarios: the
-baseline view; the detail and card partials rendered (200: a poll without a validator,
-and for detail also one whose ETag is stale because the job changed); and both partials
-answered by revalidation (304). Rounds of all scenarios interleave, to even out noise.
+baseline view; the detail partial rendered (200: a poll without a validator, and one
+whose ETag is stale because the job changed) and answered by revalidation (304); and the
+job list's one poll for all its running cards, with every card changed (200) and with
+none (204). Rounds of all scenarios interleave, to even out noise.
 Queries per request are counted in this process. A scenario that misses its goal is then
 profiled under the same load with py-spy (--profile all profiles every one), beside the
 baseline, so the report says where the time went.
@@ -16,20 +17,24 @@ baseline, so the report says where the time went.
 
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness
 
 QUERY_GOAL = 2
+# The list's poll reads the session, the user and its cards: it has no row to bring the
+# user along, and it replaces a poll per card.
+CHANGES_QUERY_GOAL = 3
 # Scenario: the least req/s it should reach, as a share of the baseline's.
 GOALS = {
     "detail 200": 0.8,
     "detail 200 stale": 0.8,
     "detail 304": 1.0,
-    "card 200": 0.8,
-    "card 304": 1.0,
 }
+# For scale only: one list poll stands for as many card polls as it has running cards.
+FOR_SCALE = ("changes 200", "changes 204")
 
 
 def main():
@@ -82,6 +87,9 @@ def main():
 def run(sandbox, smoke, seconds, rounds, connections, total, max_requests, wrk, args):
     from django.conf import settings
     from django.db import connection
+    from django.db.models import Max
+
+    from jobs.models import VideoCreationJob
 
     user = harness.make_user("poller")
     _waiting, running = harness.seed_jobs(user, total, waiting=10, running=10)
@@ -98,22 +106,24 @@ def run(sandbox, smoke, seconds, rounds, connections, total, max_requests, wrk, 
 
     scenarios = {}  # name: (targets, expected status, in-process queries)
     etags = {}
-    for name, path in (("detail", "/jobs/{}/"), ("card", "/jobs/{}/card/")):
-        for pk in running:
-            response = client.get(path.format(pk), headers=htmx)
-            etags[name, pk] = response["ETag"]
+    for pk in running:
+        etags["detail", pk] = client.get(f"/jobs/{pk}/", headers=htmx)["ETag"]
     etags.update({("stale", pk): '"stale"' for pk in running})
+    # The list's poller as a page of these running cards carries it: all changed, or none.
+    ids = "&".join(f"id={pk}" for pk in running)
+    newest = VideoCreationJob.objects.filter(pk__in=running).aggregate(at=Max("updated_at"))
+    since = quote(newest["at"].isoformat())
     plans = [
         ("baseline", "/bench/baseline/poll/{}/", {}, None, 200),
         ("detail 200", "/jobs/{}/", htmx, None, 200),
         ("detail 200 stale", "/jobs/{}/", htmx, "stale", 200),
         ("detail 304", "/jobs/{}/", htmx, "detail", 304),
-        ("card 200", "/jobs/{}/card/", htmx, None, 200),
-        ("card 304", "/jobs/{}/card/", htmx, "card", 304),
+        ("changes 200", f"/jobs/changes/?{ids}", htmx, None, 200),
+        ("changes 204", f"/jobs/changes/?since={since}&{ids}", htmx, None, 204),
     ]
     for name, path, headers, etag_of, status in plans:
         targets = []
-        for pk in running:
+        for pk in running if "{}" in path else running[:1]:
             request_headers = {**harness.PROXY_HEADERS, "Cookie": cookie, **headers}
             if etag_of:
                 request_headers["If-None-Match"] = etags[etag_of, pk]
@@ -210,7 +220,7 @@ def run(sandbox, smoke, seconds, rounds, connections, total, max_requests, wrk, 
     if left:
         raise SystemExit(f"gunicorn left processes behind: {left}")
 
-    report(scenarios, results, connections, seconds, smoke)
+    report(scenarios, results, connections, seconds, smoke, cards=len(running))
     for name, (spy, output) in profiles.items():
         harness.heading(f"Profile: {name}")
         harness.profile_report(spy, output)
@@ -230,7 +240,7 @@ def to_profile(results, which):
     return ["baseline", *missed] if missed else []
 
 
-def report(scenarios, results, connections, seconds, smoke):
+def report(scenarios, results, connections, seconds, smoke, *, cards):
     runs = len(results["baseline"])
     print(
         f"\n  load: {results['baseline'][0].tool}, {seconds:.0f} s per scenario, "
@@ -305,11 +315,20 @@ def report(scenarios, results, connections, seconds, smoke):
             goal=goal,
             smoke=smoke,
         )
-    for name in ("detail 200", "card 200", "detail 304"):
+    for name in FOR_SCALE:
+        harness.ratio(f"{name} req/s", medians[name]["rps"], base["rps"], name="baseline")
+        # A card poll per running card is what one list poll replaces.
+        harness.ratio(
+            f"{name} cards/s ({cards} per poll)",
+            medians[name]["rps"] * cards,
+            base["rps"],
+            name="baseline req/s",
+        )
+    for name in ("detail 200", "detail 304", *FOR_SCALE):
         harness.goal(
             f"queries per poll ({name})",
             len(scenarios[name][2]),
-            QUERY_GOAL,
+            CHANGES_QUERY_GOAL if name in FOR_SCALE else QUERY_GOAL,
             "queries",
             smoke=smoke,
         )

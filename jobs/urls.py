@@ -6,8 +6,8 @@ app_name = "jobs"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("jobs/changes/", views.list_changes, name="list-changes"),
     path("jobs/<str:pk>/", views.job_detail, name="detail"),
-    path("jobs/<str:pk>/card/", views.job_card, name="card"),
     path("jobs/<str:pk>/cancel/", views.job_cancel, name="cancel"),
     path("jobs/<str:pk>/retry/", views.job_retry, name="retry"),
     path("jobs/<str:pk>/delete/", views.job_delete, name="delete"),

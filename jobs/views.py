@@ -1,7 +1,8 @@
 import csv
 import functools
 import hashlib
-from urllib.parse import quote
+from datetime import UTC, datetime
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -9,13 +10,14 @@ from django.contrib.auth import get_user
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import reswap, retarget
 
 from videostudio.auth import session_user_from
 from videostudio.pagination import page_of
@@ -38,6 +40,7 @@ CARD_FIELDS = [
     "options",
     "created_at",
     "metadata",
+    "updated_at",
 ]
 # htmx stops polling when a response has this status (django-htmx HTTP_STATUS_STOP_POLLING).
 STOP_POLLING = 286
@@ -73,8 +76,94 @@ def index(request):
     jobs = VideoCreationJob.objects.for_user(request.user).only(*CARD_FIELDS)
     page = page_of(jobs, request.GET.get("page"), per_page=JOBS_PER_PAGE)
     _mark_queue_positions(page.object_list)
+    live = [job for job in page.object_list if not job.is_finished]
+    context = {"form": form, "page": page, "poller": _card_poller(live)}
     status = 400 if form.is_bound else 200
-    return render(request, "jobs/index.html", {"form": form, "page": page}, status=status)
+    return render(request, "jobs/index.html", context, status=status)
+
+
+# --- The job list's one poller ----------------------------------------------------------
+# A list page polls once for all its live cards, as healthchecks' status endpoint does:
+# the poller carries the ids of the cards still waiting or running and the newest
+# updated_at the page has seen; the answer swaps the changed cards out of band and
+# replaces the poller with one carrying the new cursor.
+
+# The most cards one poll reads: a page of jobs, or a large batch.
+MAX_POLLED_CARDS = 200
+
+
+def _card_poller(live, since=None):
+    """Return the poller's URL for these live jobs, or None when none is live."""
+    if not live:
+        return None
+    query = {"since": _cursor(live, since).isoformat(), "id": [job.pk for job in live]}
+    return f"{reverse('jobs:list-changes')}?{urlencode(query, doseq=True)}"
+
+
+def _cursor(jobs, since=None):
+    """Return the newest of these jobs' updated_at and `since`; None for neither."""
+    stamps = [job.updated_at for job in jobs] + ([since] if since else [])
+    return max(stamps, default=None)
+
+
+def _changed_cards(jobs, since):
+    """Return the cards of these jobs to render again after a poll with cursor `since`.
+
+    A job that changed since then renders, and so does one that finished (its last render)
+    or waits (its place in line comes from other rows). Every write to a job moves its
+    updated_at; a write stamped before the cursor but committed after the read that moved
+    it shows at the job's next write, and a job's end is never missed, as a finished job
+    on the page always renders.
+    """
+    _mark_queue_positions(jobs)
+    return [
+        job
+        for job in jobs
+        if job.is_finished or job.status == VideoCreationJob.Status.IDLE or job.updated_at > since
+    ]
+
+
+def _since(request):
+    """Return the poll's cursor: the oldest time when missing, None when not a date."""
+    if not (value := request.GET.get("since")):
+        return datetime.min.replace(tzinfo=UTC)
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None
+
+
+def _not_a_date():
+    return HttpResponse(
+        "since is not a date and time, e.g. 2026-01-31T12:00:00Z.",
+        status=400,
+        content_type="text/plain; charset=utf-8",
+    )
+
+
+@require_GET
+def list_changes(request):
+    """Answer the job list's poller: the cards that changed since its last poll.
+
+    The changed cards come out of band, with a new poller for the cards still live; 204
+    (htmx swaps nothing and keeps polling) when none changed, and 286 with the last
+    renders when none on the page is live any more. Ids this user may not see are ignored;
+    without a cursor every card given renders.
+    """
+    since = _since(request)
+    if since is None:
+        return _not_a_date()
+    ids = request.GET.getlist("id")[:MAX_POLLED_CARDS]
+    jobs = list(
+        VideoCreationJob.objects.for_user(request.user).filter(pk__in=ids).only(*CARD_FIELDS)
+    )
+    live = [job for job in jobs if not job.is_finished]
+    cards = _changed_cards(jobs, since)
+    if live and not cards:
+        return HttpResponse(status=204)
+    context = {"cards": cards, "poller": _card_poller(live, since)}
+    status = 200 if live else STOP_POLLING
+    return render(request, "jobs/index.html#card-changes", context, status=status)
 
 
 def _mark_queue_positions(jobs):
@@ -123,13 +212,13 @@ POLL_FIELDS = [
 def _polled(view):
     """Give a polled partial's view its job for two queries: the session, the job's row.
 
-    Every open job polls every two seconds, so this is the studio's most frequent
-    request. LoginRequiredMiddleware would read the user before the view; instead the
-    job is read with its owner, and when that owner is the session's user Django's own
-    get_user checks the session against that row (videostudio.auth). Anyone else goes
-    through the usual lookup and permission check: a job they may not see is a 404.
-    A poll reads only POLL_FIELDS (the ORM's cost grows with the columns); the poll that
-    finds the job finished reads it again whole, once.
+    Every open job page polls every two seconds while its job runs (a list page polls
+    once for all its cards instead: list_changes). LoginRequiredMiddleware would read the
+    user before the view; instead the job is read with its owner, and when that owner is
+    the session's user Django's own get_user checks the session against that row
+    (videostudio.auth). Anyone else goes through the usual lookup and permission check:
+    a job they may not see is a 404. A poll reads only POLL_FIELDS (the ORM's cost grows
+    with the columns); the poll that finds the job finished reads it again whole, once.
     """
 
     @login_not_required
@@ -178,25 +267,6 @@ def _revalidated(response, etag):
     patch_cache_control(response, private=True, no_cache=True)
     patch_vary_headers(response, ["HX-Request"])
     return response
-
-
-@require_GET
-@_polled
-def job_card(request, job):
-    """A job's card in a list; htmx polls its status part while the job waits or runs.
-
-    The poll that finds the job finished renders the whole card instead (its poster, its
-    error) and retargets the swap to it.
-    """
-    if (not_modified := _not_modified(request, job)) is not None:
-        return not_modified
-    _mark_queue_positions([job])
-    polled = request.htmx and not job.is_finished
-    template = "jobs/index.html#job-card-status" if polled else "jobs/index.html#job-card"
-    response = render(request, template, {"job": job}, status=_poll_status(request, job))
-    if request.htmx and job.is_finished:
-        response = retarget(reswap(response, "outerHTML"), f"#job-{job.pk}")
-    return _revalidated(response, _poll_etag(request, job.pk, job.status, job.updated_at))
 
 
 @require_GET
@@ -378,11 +448,7 @@ def notices(request):
     try:
         since = parse_datetime(request.GET.get("since", "")) or now
     except ValueError:
-        return HttpResponse(
-            "since is not a date and time, e.g. 2026-01-31T12:00:00Z.",
-            status=400,
-            content_type="text/plain; charset=utf-8",
-        )
+        return _not_a_date()
     ended = list(
         VideoCreationJob.objects.filter(owner=request.user, completed_at__gt=since)
         .exclude(error=services.CANCELLED_MESSAGE)
@@ -439,14 +505,29 @@ def batch_list(request):
 
 @require_GET
 def batch_detail(request, pk):
+    """The batch's page; its summary is its one poller, and brings the changed cards.
+
+    The summary's poll carries the newest updated_at the page has seen (as the job list's
+    poller does) and answers the summary with the batch's cards that changed since then,
+    out of band.
+    """
     batch = _get_batch_for_user(request, pk)
     summary = services.batch_summary(batch, viewer=request.user)
     template = "jobs/batch.html"
     context = {"batch": batch, "summary": summary}
+    jobs = batch.jobs.for_user(request.user)
     if request.htmx:
-        template += "#batch-summary"
+        template += "#batch-poll"
+        since = _since(request)
+        if since is not None:
+            changed = Q(updated_at__gt=since) | Q(status=VideoCreationJob.Status.IDLE)
+            jobs = list(jobs.filter(changed).only(*CARD_FIELDS).order_by("created_at"))
+            context["cards"] = _changed_cards(jobs, since)
+            context["since"] = _cursor(jobs, since)
     else:
-        context["jobs"] = batch.jobs.for_user(request.user).order_by("created_at")
+        context["jobs"] = list(jobs.order_by("created_at"))
+        _mark_queue_positions(context["jobs"])
+        context["since"] = _cursor(context["jobs"])
     status = STOP_POLLING if request.htmx and summary["finished"] else 200
     return render(request, template, context, status=status)
 

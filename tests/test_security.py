@@ -167,7 +167,7 @@ MATRIX = {
     ("jobs:index", "GET"): [("", NO_ARGS, page(200))],
     ("jobs:index", "POST"): [("", NO_ARGS, page(200))],  # an empty post is no form at all
     ("jobs:detail", "GET"): [("", pk_of("done"), page(200, 404))],
-    ("jobs:card", "GET"): [("", pk_of("done"), page(200, 404))],
+    ("jobs:list-changes", "GET"): [("", NO_ARGS, page(286))],  # no cards given, none live
     ("jobs:cancel", "POST"): [("", pk_of("running"), page(302, 404))],
     ("jobs:retry", "POST"): [("", pk_of("failed"), page(302, 404))],
     ("jobs:delete", "POST"): [("", pk_of("done"), page(302, 404))],

@@ -1,9 +1,10 @@
 """The studio's authentication backend: Django's ModelBackend, able to reuse a user row.
 
-A polled partial is the studio's most frequent request: every open job polls every two
-seconds. Its view reads the job together with its owner in one query; when that owner is
-the session's user, `session_user_from(row)` lets `django.contrib.auth.get_user` take the
-row instead of reading the user again, so the poll costs the session and that one query.
+A job page's poll is the studio's most frequent request: every open job page polls
+every two seconds while its job runs (list pages poll once for all their cards). Its view
+reads the job together with its owner in one query; when that owner is the session's
+user, `session_user_from(row)` lets `django.contrib.auth.get_user` take the row instead
+of reading the user again, so the poll costs the session and that one query.
 Everything else about the session (the auth hash, its fallbacks, an inactive user, a
 flushed session) is still checked by Django's own `get_user`.
 

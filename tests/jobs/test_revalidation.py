@@ -26,11 +26,10 @@ def first_poll(client, url):
     return response
 
 
-@pytest.mark.parametrize("name", ["jobs:detail", "jobs:card"])
 def test_unchanged_running_job_answers_304_without_rendering(
-    logged_in, user, name, django_assert_max_num_queries
+    logged_in, user, django_assert_max_num_queries
 ):
-    url = reverse(name, args=[running_job(user).pk])
+    url = reverse("jobs:detail", args=[running_job(user).pk])
     polled = first_poll(logged_in, url)
     etag = polled["ETag"]
     assert polled["Cache-Control"] in ("private, no-cache", "no-cache, private")
@@ -44,10 +43,9 @@ def test_unchanged_running_job_answers_304_without_rendering(
     assert "no-cache" in again["Cache-Control"]
 
 
-@pytest.mark.parametrize("name", ["jobs:detail", "jobs:card"])
-def test_a_change_to_the_job_renders_it_again(logged_in, user, name):
+def test_a_change_to_the_job_renders_it_again(logged_in, user):
     job = running_job(user)
-    url = reverse(name, args=[job.pk])
+    url = reverse("jobs:detail", args=[job.pk])
     etag = first_poll(logged_in, url)["ETag"]
     assert services.job_lease_renew(
         job.pk,
@@ -79,7 +77,7 @@ def test_a_waiting_job_always_renders_as_its_place_in_line_comes_from_other_rows
 ):
     ahead = make_job(user, created_at=timezone.now() - timezone.timedelta(minutes=1))
     job = make_job(user)
-    url = reverse("jobs:card", args=[job.pk])
+    url = reverse("jobs:detail", args=[job.pk])
     logged_in.get(reverse("jobs:index"))
     with django_assert_num_queries(3):  # the session, the job, the line
         polled = logged_in.get(url, headers=HTMX)
@@ -132,11 +130,8 @@ def test_the_full_page_is_never_answered_from_the_partials_cache(logged_in, user
 # --- What a poll costs: the session and the job's row, which brings its owner along ---------
 
 
-@pytest.mark.parametrize("name", ["jobs:detail", "jobs:card"])
-def test_an_owners_poll_reads_the_session_and_one_row(
-    logged_in, user, name, django_assert_num_queries
-):
-    url = reverse(name, args=[running_job(user).pk])
+def test_an_owners_poll_reads_the_session_and_one_row(logged_in, user, django_assert_num_queries):
+    url = reverse("jobs:detail", args=[running_job(user).pk])
     logged_in.get(reverse("jobs:index"))  # the CSRF cookie, as a page sets it
     with django_assert_num_queries(2) as rendered:
         polled = logged_in.get(url, headers=HTMX)
@@ -147,9 +142,8 @@ def test_an_owners_poll_reads_the_session_and_one_row(
     assert again.status_code == 304
 
 
-@pytest.mark.parametrize("name", ["jobs:detail", "jobs:card"])
-def test_a_poll_checks_the_session_as_strictly_as_any_page(client, user, name):
-    url = reverse(name, args=[running_job(user).pk])
+def test_a_poll_checks_the_session_as_strictly_as_any_page(client, user):
+    url = reverse("jobs:detail", args=[running_job(user).pk])
     login_page = reverse("login")
 
     assert client.get(url, headers=HTMX)["Location"].startswith(login_page)

@@ -49,7 +49,8 @@ def test_full_provider_leaves_new_jobs_waiting_with_their_place_shown(
     page = logged_in.get(reverse("jobs:index")).content.decode()
     assert "number 1 in line" in page
     assert "number 2 in line" in page
-    card = logged_in.get(reverse("jobs:card", args=[second.pk]), headers={"HX-Request": "true"})
+    changes = reverse("jobs:list-changes") + f"?id={second.pk}"
+    card = logged_in.get(changes, headers={"HX-Request": "true"})
     assert "number 2 in line" in card.content.decode()
 
 

@@ -31,7 +31,7 @@ def _sample_url(route):
 def test_every_studio_url_requires_login(client):
     public = ("accounts/login/", "accounts/password_reset", "accounts/reset/")
     routes = [r for r, _ in _all_patterns() if not r.startswith(("admin/", *public))]
-    assert "jobs/<str:pk>/card/" in routes
+    assert "jobs/changes/" in routes
     for route in routes:
         response = client.get(_sample_url(route))
         if route.startswith("api/"):
@@ -175,36 +175,6 @@ def test_finished_job_partial_stops_polling_with_286(
     assert "<video" in body
 
 
-def test_card_partial_polls_while_running_and_stops_at_the_end(logged_in, user):
-    job = make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING)
-    url = reverse("jobs:card", args=[job.pk])
-    running = logged_in.get(url, headers={"HX-Request": "true"})
-    assert running.status_code == 200
-    body = running.content.decode()
-    # A poll renders the card's status part alone: the prompt and the date do not change.
-    assert body.lstrip().startswith('<div class="job-card-status"')
-    assert f'hx-get="{url}"' in body
-    assert "<article" not in body and "A fox" not in body
-    assert "HX-Retarget" not in running
-    VideoCreationJob.objects.filter(pk=job.pk).update(status=Status.FAILED, error="Boom")
-    ended = logged_in.get(url, headers={"HX-Request": "true"})
-    assert ended.status_code == 286
-    # The poll that finds it finished swaps the whole card, with its error.
-    assert ended["HX-Retarget"] == f"#job-{job.pk}"
-    assert ended["HX-Reswap"] == "outerHTML"
-    body = ended.content.decode()
-    assert body.lstrip().startswith(f'<article class="job-card status-failed" id="job-{job.pk}"')
-    assert "hx-get" not in body
-    assert "Boom" in body and "A fox" in body
-
-
-def test_a_card_opened_without_htmx_is_the_whole_card(logged_in, user):
-    job = make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING)
-    body = logged_in.get(reverse("jobs:card", args=[job.pk])).content.decode()
-    assert body.lstrip().startswith("<article")
-    assert "A fox" in body
-
-
 def test_full_page_render_is_200_even_when_finished(logged_in, user):
     job = make_job(user, status=Status.FAILED, error="Veo said no")
     response = logged_in.get(reverse("jobs:detail", args=[job.pk]))
@@ -214,7 +184,7 @@ def test_full_page_render_is_200_even_when_finished(logged_in, user):
 
 def test_another_users_job_is_not_found(logged_in, other_user):
     job = make_job(other_user)
-    for name in ("jobs:detail", "jobs:card", "jobs:video"):
+    for name in ("jobs:detail", "jobs:video"):
         assert logged_in.get(reverse(name, args=[job.pk])).status_code == 404
 
 
