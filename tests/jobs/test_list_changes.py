@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from jobs import services
 from jobs.models import Batch, VideoCreationJob
-from tests.conftest import JOB_OPTIONS
+from tests.factories import JOB_OPTIONS
 
 pytestmark = pytest.mark.django_db
 
