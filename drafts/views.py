@@ -186,7 +186,12 @@ def _render_editor(request, draft, form, rows, mode, json_text, json_error, stat
         "json_text": json_text,
         "json_error": json_error,
     }
-    return render(request, "drafts/editor.html", context, status=status)
+    template = "drafts/editor.html"
+    if request.htmx and request.htmx.target == "editor":
+        # The form alone; its errors come as 422, the status base.html's htmx config swaps.
+        template += "#editor"
+        status = 422 if status == 400 else status
+    return render(request, template, context, status=status)
 
 
 # --- One draft -----------------------------------------------------------------------------

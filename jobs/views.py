@@ -79,6 +79,7 @@ def index(request):
     live = [job for job in page.object_list if not job.is_finished]
     context = {"form": form, "page": page, "poller": _card_poller(live)}
     status = 400 if form.is_bound else 200
+    context["estimate"] = _estimate(_options_data(form))
     return render(request, "jobs/index.html", context, status=status)
 
 
@@ -164,6 +165,14 @@ def list_changes(request):
     context = {"cards": cards, "poller": _card_poller(live, since)}
     status = 200 if live else STOP_POLLING
     return render(request, "jobs/index.html#card-changes", context, status=status)
+
+
+def _options_data(form):
+    """Return the generation options a create form shows: as sent, or its initial values."""
+    if form.is_bound:
+        return form.data
+    names = GenerationOptionsForm.base_fields
+    return {name: form[name].initial for name in names if form[name].initial is not None}
 
 
 def _mark_queue_positions(jobs):
@@ -352,19 +361,27 @@ def _message(exc):
 @require_GET
 def estimate(request):
     """Return the cost estimate for the create form's current options (an htmx partial)."""
-    form = GenerationOptionsForm(request.GET)
-    context = {"form": form}
-    if form.is_valid():
-        data = form.cleaned_data
-        spec = catalog.models()[data["model"]]
-        try:
-            catalog.validate_options(data["model"], form.job_options())
-            context["cost"] = pricing.job_estimate(data["model"], form.job_options())
-            context["rate"] = spec.price(data["resolution"])
-        except ValidationError as exc:
-            context["problem"] = " ".join(exc.messages)
-        context["spec"] = spec
-    return render(request, "jobs/index.html#estimate", context)
+    return render(request, "jobs/index.html#estimate", {"estimate": _estimate(request.GET)})
+
+
+def _estimate(data):
+    """Return what the estimate partial shows for these generation options."""
+    form = GenerationOptionsForm(data)
+    if not form.is_valid():
+        return {}
+    model, options = form.cleaned_data["model"], form.job_options()
+    spec = catalog.models()[model]
+    try:
+        catalog.validate_options(model, options)
+    except ValidationError as exc:
+        return {"problem": " ".join(exc.messages)}
+    cost = pricing.job_estimate(model, options)
+    return {
+        "cost": cost,
+        "rate": spec.price(options["resolution"]),
+        "spec": spec,
+        "options": options,
+    }
 
 
 @require_GET

@@ -8,6 +8,7 @@ group) and SIGTERM to the main process each leave no process behind.
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -301,6 +302,133 @@ def test_usage_page_reads_at_a_glance(studio):
             page.get_by_role("link", name="Download CSV").click()
         assert download.value.suggested_filename.startswith("usage-team-")
         browser.close()
+
+
+AXE = ROOT / "tests" / "vendor" / "axe.min.js"
+# The rule ids axe reports for what a person with a screen reader or low vision meets at once.
+BLOCKING = ("serious", "critical")
+DANGLING_DESCRIPTIONS = """() => [...document.querySelectorAll("[aria-describedby]")].flatMap(
+  element => element.getAttribute("aria-describedby").split(/\\s+/)
+    .filter(id => id && !document.getElementById(id))
+    .map(id => `${element.name || element.id}: #${id}`))"""
+
+
+def accessibility_problems(page):
+    """Return what axe-core finds serious or critical on the page, and dangling descriptions."""
+    page.wait_for_load_state("networkidle")
+    result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+    problems = [
+        f"{violation['id']} ({violation['impact']}): {violation['help']}: "
+        + ", ".join(str(node["target"]) for node in violation["nodes"])
+        for violation in result["violations"]
+        if violation["impact"] in BLOCKING
+    ]
+    problems += [
+        f"aria-describedby names no element: {dangling}"
+        for dangling in page.evaluate(DANGLING_DESCRIPTIONS)
+    ]
+    return problems
+
+
+@pytest.mark.browser
+def test_every_page_passes_axe_without_serious_or_critical_violations(studio):
+    from playwright.sync_api import expect, sync_playwright
+
+    found = {}
+
+    def check(page, name):
+        found[name] = accessibility_problems(page)
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        context = browser.new_context()
+        # An init script runs before the page's own and is not subject to its CSP.
+        context.add_init_script(path=AXE)
+        page = context.new_page()
+        page.goto(studio.url + "/accounts/login/")
+        check(page, "login")
+        page.get_by_label("Username").fill(USERNAME)
+        page.get_by_label("Password").fill("not-the-password")
+        page.get_by_role("button", name="Log in").click()
+        check(page, "login, refused")
+        page.get_by_label("Username").fill(USERNAME)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("heading", name="New video")).to_be_visible()
+        check(page, "job list")
+
+        page.get_by_role("button", name="Generate video").click()
+        expect(page.locator(".has-error").first).to_be_visible()
+        check(page, "job list, form with errors")
+
+        page.get_by_label("Prompt", exact=True).fill("A kite over dunes [fault=safety]")
+        page.get_by_label("Duration").select_option("4")
+        page.get_by_role("button", name="Generate video").click()
+        expect(page.locator("#job-progress")).to_be_visible()
+        check(page, "job detail, running")
+        expect(page.locator("#job-status .badge")).to_have_text("Failed", timeout=60_000)
+        check(page, "job detail, failed")
+
+        page.goto(studio.url + "/")
+        page.get_by_label("Prompt", exact=True).fill("A lighthouse beam sweeping fog")
+        page.get_by_label("Duration").select_option("4")
+        page.get_by_role("button", name="Generate video").click()
+        expect(page.locator("video#job-video")).to_be_visible(timeout=60_000)
+        check(page, "job detail, completed")
+        page.goto(studio.url + "/")
+        check(page, "job list, with finished jobs")
+
+        page.get_by_role("link", name="Drafts").click()
+        check(page, "drafts library")
+        page.get_by_label("Search by name or prompt text").fill("Harbour")
+        expect(page).to_have_url(re.compile(r"q=Harbour"))
+        check(page, "drafts library, searched")
+        page.get_by_role("link", name="New draft").click()
+        check(page, "draft new")
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator(".has-error").first).to_be_visible()
+        check(page, "draft new, with errors")
+        page.get_by_label("Name").fill("Lighthouses")
+        page.get_by_label("Prompt 1", exact=True).fill("A lighthouse at {{hour}}")
+        page.get_by_role("button", name="Edit as raw JSON").click()
+        expect(page.get_by_label(re.compile("Prompts as JSON"))).to_be_visible()
+        check(page, "draft new, as JSON")
+        page.get_by_role("button", name="Back to the prompt list").click()
+        page.get_by_role("button", name="Save").click()
+        expect(page.get_by_role("heading", name="Lighthouses")).to_be_visible()
+        check(page, "draft detail")
+        page.get_by_role("link", name="Edit").click()
+        check(page, "draft edit")
+        page.get_by_role("link", name="← Lighthouses").click()
+        page.get_by_role("link", name="Run as a batch…").click()
+        check(page, "draft run")
+        page.get_by_label("Duration").select_option("4")
+        page.get_by_label("Values for {{placeholders}} (CSV)").fill("hour\ndusk")
+        page.get_by_role("button", name="Review the batch").click()
+        expect(page.get_by_role("heading", name="Start 1 job?")).to_be_visible()
+        check(page, "draft run, confirm")
+        page.get_by_role("button", name="Start 1 job").click()
+        expect(page.locator("#batch-progress")).to_be_visible()
+        check(page, "batch, running")
+        expect(page.locator("#batch-summary .progress-label")).to_contain_text(
+            "Finished", timeout=120_000
+        )
+        check(page, "batch, finished")
+        page.get_by_role("link", name="Batches").first.click()
+        check(page, "batches")
+
+        page.get_by_role("link", name="Usage").click()
+        check(page, "usage")
+        page.get_by_role("link", name="API tokens").click()
+        check(page, "tokens")
+        page.get_by_label("Name").fill("ci")
+        page.get_by_role("button", name="Make token").click()
+        expect(page.get_by_label(re.compile("Your new token"))).to_be_visible()
+        check(page, "tokens, new token shown")
+        browser.close()
+
+    failing = {name: problems for name, problems in found.items() if problems}
+    assert not failing, json.dumps(failing, indent=2)
 
 
 def test_ctrl_c_stops_every_process_within_seconds(studio):

@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.forms",  # its widget templates, for FORM_RENDERER's loader
     "django_htmx",
     # Before django_q, so that jobs' `qcluster` command (with its watchdog) wins.
     "jobs",
@@ -160,6 +161,10 @@ TEMPLATES = [
         },
     },
 ]
+
+# Fields render through templates/forms/field.html, so that the help and error ids the
+# widgets' aria-describedby names exist on the page.
+FORM_RENDERER = "videostudio.forms.FormRenderer"
 
 # --- Database ---------------------------------------------------------------------------
 
