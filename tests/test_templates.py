@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from drafts import services as draft_services
 from jobs.models import Batch, VideoCreationJob
-from tests.conftest import JOB_OPTIONS
+from tests.factories import JOB_OPTIONS
 
 pytestmark = pytest.mark.django_db
 
