@@ -195,6 +195,7 @@ def job_cancel(*, job) -> bool:
         ).update(
             status=Status.FAILED,
             error=CANCELLED_MESSAGE,
+            cancelled_at=now,
             completed_at=now,
             updated_at=now,
             lease_expires_at=None,

@@ -112,6 +112,7 @@ POLL_FIELDS = [
     "stage",
     "progress",
     "error",
+    "cancelled_at",
     "submitted_at",
     "updated_at",
     "owner",
@@ -385,7 +386,7 @@ def notices(request):
         )
     ended = list(
         VideoCreationJob.objects.filter(owner=request.user, completed_at__gt=since)
-        .exclude(error=services.CANCELLED_MESSAGE)
+        .filter(cancelled_at__isnull=True)
         .select_related("batch")
         .order_by("completed_at")[:MAX_NOTICES]
     )

@@ -274,6 +274,21 @@ def test_retry_makes_a_linked_job_with_the_same_prompt_options_and_frames(
     assert queued(callbacks) == [retry.pk]
 
 
+def test_a_cancel_is_its_own_state_and_its_retry_starts_uncancelled(user):
+    failed = job_in(user, status=Status.FAILED, error="Boom")
+    running = job_in(user, status=Status.PROCESSING, stage=Stage.GENERATING)
+    assert services.job_cancel(job=running)
+    running.refresh_from_db()
+    assert (running.status, running.error) == (Status.FAILED, "Cancelled by user")
+    assert running.cancelled_at == running.completed_at and running.is_cancelled
+    assert failed.cancelled_at is None and not failed.is_cancelled
+    retry = services.job_retry(job=running, owner=user)
+    retry.refresh_from_db()
+    assert (retry.status, retry.cancelled_at, retry.is_cancelled) == (Status.IDLE, None, False)
+    running.refresh_from_db()
+    assert running.is_cancelled  # the cancelled job stays cancelled
+
+
 @pytest.mark.parametrize("status", [Status.IDLE, Status.PROCESSING, Status.COMPLETED])
 def test_retry_of_a_job_that_did_not_fail_is_refused(user, status):
     job = job_in(user, status=status)
