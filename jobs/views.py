@@ -67,6 +67,8 @@ def index(request):
             )
         except (pricing.BudgetExceeded, limits.CreationLimitExceeded) as exc:
             form.add_error(None, exc)
+        except ValidationError as exc:
+            form.add_catalog_errors(exc)  # the prompt's length, checked by job_create
         else:
             messages.success(request, "Job queued. This page follows its progress.")
             return redirect(job)
