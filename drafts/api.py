@@ -15,7 +15,7 @@ private draft is a 404, changing someone else's shared draft a 403.
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from jobs import catalog
+from jobs import options as job_options
 from jobs.api import (
     ApiError,
     _check_rate_limit,
@@ -32,13 +32,8 @@ from . import services
 from .views import _get_draft_for_user, can_edit
 
 MAX_DRAFTS = 500
-RUN_OPTIONS = {
-    "model": "model",
-    "aspectRatio": "aspect_ratio",
-    "resolution": "resolution",
-    "durationSeconds": "duration_seconds",
-    "negativePrompt": "negative_prompt",
-}
+# What a run may set: API name -> stored name.
+RUN_OPTIONS = {job_options.OPTIONS[name].api_name: name for name in job_options.DRAFT_OPTIONS}
 
 
 def serialize_draft(draft, *, user, versions=False):
@@ -197,11 +192,9 @@ def _run_options(raw):
     if unknown:
         raise _invalid({f"options.{k}": "Not an option." for k in sorted(unknown)})
     try:
-        chosen = catalog.clean_option_values({RUN_OPTIONS[k]: v for k, v in raw.items()})
+        chosen = job_options.clean_values({RUN_OPTIONS[k]: v for k, v in raw.items()})
     except ValidationError as exc:
         raise _invalid(
             {f"options.{camel(k)}": " ".join(v) for k, v in exc.message_dict.items()}
         ) from None
-    options = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 8, **chosen}
-    options.setdefault("model", settings.VEO_MODEL)
-    return options
+    return {"model": job_options.default_model(), **job_options.defaults(), **chosen}

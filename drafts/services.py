@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from jobs import catalog
+from jobs import options as job_options
 from jobs import services as job_services
 
 from .models import Draft, DraftVersion
@@ -34,8 +35,6 @@ MAX_VERSIONS = 100
 # The largest version number, as PositiveIntegerField holds it on every database.
 MAX_VERSION = 2**31 - 1
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-# Per-prompt options a draft may carry, in the job's option names.
-PROMPT_OPTION_KEYS = {"model", "aspect_ratio", "resolution", "duration_seconds", "negative_prompt"}
 
 
 # --- Reading prompts ----------------------------------------------------------------------
@@ -73,10 +72,9 @@ def normalise_prompts(data):
         text = item.get("text")
         if not isinstance(text, str) or not text.strip():
             raise ValidationError(f"Prompt {number} has no text.")
-        if len(text) > settings.VEO_PROMPT_MAX_CHARS:
-            raise ValidationError(
-                f"Prompt {number} is longer than {settings.VEO_PROMPT_MAX_CHARS:,} characters."
-            )
+        too_long = job_options.prompt_length_problem(text)
+        if too_long:
+            raise ValidationError(f"Prompt {number}: {too_long}")
         prompt_id = _prompt_id(number, item.get("id"))
         if prompt_id in seen:
             raise ValidationError(
@@ -85,11 +83,11 @@ def normalise_prompts(data):
         seen.add(prompt_id)
         prompt = {"id": prompt_id, "text": text.strip()}
         options = item.get("options") or {}
-        if not isinstance(options, dict) or set(options) - PROMPT_OPTION_KEYS:
-            allowed = ", ".join(sorted(PROMPT_OPTION_KEYS))
+        if not isinstance(options, dict) or set(options) - set(job_options.DRAFT_OPTIONS):
+            allowed = ", ".join(sorted(job_options.DRAFT_OPTIONS))
             raise ValidationError(f"Prompt {number} has options other than: {allowed}.")
         try:
-            options = catalog.clean_option_values(options)
+            options = job_options.clean_values(options)
         except ValidationError as exc:
             problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
             raise ValidationError(f"Prompt {number}, option {problems}") from None
@@ -425,18 +423,14 @@ def plan_batch(*, version, prompt_ids, options, csv_text="") -> BatchPlan:
             )
     total = Decimal(0)
     for job in jobs:
-        job_options = _job_options(job.options)
-        if len(job.text) > settings.VEO_PROMPT_MAX_CHARS:
-            raise ValidationError(
-                {
-                    "prompts": f"An expanded prompt is longer than {settings.VEO_PROMPT_MAX_CHARS:,} characters."
-                }
-            )
-        catalog.validate_options(job.options["model"], job_options)
+        stored = _job_options(job.options)
+        # Checked again by job_create; here so that the estimate is never shown for it.
+        job_options.check_prompt_length(job.text)
+        catalog.validate_options(job.options["model"], stored)
         total += catalog.estimate_cost(
             job.options["model"],
-            resolution=job_options["resolution"],
-            duration_seconds=job_options["duration_seconds"],
+            resolution=stored["resolution"],
+            duration_seconds=stored["duration_seconds"],
         )
     return BatchPlan(jobs=jobs, estimated_cost=total, placeholders=used)
 
@@ -453,7 +447,6 @@ def draft_run(*, user, draft, version, plan, notify_by_email=False):
             "model": job.options["model"],
             "options": _job_options(job.options),
             "prompt_id": job.prompt_id,
-            "draft": draft,
             "draft_version": version,
         }
         for job in plan.jobs

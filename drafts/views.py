@@ -8,9 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from jobs.limits import CreationLimitExceeded
 from jobs.models import Batch, VideoCreationJob
-from jobs.pricing import BudgetExceeded
 from videostudio.pagination import page_of
 
 from . import services
@@ -308,8 +306,8 @@ def draft_run(request, pk):
                     plan=form.plan,
                     notify_by_email=form.cleaned_data["notify_by_email"],
                 )
-            except (BudgetExceeded, CreationLimitExceeded) as exc:
-                form.add_error(None, exc)
+            except ValidationError as exc:  # a budget, the creation limit, job_create's rules
+                form.add_catalog_errors(exc)
                 context = {"draft": draft, "version": version, "form": form, "confirming": False}
                 return render(request, "drafts/run.html", context, status=400)
             messages.success(request, f"Started {batch.label}.")

@@ -50,6 +50,7 @@ class VideoCreationJobAdmin(admin.ModelAdmin):
         "error",
         "created_at",
         "completed_at",
+        "cancelled_at",
         "submitted_at",
         "heartbeat_at",
         "updated_at",
@@ -76,6 +77,7 @@ class VideoCreationJobAdmin(admin.ModelAdmin):
                     "submitted_at",
                     "heartbeat_at",
                     "completed_at",
+                    "cancelled_at",
                     "updated_at",
                 ]
             },

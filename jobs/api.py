@@ -50,7 +50,7 @@ from django.utils import timezone
 from django.views.decorators.common import no_append_slash
 from django.views.decorators.debug import sensitive_variables
 
-from . import catalog, frames, limits, pricing, services, tokens
+from . import catalog, frames, limits, options, pricing, services, tokens
 from .models import Batch, IdempotencyKey, VideoCreationJob, VideoResource
 from .serializers import camel, serialize_job
 
@@ -61,13 +61,9 @@ from .views import _serve as _serve_media
 Status = VideoCreationJob.Status
 
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
-NEGATIVE_PROMPT_MAX_CHARS = catalog.NEGATIVE_PROMPT_MAX_CHARS
 PROMPT_ID_MAX_CHARS = 255
 IDEMPOTENCY_KEY_MAX_CHARS = 255
 JOB_FIELDS = ("promptId", "promptText", "options", "image", "lastFrame")
-# The options a request may set: camelCase name -> (stored name, JSON type).
-OPTION_FIELDS = {camel(name): (name, kind) for name, kind in catalog.OPTION_TYPES.items()}
-OPTION_DEFAULTS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 8}
 FRAME_FIELDS = {"image": "image", "lastFrame": "last_frame"}
 
 
@@ -316,14 +312,9 @@ def _job_input(body):
     """Return job_create's keyword arguments from a create request; a 400 naming bad fields."""
     errors = {name: "Unknown field." for name in body if name not in JOB_FIELDS}
     prompt_text = body.get("promptText")
-    max_chars = settings.VEO_PROMPT_MAX_CHARS
+    # Its length is job_create's to check, as for every other way in.
     if not isinstance(prompt_text, str) or not prompt_text.strip():
         errors["promptText"] = "Write a prompt: Veo needs a description of the video."
-    elif len(prompt_text.strip()) > max_chars:
-        errors["promptText"] = (
-            f"Ensure this value has at most {max_chars} characters "
-            f"(it has {len(prompt_text.strip())})."
-        )
     prompt_id = body.get("promptId")
     if prompt_id is not None and (
         not isinstance(prompt_id, str) or not 0 < len(prompt_id) <= PROMPT_ID_MAX_CHARS
@@ -349,31 +340,25 @@ def _options(raw, errors):
     if not isinstance(raw, dict):
         errors["options"] = 'Use an object, e.g. {"resolution": "720p"}.'
         return None, {}
-    values = {}
+    stored = {}
     for name, value in raw.items():
-        if name not in OPTION_FIELDS:
-            errors[f"options.{name}"] = f"Unknown option; use {', '.join(OPTION_FIELDS)}."
-            continue
-        stored, kind = OPTION_FIELDS[name]
-        if value is None:
-            continue
-        if not isinstance(value, kind) or isinstance(value, bool):
-            noun = "a whole number" if kind is int else "a string"
-            errors[f"options.{name}"] = f"Use {noun}."
-            continue
-        values[stored] = value
-    model = values.pop("model", settings.VEO_MODEL)
+        if name in options.BY_API_NAME:
+            stored[options.BY_API_NAME[name].name] = value
+        else:
+            errors[f"options.{name}"] = f"Unknown option; use {', '.join(options.BY_API_NAME)}."
+    try:
+        values = options.clean_values(stored)
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            errors[f"options.{options.OPTIONS[name].api_name}"] = " ".join(messages)
+        values = {}
+    model = values.pop("model", options.default_model())
     offered = catalog.offered(settings.VEO_PROVIDER)
     if model not in offered:
         errors["options.model"] = (
             f"Unknown or unavailable model {model!r}. Choose one of: {', '.join(offered)}."
         )
-    negative = values.get("negative_prompt", "")
-    if len(negative) > NEGATIVE_PROMPT_MAX_CHARS:
-        errors["options.negativePrompt"] = (
-            f"Ensure this value has at most {NEGATIVE_PROMPT_MAX_CHARS} characters."
-        )
-    return model, {**OPTION_DEFAULTS, "negative_prompt": "", **values}
+    return model, {**options.defaults("negative_prompt"), **values}
 
 
 def _frame(name, raw, errors):
@@ -406,8 +391,8 @@ def _validation_error(exc):
         return ApiError(400, " ".join(exc.messages))
     fields = {}
     for name, messages in exc.message_dict.items():
-        if name in (stored for stored, _ in OPTION_FIELDS.values()):
-            field = f"options.{camel(name)}"
+        if name in options.OPTIONS:
+            field = f"options.{options.OPTIONS[name].api_name}"
         elif name == NON_FIELD_ERRORS:
             field = "request"
         else:

@@ -14,22 +14,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
-CATALOG_FILE = Path(__file__).with_name("catalog.json")
+from .options import OPTIONS, clean_values
 
-# The options a job may set, as stored, and the JSON type of each: one definition for
-# the create form, the API, drafts and batch planning.
-OPTION_TYPES = {
-    "model": str,
-    "aspect_ratio": str,
-    "resolution": str,
-    "duration_seconds": int,
-    "negative_prompt": str,
-    "sample_count": int,
-    "person_generation": str,
-}
-NEGATIVE_PROMPT_MAX_CHARS = 1000
-# Every other text option is a short name from the catalog.
-OPTION_MAX_CHARS = 100
+CATALOG_FILE = Path(__file__).with_name("catalog.json")
 
 
 @dataclass(frozen=True)
@@ -130,41 +117,6 @@ def _spec(name, entry):
     return spec
 
 
-def clean_option_values(options) -> dict:
-    """Return options with each value checked against its type and length.
-
-    A whole number sent as a float (`8.0`, as some JSON writers do) becomes that int;
-    None drops the option. Raise ValidationError keyed by option name otherwise.
-    """
-    if not isinstance(options, dict):
-        raise ValidationError('Give the options as an object, e.g. {"resolution": "720p"}.')
-    cleaned, errors = {}, {}
-    for name, value in options.items():
-        kind = OPTION_TYPES.get(name)
-        if kind is None:
-            errors[name] = f"Not an option; use {_list(OPTION_TYPES)}."
-        elif value is None:
-            continue
-        elif kind is int:
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            if isinstance(value, int) and not isinstance(value, bool):
-                cleaned[name] = value
-            else:
-                errors[name] = "Use a whole number."
-        elif not isinstance(value, str):
-            errors[name] = "Use a string."
-        else:
-            longest = NEGATIVE_PROMPT_MAX_CHARS if name == "negative_prompt" else OPTION_MAX_CHARS
-            if len(value) > longest:
-                errors[name] = f"Use at most {longest:,} characters (this has {len(value):,})."
-            else:
-                cleaned[name] = value
-    if errors:
-        raise ValidationError(errors)
-    return cleaned
-
-
 def validate_options(model_name, options, *, has_image=False, has_last_frame=False):
     """Raise ValidationError, keyed by field, naming the allowed values, for bad options."""
     spec = models().get(model_name)
@@ -180,10 +132,10 @@ def validate_options(model_name, options, *, has_image=False, has_last_frame=Fal
                 "model": f"{spec.label} was retired by Google on {spec.retired}; choose another model."
             }
         )
-    # Values come here cleaned (clean_option_values); anything else is refused, so that
+    # Values come here cleaned (options.clean_values); anything else is refused, so that
     # no float or text reaches the price arithmetic.
-    known = {k: v for k, v in options.items() if k in OPTION_TYPES and k != "model"}
-    cleaned = clean_option_values(known)
+    known = {k: v for k, v in options.items() if k in OPTIONS and k != "model"}
+    cleaned = clean_values(known)
     mistyped = [k for k, v in known.items() if v is not None and type(v) is not type(cleaned[k])]
     if mistyped:
         raise ValidationError({k: "Use a whole number." for k in mistyped})

@@ -3,9 +3,8 @@ from datetime import date
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator
 
-from . import catalog, frames
+from . import catalog, frames, options
 
 
 def _choices(values, fmt="{}"):
@@ -22,7 +21,7 @@ class GenerationOptionsForm(forms.Form):
     negative_prompt = forms.CharField(
         label="Negative prompt",
         required=False,
-        max_length=catalog.NEGATIVE_PROMPT_MAX_CHARS,
+        max_length=options.NEGATIVE_PROMPT_MAX_CHARS,
         widget=forms.TextInput(attrs={"placeholder": "What to avoid, e.g. text, cartoon"}),
     )
 
@@ -30,7 +29,7 @@ class GenerationOptionsForm(forms.Form):
         super().__init__(*args, **kwargs)
         specs = catalog.offered(settings.VEO_PROVIDER)
         self.fields["model"].choices = [(name, spec.label) for name, spec in specs.items()]
-        default = specs.get(settings.VEO_MODEL) or next(iter(specs.values()))
+        default = specs.get(options.default_model()) or next(iter(specs.values()))
         self.fields["model"].initial = default.name
         everything = {f: set() for f in ("aspect_ratios", "resolutions", "durations")}
         for spec in specs.values():
@@ -43,9 +42,8 @@ class GenerationOptionsForm(forms.Form):
         self.fields["duration_seconds"].choices = _choices(
             sorted(everything["durations"]), "{} seconds"
         )
-        self.fields["aspect_ratio"].initial = "16:9"
-        self.fields["resolution"].initial = "720p"
-        self.fields["duration_seconds"].initial = 8
+        for name, value in options.defaults().items():
+            self.fields[name].initial = value
 
     def job_options(self):
         data = self.cleaned_data
@@ -57,7 +55,10 @@ class GenerationOptionsForm(forms.Form):
         }
 
     def add_catalog_errors(self, error):
-        """Show a catalog ValidationError on the fields it names."""
+        """Show a ValidationError from the catalog or job_create on the fields it names."""
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error)
+            return
         for field, messages in error.message_dict.items():
             for message in messages:
                 self.add_error(field if field in self.fields else None, message)
@@ -96,11 +97,11 @@ class JobForm(GenerationOptionsForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        limit = settings.VEO_PROMPT_MAX_CHARS
+        # Shown and kept by the browser; job_create enforces it, with the same message.
+        limit = options.prompt_max_chars()
         prompt = self.fields["prompt_text"]
         prompt.max_length = limit
         prompt.widget.attrs["maxlength"] = limit
-        prompt.validators.append(MaxLengthValidator(limit))
         prompt.help_text += f" Up to {limit:,} characters (Veo reads at most 1,024 tokens)."
 
     def _clean_frame(self, name):

@@ -200,6 +200,9 @@ class VideoCreationJob(models.Model):
     # so whatever a kill interrupts after that write, the next sweep finishes or cleans.
     files_settled_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # When a person cancelled it. The seed knows a cancel only as a failed job with the
+    # error "Cancelled by user"; the studio sets both, and asks this column.
+    cancelled_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # While set and in the future, one pipeline run holds the job; others leave it be.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -259,6 +262,11 @@ class VideoCreationJob(models.Model):
     @property
     def is_finished(self):
         return self.status in (self.Status.COMPLETED, self.Status.FAILED)
+
+    @property
+    def is_cancelled(self):
+        """A person stopped it: failed, with the seed's "Cancelled by user" as its error."""
+        return self.cancelled_at is not None
 
     # The polled partials show these labels: an enum lookup, where get_FOO_display()
     # builds a dict of every choice on each call.

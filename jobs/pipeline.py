@@ -479,7 +479,7 @@ def collect_late_result(job_id):
     (its scheduler ticks every 30 s, soon enough for a video nobody waits for), until
     the job's deadline.
     """
-    job = VideoCreationJob.objects.filter(pk=job_id, error=services.CANCELLED_MESSAGE).first()
+    job = VideoCreationJob.objects.filter(pk=job_id, cancelled_at__isnull=False).first()
     if job is None or job.resources.filter(filename=storage.LATE_RESULT_NAME).exists():
         return
     if not job.operation_name:

@@ -8,6 +8,7 @@ job can never both act: only the caller whose UPDATE changed one row goes on.
 import logging
 from datetime import timedelta
 from functools import partial
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -19,7 +20,15 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from . import catalog, limits, pricing, storage
+from . import options as job_options
 from .models import Batch, VideoCreationJob, VideoResource
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from drafts.models import DraftVersion
+
+    from .frames import Frame
 
 logger = logging.getLogger(__name__)
 
@@ -51,28 +60,28 @@ def enqueue_late_result(job_id):
 
 def job_create(
     *,
-    owner,
-    prompt_text,
-    model,
-    options,
-    image=None,
-    last_frame=None,
-    prompt_id=None,
-    retry_of=None,
-    draft=None,
-    draft_version=None,
-    batch=None,
-    draft_id=None,
-    draft_version_id=None,
-    batch_id=None,
-    check_budget=True,
-    check_limit=True,
+    owner: "AbstractBaseUser",
+    prompt_text: str,
+    model: str,
+    options: dict,
+    image: "Frame | None" = None,
+    last_frame: "Frame | None" = None,
+    prompt_id: str | None = None,
+    retry_of: VideoCreationJob | None = None,
+    draft_version: "DraftVersion | None" = None,
+    batch: Batch | None = None,
+    check_budget: bool = True,
+    check_limit: bool = True,
 ) -> VideoCreationJob:
     """Validate and store a new job with its input frames, then queue it for generation.
 
-    `image` and `last_frame` are jobs.frames.Frame objects; they are written under the
-    job's resources/images/ before the row commits, and removed again if it does not.
+    Every way of making a job comes here, so each gets the same rules: the prompt's
+    length (jobs.options) and the options the catalog accepts. `image` and `last_frame`
+    are jobs.frames.Frame objects; they are written under the job's resources/images/
+    before the row commits, and removed again if it does not. A job run from a draft
+    points at the version it ran (`draft_version`) and at that version's draft.
     """
+    job_options.check_prompt_length(prompt_text)
     catalog.validate_options(
         model, options, has_image=image is not None, has_last_frame=last_frame is not None
     )
@@ -83,18 +92,10 @@ def job_create(
         options=options,
         estimated_cost_usd=pricing.job_estimate(model, options),
         retry_of=retry_of,
-        draft=draft,
+        draft_id=draft_version.draft_id if draft_version else None,
         draft_version=draft_version,
         batch=batch,
     )
-    # Ids work too, for callers (retries) that have them without the rows.
-    for field, value in (
-        ("draft_id", draft_id),
-        ("draft_version_id", draft_version_id),
-        ("batch_id", batch_id),
-    ):
-        if value is not None:
-            setattr(job, field, value)
     if prompt_id:
         job.prompt_id = prompt_id
     job.full_clean(exclude=["owner"])
@@ -148,9 +149,8 @@ def job_retry(*, job, owner) -> VideoCreationJob:
         last_frame=frames.get(storage.LAST_FRAME),
         prompt_id=job.prompt_id,
         retry_of=job,
-        draft_id=job.draft_id,
-        draft_version_id=job.draft_version_id,
-        batch_id=job.batch_id if owner.pk == job.owner_id else None,
+        draft_version=job.draft_version,
+        batch=job.batch if owner.pk == job.owner_id else None,
     )
 
 
@@ -195,6 +195,7 @@ def job_cancel(*, job) -> bool:
         ).update(
             status=Status.FAILED,
             error=CANCELLED_MESSAGE,
+            cancelled_at=now,
             completed_at=now,
             updated_at=now,
             lease_expires_at=None,

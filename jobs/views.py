@@ -70,6 +70,8 @@ def index(request):
             )
         except (pricing.BudgetExceeded, limits.CreationLimitExceeded) as exc:
             form.add_error(None, exc)
+        except ValidationError as exc:
+            form.add_catalog_errors(exc)  # the prompt's length, checked by job_create
         else:
             messages.success(request, "Job queued. This page follows its progress.")
             return redirect(job)
@@ -210,6 +212,7 @@ POLL_FIELDS = [
     "stage",
     "progress",
     "error",
+    "cancelled_at",
     "submitted_at",
     "updated_at",
     "owner",
@@ -468,7 +471,7 @@ def notices(request):
         return _not_a_date()
     ended = list(
         VideoCreationJob.objects.filter(owner=request.user, completed_at__gt=since)
-        .exclude(error=services.CANCELLED_MESSAGE)
+        .filter(cancelled_at__isnull=True)
         .select_related("batch")
         .order_by("completed_at")[:MAX_NOTICES]
     )

@@ -7,12 +7,14 @@ here with the exception itself.
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from drafts import services as draft_services
+from jobs import services as job_services
 from jobs import tokens
 from jobs.models import ApiToken, VideoCreationJob
-from tests.factories import MODEL, make_job
+from tests.factories import JOB_OPTIONS, MODEL, make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -224,3 +226,81 @@ def test_a_form_django_refuses_as_too_big_gets_a_400_page_that_says_why(logged_i
     )
     assert response.status_code == 400
     assert "larger than a form may send" in response.content.decode()
+
+
+# --- One prompt-length rule, one message, whichever way in -----------------------------------
+
+
+def too_long_prompt(settings):
+    """Return a prompt one character longer than Veo reads, and the refusal's message."""
+    limit = settings.VEO_PROMPT_MAX_CHARS
+    return "x" * (
+        limit + 1
+    ), f"Ensure this value has at most {limit} characters (it has {limit + 1})."
+
+
+def test_a_prompt_one_character_too_long_is_refused_by_job_create(user, settings):
+    prompt, message = too_long_prompt(settings)
+    with pytest.raises(ValidationError) as caught:
+        job_services.job_create(owner=user, prompt_text=prompt, model=MODEL, options=JOB_OPTIONS)
+    assert caught.value.message_dict == {"prompt_text": [message]}
+    assert not VideoCreationJob.objects.exists()
+
+
+def test_a_prompt_one_character_too_long_is_a_form_error(logged_in, settings):
+    prompt, message = too_long_prompt(settings)
+    data = {"prompt_text": prompt, "model": MODEL, **JOB_OPTIONS}
+    response = logged_in.post(reverse("jobs:index"), data)
+    assert response.status_code == 400
+    assert response.context["form"].errors["prompt_text"] == [message]
+    assert not VideoCreationJob.objects.exists()
+
+
+def test_a_prompt_one_character_too_long_is_a_400_from_the_api(api, settings):
+    prompt, message = too_long_prompt(settings)
+    response = send(api, "POST", reverse("api:jobs"), {"promptText": prompt})
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"promptText": message}
+    assert not VideoCreationJob.objects.exists()
+
+
+def expanding_draft(user, settings):
+    """A draft whose prompt fits, but not once its placeholder is filled with `values`."""
+    limit = settings.VEO_PROMPT_MAX_CHARS
+    text = "x" * (limit - len("{{c}}")) + "{{c}}"
+    draft = draft_services.draft_save(
+        author=user, name="Long", prompts=[{"id": "p1", "text": text}]
+    )
+    return draft, "c\n" + "y" * (len("{{c}}") + 1)
+
+
+def test_a_prompt_one_character_too_long_is_a_400_from_a_draft_run(api, user, settings):
+    draft, values = expanding_draft(user, settings)
+    _prompt, message = too_long_prompt(settings)
+    response = send(api, "POST", reverse("drafts_api:run", args=[draft.pk]), {"values": values})
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"promptText": message}
+    assert not VideoCreationJob.objects.exists()
+
+
+def test_a_prompt_one_character_too_long_is_an_error_on_the_run_form(logged_in, user, settings):
+    draft, values = expanding_draft(user, settings)
+    _prompt, message = too_long_prompt(settings)
+    data = {"prompt_ids": ["p1"], "model": MODEL, **JOB_OPTIONS, "values": values}
+    for confirm in ("", "yes"):
+        response = logged_in.post(
+            reverse("drafts:run", args=[draft.pk]), {**data, "confirm": confirm}
+        )
+        assert response.status_code == 400
+        assert response.context["form"].non_field_errors() == [message]
+    assert not VideoCreationJob.objects.exists()
+
+
+def test_a_prompt_one_character_too_long_rolls_a_whole_batch_back(user, settings):
+    prompt, message = too_long_prompt(settings)
+    specs = [
+        {"prompt_text": text, "model": MODEL, "options": JOB_OPTIONS} for text in ("A fox", prompt)
+    ]
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        job_services.batch_create(owner=user, label="Two", jobs=specs)
+    assert not VideoCreationJob.objects.exists()

@@ -22,15 +22,25 @@ class InputImage:
 
 
 @dataclass(frozen=True)
-class GenerationRequest:
-    prompt: str
-    model: str
+class GenerationOptions:
+    """What a generation may set besides its prompt and model, with the studio's defaults.
+
+    The one place these defaults are written: jobs.options reads the names, types and
+    defaults from here for the forms, the API, drafts and batches.
+    """
+
     aspect_ratio: str = "16:9"
     resolution: str = "720p"
     duration_seconds: int = 8
     negative_prompt: str = ""
     sample_count: int = 1
     person_generation: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationRequest(GenerationOptions):
+    prompt: str
+    model: str
     image: InputImage | None = None
     last_frame: InputImage | None = None
 

@@ -49,6 +49,9 @@ def test_cancel_action_uses_the_service(admin_client, job):
     )
     job.refresh_from_db()
     assert (job.status, job.error) == ("failed", "Cancelled by user")
+    assert job.is_cancelled
+    page = admin_client.get(reverse("admin:jobs_videocreationjob_change", args=[job.pk]))
+    assert "Cancelled at" in page.content.decode()
 
 
 def test_drafts_show_their_owner(admin_client, user):

@@ -418,6 +418,8 @@ def test_cancel_stops_a_running_job_and_refuses_a_finished_one(api, user):
     assert response.status_code == 200
     data = response.json()["data"]
     assert (data["status"], data["error"]) == ("failed", "Cancelled by user")
+    job.refresh_from_db()
+    assert job.is_cancelled and job.cancelled_at is not None
     assert_error(api.post(url("cancel", job.pk)), 409, "already finished")
 
 

@@ -1,8 +1,11 @@
 """Data migrations carry existing rows forward."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
 
 # serialized_rollback, like every other transactional test here: its flush then leaves
 # the content types to be restored, not recreated under the next test.
@@ -68,5 +71,27 @@ def test_jobs_finished_before_the_settled_column_count_as_settled(django_user_mo
         Job = apps.get_model("jobs", "VideoCreationJob")
         assert Job.objects.get(pk=done.pk).files_settled_at is not None
         assert Job.objects.get(pk=running.pk).files_settled_at is None
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_jobs_cancelled_before_the_column_get_their_cancel_time(django_user_model):
+    apps = migrate([("jobs", "0012_pipeline_safety")])
+    try:
+        Job = apps.get_model("jobs", "VideoCreationJob")
+        owner = apps.get_model("auth", "User").objects.create(username="ana")
+        fields = {"owner_id": owner.pk, "prompt_text": "A fox", "model": "m", "options": {}}
+        ended = timezone.now() - timedelta(hours=1)
+        cancelled = Job.objects.create(
+            status="failed", error="Cancelled by user", completed_at=ended, **fields
+        )
+        failed = Job.objects.create(status="failed", error="Boom", completed_at=ended, **fields)
+        running = Job.objects.create(status="processing", **fields)
+
+        apps = migrate([("jobs", "0013_cancelled_at")])
+        Job = apps.get_model("jobs", "VideoCreationJob")
+        assert Job.objects.get(pk=cancelled.pk).cancelled_at == ended
+        assert Job.objects.get(pk=failed.pk).cancelled_at is None
+        assert Job.objects.get(pk=running.pk).cancelled_at is None
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -25,7 +25,14 @@ def test_each_ended_job_is_announced_once(logged_in, user, other_user):
     ended(user, 10, prompt_text="Too old")
     ended(user, 1, prompt_text="Fresh success")
     ended(user, 1, prompt_text="Fresh failure", status="failed", error="Boom")
-    ended(user, 1, prompt_text="Cancelled", status="failed", error="Cancelled by user")
+    ended(
+        user,
+        1,
+        prompt_text="Cancelled",
+        status="failed",
+        error="Cancelled by user",
+        cancelled_at=timezone.now(),
+    )
     ended(other_user, 1, prompt_text="Not mine")
     page = poll(logged_in, since)
     assert "Video ready:" in page and "Fresh success" in page

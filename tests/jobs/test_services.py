@@ -12,6 +12,7 @@ from django_q.models import Schedule
 from django_q.scheduler import scheduler
 from django_q.signing import SignedPackage
 
+from drafts import services as draft_services
 from jobs import pipeline, services, storage
 from jobs.models import VideoCreationJob, VideoResource
 from jobs.ticker import Ticker
@@ -257,6 +258,38 @@ def test_retry_makes_a_linked_job_with_the_same_prompt_options_and_frames(
     copied = VideoResource.objects.get(job=retry)
     assert (data_dir / copied.file_path).read_bytes() == b"\x89PNG frame"
     assert queued(callbacks) == [retry.pk]
+
+
+def test_a_cancel_is_its_own_state_and_its_retry_starts_uncancelled(user):
+    failed = make_job(user, status=Status.FAILED, error="Boom")
+    running = make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING)
+    assert services.job_cancel(job=running)
+    running.refresh_from_db()
+    assert (running.status, running.error) == (Status.FAILED, "Cancelled by user")
+    assert running.cancelled_at == running.completed_at and running.is_cancelled
+    assert failed.cancelled_at is None and not failed.is_cancelled
+    retry = services.job_retry(job=running, owner=user)
+    retry.refresh_from_db()
+    assert (retry.status, retry.cancelled_at, retry.is_cancelled) == (Status.IDLE, None, False)
+    running.refresh_from_db()
+    assert running.is_cancelled  # the cancelled job stays cancelled
+
+
+def test_retry_of_a_draft_runs_job_keeps_its_draft_version_and_batch(user):
+    draft = draft_services.draft_save(author=user, name="Fox", prompts=["A fox"])
+    version = draft.versions.get()
+    plan = draft_services.plan_batch(
+        version=version,
+        prompt_ids=[version.prompts[0]["id"]],
+        options={"model": MODEL, **JOB_OPTIONS},
+    )
+    batch = draft_services.draft_run(user=user, draft=draft, version=version, plan=plan)
+    job = batch.jobs.get()
+    assert (job.draft, job.draft_version) == (draft, version)
+    assert services.job_cancel(job=job)
+    job.refresh_from_db()
+    retry = services.job_retry(job=job, owner=user)
+    assert (retry.draft, retry.draft_version, retry.batch) == (draft, version, batch)
 
 
 @pytest.mark.parametrize("status", [Status.IDLE, Status.PROCESSING, Status.COMPLETED])

@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from jobs import services
 from jobs.models import VideoCreationJob, VideoResource
 from tests.factories import MODEL, Stage, Status, make_job
 
@@ -241,10 +242,27 @@ def test_cancel_stops_a_running_job_and_refuses_a_finished_one(logged_in, user):
     response = logged_in.post(reverse("jobs:cancel", args=[job.pk]), follow=True)
     job.refresh_from_db()
     assert (job.status, job.error) == (Status.FAILED, "Cancelled by user")
+    assert job.is_cancelled and job.cancelled_at == job.completed_at
     assert "Google may still bill it" in response.content.decode()
     again = logged_in.post(reverse("jobs:cancel", args=[job.pk]), follow=True)
     assert "already finished" in again.content.decode()
     assert logged_in.get(reverse("jobs:cancel", args=[job.pk])).status_code == 405
+
+
+def test_a_cancelled_jobs_page_says_a_submitted_video_may_still_arrive(logged_in, user):
+    sent = make_job(
+        user,
+        status=Status.PROCESSING,
+        stage=Stage.GENERATING,
+        submitted_at=timezone.now(),
+    )
+    assert services.job_cancel(job=sent)
+    page = logged_in.get(reverse("jobs:detail", args=[sent.pk])).content.decode()
+    assert "late-result.mp4" in page
+    # A failure is not a cancel, whatever it says.
+    failed = make_job(user, status=Status.FAILED, error="Boom", submitted_at=timezone.now())
+    page = logged_in.get(reverse("jobs:detail", args=[failed.pk])).content.decode()
+    assert "late-result.mp4" not in page
 
 
 def test_a_cards_kept_head_follows_its_status(logged_in, user):
