@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
@@ -373,7 +374,10 @@ def _admin_target(name, world):
     if short == "view_on_site":
         kind = ContentType.objects.get_for_model(VideoCreationJob)
         return reverse(name, args=[kind.pk, world["done"].pk]), None, None
-    for model, model_admin in admin.site._registry.items():
+    for model in apps.get_models():
+        if not admin.site.is_registered(model):
+            continue
+        model_admin = admin.site.get_model_admin(model)
         prefix = f"{model._meta.app_label}_{model._meta.model_name}_"
         if short.startswith(prefix):
             if short.removeprefix(prefix) in OBJECT_VIEWS:
