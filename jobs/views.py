@@ -1,9 +1,7 @@
 import csv
 import functools
 import hashlib
-from urllib.parse import quote
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user
 from django.contrib.auth.decorators import login_not_required
@@ -21,10 +19,11 @@ from videostudio.auth import session_user_from
 from videostudio.pagination import page_of
 
 from . import catalog, limits, pricing, services, storage, usage
+from .access import get_batch_for_user, get_job_for_user
 from .archive import stream_zip
 from .forms import GenerationOptionsForm, JobForm, UsageForm
 from .models import Batch, VideoCreationJob, VideoResource, sees_all_jobs
-from .ranges import ranged_file_response
+from .serving import serve_file
 
 JOBS_PER_PAGE = 20
 # What a job's card shows; a list reads no other column (the ORM's cost grows with them).
@@ -41,11 +40,6 @@ CARD_FIELDS = [
 ]
 # htmx stops polling when a response has this status (django-htmx HTTP_STATUS_STOP_POLLING).
 STOP_POLLING = 286
-
-
-def _get_job_for_user(request, pk):
-    """Return the job if this user may see it; 404 otherwise, so ids do not leak."""
-    return get_object_or_404(VideoCreationJob.objects.for_user(request.user), pk=pk)
 
 
 def _poll_status(request, job):
@@ -145,7 +139,7 @@ def _polled(view):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if job is None or job.owner_id != request.user.pk:
-            job = _get_job_for_user(request, pk)
+            job = get_job_for_user(request.user, pk)
         elif job.is_finished and job.get_deferred_fields():
             job = jobs.get(pk=pk)
         return view(request, job)
@@ -238,7 +232,7 @@ def _prompt_place(job):
 
 @require_POST
 def job_cancel(request, pk):
-    job = _get_job_for_user(request, pk)
+    job = get_job_for_user(request.user, pk)
     if services.job_cancel(job=job):
         messages.info(
             request,
@@ -251,7 +245,7 @@ def job_cancel(request, pk):
 
 @require_POST
 def job_retry(request, pk):
-    job = _get_job_for_user(request, pk)
+    job = get_job_for_user(request.user, pk)
     try:
         retry = services.job_retry(job=job, owner=request.user)
     except (services.JobStateError, ValidationError) as exc:
@@ -263,7 +257,7 @@ def job_retry(request, pk):
 
 @require_POST
 def job_delete(request, pk):
-    job = _get_job_for_user(request, pk)
+    job = get_job_for_user(request.user, pk)
     try:
         services.job_delete(job=job)
     except services.JobStateError as exc:
@@ -406,15 +400,6 @@ def notices(request):
     return render(request, "jobs/notices.html", context)
 
 
-def _get_batch_for_user(request, pk):
-    """Return the batch if this user may see it; 404 otherwise.
-
-    Its pages, summaries and ZIP then show only the jobs in it this user may see.
-    """
-    batches = Batch.objects.for_user(request.user).select_related("draft_version__draft")
-    return get_object_or_404(batches, pk=pk)
-
-
 BATCHES_PER_PAGE = 20
 
 
@@ -439,7 +424,7 @@ def batch_list(request):
 
 @require_GET
 def batch_detail(request, pk):
-    batch = _get_batch_for_user(request, pk)
+    batch = get_batch_for_user(request.user, pk)
     summary = services.batch_summary(batch, viewer=request.user)
     template = "jobs/batch.html"
     context = {"batch": batch, "summary": summary}
@@ -453,7 +438,7 @@ def batch_detail(request, pk):
 
 @require_POST
 def batch_cancel(request, pk):
-    batch = _get_batch_for_user(request, pk)
+    batch = get_batch_for_user(request.user, pk)
     cancelled = services.batch_cancel_rest(batch=batch, viewer=request.user)
     messages.info(
         request,
@@ -464,7 +449,7 @@ def batch_cancel(request, pk):
 
 @require_POST
 def batch_retry(request, pk):
-    batch = _get_batch_for_user(request, pk)
+    batch = get_batch_for_user(request.user, pk)
     try:
         retried = services.batch_retry_failed(batch=batch, owner=request.user)
     except ValidationError as exc:
@@ -476,7 +461,7 @@ def batch_retry(request, pk):
 
 @require_GET
 def batch_zip(request, pk):
-    batch = _get_batch_for_user(request, pk)
+    batch = get_batch_for_user(request.user, pk)
     entries = []
     jobs = batch.jobs.for_user(request.user).filter(status="completed").order_by("created_at")
     for n, job in enumerate(jobs, 1):
@@ -494,34 +479,16 @@ def batch_zip(request, pk):
 
 @require_GET
 def job_video(request, pk):
-    job = _get_job_for_user(request, pk)
+    job = get_job_for_user(request.user, pk)
     if not job.video_url:
         raise Http404("This job has no video yet.")
-    return _serve(request, job.video_url, content_type="video/mp4")
+    return serve_file(request, job.video_url, content_type="video/mp4")
 
 
 @require_GET
 def resource_file(request, pk, resource_id):
-    job = _get_job_for_user(request, pk)
+    job = get_job_for_user(request.user, pk)
     resource = get_object_or_404(VideoResource, job=job, pk=resource_id)
     if not resource.file_path:
         raise Http404("This resource has no local file.")
-    return _serve(request, resource.file_path, content_type=resource.content_type)
-
-
-def _serve(request, relative_path, *, content_type):
-    """Send a media file the caller was just allowed to see, or hand it to a front proxy."""
-    path = storage.absolute(relative_path)
-    if not path.is_file():
-        raise Http404("The file is missing from the data directory.")
-    if settings.MEDIA_OFFLOAD:
-        response = HttpResponse(content_type=content_type)
-        if settings.MEDIA_OFFLOAD == "nginx":
-            response["X-Accel-Redirect"] = settings.MEDIA_ACCEL_PREFIX + quote(relative_path)
-        else:
-            response["X-Sendfile"] = str(path)
-    else:
-        response = ranged_file_response(request, path, content_type=content_type)
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return serve_file(request, resource.file_path, content_type=resource.content_type)
