@@ -122,9 +122,9 @@ def draft_detail(request, draft_id):
             visibility=body.get("visibility"),
             base_version=body.get("baseVersion"),
         )
+    except services.DraftConflict as exc:
+        raise ApiError(409, str(exc)) from None
     except ValidationError as exc:
-        if "Someone saved this draft" in " ".join(exc.messages):
-            raise ApiError(409, " ".join(exc.messages)) from None
         raise _refused(exc) from None
     return ok(serialize_draft(draft, user=request.user))
 

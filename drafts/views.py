@@ -158,6 +158,8 @@ def _save(request, draft, form, mode, rows, json_text):
             visibility=form.cleaned_data["visibility"],
             base_version=form.cleaned_data["base_version"],
         )
+    except services.DraftConflict as exc:
+        return None, str(exc)
     except ValidationError as exc:
         if hasattr(exc, "error_dict") and "name" in exc.error_dict:
             form.add_error("name", exc.error_dict["name"])
