@@ -531,30 +531,6 @@ def test_a_tampered_file_path_is_refused_not_served(logged_in, world):
     assert b"root:" not in response.content
 
 
-# --- Media through the permission check, optionally handed to a front proxy ----------------------
-
-
-@pytest.mark.parametrize(
-    ("offload", "header", "value"),
-    [
-        ("nginx", "X-Accel-Redirect", "/protected-media/videos/{pk}/output.mp4"),
-        ("sendfile", "X-Sendfile", "{data_dir}/videos/{pk}/output.mp4"),
-    ],
-)
-def test_media_can_be_handed_to_the_front_proxy_after_the_check(
-    settings, client, world, data_dir, offload, header, value
-):
-    settings.MEDIA_OFFLOAD = offload
-    client.force_login(world["users"]["owner"])
-    response = client.get(reverse("jobs:video", args=[world["done"].pk]))
-    assert response[header] == value.format(pk=world["done"].pk, data_dir=data_dir)
-    assert response.content == b""
-    assert response["X-Content-Type-Options"] == "nosniff"
-    client.force_login(world["users"]["teammate"])
-    denied = client.get(reverse("jobs:video", args=[world["done"].pk]))
-    assert denied.status_code == 404 and header not in denied
-
-
 # --- Logins are throttled per username and address ------------------------------------------------
 
 
