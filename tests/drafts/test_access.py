@@ -34,11 +34,14 @@ def test_a_private_draft_is_seen_and_changed_through_pages_and_api_alike(
     assert (share.status_code, put.status_code) == changed
 
 
-def test_a_shared_draft_is_seen_by_the_team_but_changed_only_by_its_owner(client, viewers, user):
+@pytest.mark.parametrize("viewer", ["other user", "staff alone"])
+def test_a_shared_draft_is_seen_by_the_team_but_changed_only_by_its_owner(
+    client, viewers, user, viewer
+):
     draft = draft_services.draft_save(
         author=user, name="Shared", prompts=["a"], visibility="shared"
     )
-    client.force_login(viewers["other user"])
+    client.force_login(viewers[viewer])
     assert client.get(reverse("drafts:detail", args=[draft.pk])).status_code == 200
     body = client.get(reverse("drafts_api:draft", args=[draft.pk])).json()["data"]
     assert body["canEdit"] is False
