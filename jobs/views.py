@@ -1,3 +1,20 @@
+"""The studio's HTML pages for jobs, batches, usage and notices, and the files they link to.
+
+A request reads in one direction: the view looks its object up through jobs.access
+(someone else's job or batch is a 404, like one that does not exist), calls a service in
+jobs.services for anything it changes (never writing a job's status itself), then renders
+a page or redirects with a message. Media goes out through jobs.serving, after that check.
+The JSON API (jobs.api) shares the same access lookups, services and file sender.
+
+Poll partials: the job list, a job's page and a batch's page poll while something on
+them waits or runs. An htmx request gets the page's partial (`template#partial`); the
+render that finds nothing left running carries no trigger and answers 286, which stops
+htmx. Every page also polls `notices` for toasts about work that ended.
+
+Sections: the job list and create form; polling a job; actions on a job; the cost
+estimate; usage; notices; batches; files.
+"""
+
 import csv
 import functools
 import hashlib
@@ -46,6 +63,9 @@ def _poll_status(request, job):
     return STOP_POLLING if request.htmx and job.is_finished else 200
 
 
+# --- The job list and the create form -------------------------------------------------
+
+
 @require_http_methods(["GET", "POST"])
 def index(request):
     form = JobForm(request.POST or None, request.FILES or None)
@@ -82,6 +102,9 @@ def _mark_queue_positions(jobs):
         positions = {pk: n for n, pk in enumerate(order, start=1)}
     for job in jobs:
         job.queue_position = positions.get(job.pk)
+
+
+# --- Polling a job: its card in the list and its page ---------------------------------
 
 
 def _poll_etag(request, job_id, status, updated_at):
@@ -230,6 +253,9 @@ def _prompt_place(job):
     return (ids.index(job.prompt_id) + 1, len(ids)) if job.prompt_id in ids else None
 
 
+# --- Actions on one job ---------------------------------------------------------------
+
+
 @require_POST
 def job_cancel(request, pk):
     job = get_job_for_user(request.user, pk)
@@ -273,6 +299,9 @@ def _message(exc):
     return str(exc)
 
 
+# --- The create form's cost estimate --------------------------------------------------
+
+
 @require_GET
 def estimate(request):
     """Return the cost estimate for the create form's current options (an htmx partial)."""
@@ -289,6 +318,9 @@ def estimate(request):
             context["problem"] = " ".join(exc.messages)
         context["spec"] = spec
     return render(request, "jobs/index.html#estimate", context)
+
+
+# --- Usage ----------------------------------------------------------------------------
 
 
 @require_GET
@@ -357,6 +389,9 @@ def _usage_csv(period, scope, figures):
     return response
 
 
+# --- Notices: toasts for what ended, polled by every page -----------------------------
+
+
 NOTICE_POLL_SECONDS = 10
 MAX_NOTICES = 5
 
@@ -398,6 +433,9 @@ def notices(request):
         "poll_seconds": NOTICE_POLL_SECONDS,
     }
     return render(request, "jobs/notices.html", context)
+
+
+# --- Batches: their list, page, actions and ZIP ---------------------------------------
 
 
 BATCHES_PER_PAGE = 20
@@ -475,6 +513,9 @@ def batch_zip(request, pk):
     response = StreamingHttpResponse(stream_zip(entries), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk[:8]}.zip"'
     return response
+
+
+# --- Files, sent after the access check -----------------------------------------------
 
 
 @require_GET
