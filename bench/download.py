@@ -165,8 +165,8 @@ def child(uri, directory, what):
     from django.conf import settings
 
     from jobs import storage
-    from jobs.media import probe
-    from jobs.pipeline import _sha256, fetch_video
+    from jobs.media import probe, sha256
+    from jobs.pipeline import fetch_video
     from jobs.veo.base import Sample
     from jobs.veo.gemini import GeminiProvider
 
@@ -211,7 +211,7 @@ def child(uri, directory, what):
         lambda: fetch_video(provider, sample, name, job_id="bench", renew=lambda: None),
     )
     phase("probe", lambda: probe(final).duration)
-    phase("sha256", lambda: _sha256(final)[:12])
+    phase("sha256", lambda: sha256(final)[:12])
     results["bytes"] = final.stat().st_size
     print(json.dumps(results))
     return 0
@@ -252,7 +252,7 @@ def report(results, smoke):
             ("GeminiProvider.download", ours, "download"),
             ("pipeline fetch_video (+probe, fsync, store)", fetch, "fetch_video"),
             ("probe of the finished file", _median(runs, "probe"), "probe"),
-            ("pipeline _sha256 of the finished file", _median(runs, "sha256"), "sha256"),
+            ("media.sha256 of the finished file", _median(runs, "sha256"), "sha256"),
         ):
             above = (
                 max(run[peak]["above_idle_kib"] for run in runs["ours"]) / 1024 if peak else None

@@ -179,15 +179,14 @@ def media_cpu_ms(repeat=3):
     """Return the CPU milliseconds of each media step of the pipeline on one 4 s 720p video."""
     import tempfile
 
-    from jobs.media import extract_audio, probe, write_poster
-    from jobs.pipeline import _sha256
+    from jobs.media import extract_audio, probe, sha256, write_poster
     from jobs.veo.emulator.media import render_mp4
 
     steps = {
         "probe": lambda video, out: probe(video),
         "poster": lambda video, out: write_poster(video, out / "poster.jpg"),
         "audio": lambda video, out: extract_audio(video, out / "audio.m4a"),
-        "sha256": lambda video, out: _sha256(video),
+        "sha256": lambda video, out: sha256(video),
     }
     with tempfile.TemporaryDirectory() as directory:
         out = Path(directory)

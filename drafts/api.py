@@ -18,18 +18,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from jobs import options as job_options
 from jobs.api import (
     ApiError,
-    _check_rate_limit,
-    _create_once,
-    _invalid,
-    _json_body,
-    _ok,
     api_view,
+    check_rate_limit,
+    create_once,
+    invalid,
+    json_body,
+    ok,
 )
 from jobs.pricing import BudgetExceeded
 from jobs.serializers import camel
 
 from . import services
-from .views import _get_draft_for_user, can_edit
+from .access import can_edit, get_draft_for_user
 
 MAX_DRAFTS = 500
 # What a run may set: API name -> stored name.
@@ -62,7 +62,7 @@ def _iso(moment):
 
 def _draft(request, draft_id, *, edit=False):
     try:
-        return _get_draft_for_user(request, draft_id, edit=edit)
+        return get_draft_for_user(request.user, draft_id, edit=edit)
     except PermissionDenied:
         raise ApiError(403, "Only the draft's owner can change it.") from None
 
@@ -78,7 +78,7 @@ def _refused(exc):
 @api_view(["GET", "POST"])
 def draft_list(request):
     if request.method == "POST":
-        body = _json_body(request, max_bytes=settings.MAX_BODY_BYTES)
+        body = json_body(request, max_bytes=settings.MAX_BODY_BYTES)
         try:
             draft = services.draft_save(
                 author=request.user,
@@ -88,26 +88,26 @@ def draft_list(request):
             )
         except ValidationError as exc:
             raise _refused(exc) from None
-        return _ok(serialize_draft(draft, user=request.user), status=201)
+        return ok(serialize_draft(draft, user=request.user), status=201)
     scope = request.GET.get("scope", "all")
     if scope not in ("mine", "shared", "all"):
         raise ApiError(
             400, "scope must be mine, shared or all.", fields={"scope": "mine, shared or all"}
         )
     drafts = services.draft_list(user=request.user, scope=scope, query=request.GET.get("q", ""))
-    return _ok({"drafts": [serialize_draft(d, user=request.user) for d in drafts[:MAX_DRAFTS]]})
+    return ok({"drafts": [serialize_draft(d, user=request.user) for d in drafts[:MAX_DRAFTS]]})
 
 
 @api_view(["GET", "PUT", "DELETE"])
 def draft_detail(request, draft_id):
     if request.method == "GET":
         draft = _draft(request, draft_id)
-        return _ok(serialize_draft(draft, user=request.user, versions=True))
+        return ok(serialize_draft(draft, user=request.user, versions=True))
     draft = _draft(request, draft_id, edit=True)
     if request.method == "DELETE":
         services.draft_delete(draft=draft)
-        return _ok(None)
-    body = _json_body(request, max_bytes=settings.MAX_BODY_BYTES)
+        return ok(None)
+    body = json_body(request, max_bytes=settings.MAX_BODY_BYTES)
     try:
         draft = services.draft_save(
             author=request.user,
@@ -117,20 +117,20 @@ def draft_detail(request, draft_id):
             visibility=body.get("visibility"),
             base_version=body.get("baseVersion"),
         )
+    except services.DraftConflict as exc:
+        raise ApiError(409, str(exc)) from None
     except ValidationError as exc:
-        if "Someone saved this draft" in " ".join(exc.messages):
-            raise ApiError(409, " ".join(exc.messages)) from None
         raise _refused(exc) from None
-    return _ok(serialize_draft(draft, user=request.user))
+    return ok(serialize_draft(draft, user=request.user))
 
 
 @api_view(["POST"])
 def draft_run(request, draft_id):
     draft = _draft(request, draft_id)
-    body = _json_body(request, max_bytes=settings.MAX_BODY_BYTES)
+    body = json_body(request, max_bytes=settings.MAX_BODY_BYTES)
     number = body.get("version") or draft.version
     if not services.is_version_number(number):
-        raise _invalid({"version": "Use a version's number, e.g. 3."})
+        raise invalid({"version": "Use a version's number, e.g. 3."})
     version = draft.versions.filter(number=number).first()
     if version is None:
         raise ApiError(404, f"This draft has no version {number}.")
@@ -143,12 +143,12 @@ def draft_run(request, draft_id):
         or len(prompt_ids) > services.MAX_PROMPTS
         or not all(isinstance(i, str) for i in prompt_ids)
     ):
-        raise _invalid(
+        raise invalid(
             {"promptIds": f"Use a list of at most {services.MAX_PROMPTS} prompt ids (strings)."}
         )
     notify = body.get("notifyByEmail", False)
     if not isinstance(notify, bool):
-        raise _invalid({"notifyByEmail": "Use true or false."})
+        raise invalid({"notifyByEmail": "Use true or false."})
 
     def create():
         try:
@@ -158,7 +158,7 @@ def draft_run(request, draft_id):
                 options=options,
                 csv_text=body.get("values", ""),
             )
-            _check_rate_limit(request.user, count=len(plan.jobs))
+            check_rate_limit(request.user, count=len(plan.jobs))
             batch = services.draft_run(
                 user=request.user,
                 draft=draft,
@@ -170,7 +170,7 @@ def draft_run(request, draft_id):
             raise ApiError(403, " ".join(exc.messages)) from None
         except ValidationError as exc:
             raise _refused(exc) from None
-        return _ok(
+        return ok(
             {
                 "batchId": batch.pk,
                 "jobIds": list(batch.jobs.order_by("created_at").values_list("pk", flat=True)),
@@ -179,7 +179,7 @@ def draft_run(request, draft_id):
             status=201,
         )
 
-    return _create_once(request, body, create)
+    return create_once(request, body, create)
 
 
 def _run_options(raw):
@@ -187,14 +187,14 @@ def _run_options(raw):
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise _invalid({"options": 'Use an object, e.g. {"resolution": "720p"}.'})
+        raise invalid({"options": 'Use an object, e.g. {"resolution": "720p"}.'})
     unknown = set(raw) - set(RUN_OPTIONS)
     if unknown:
-        raise _invalid({f"options.{k}": "Not an option." for k in sorted(unknown)})
+        raise invalid({f"options.{k}": "Not an option." for k in sorted(unknown)})
     try:
         chosen = job_options.clean_values({RUN_OPTIONS[k]: v for k, v in raw.items()})
     except ValidationError as exc:
-        raise _invalid(
+        raise invalid(
             {f"options.{camel(k)}": " ".join(v) for k, v in exc.message_dict.items()}
         ) from None
     return {"model": job_options.default_model(), **job_options.defaults(), **chosen}

@@ -37,6 +37,16 @@ MAX_VERSION = 2**31 - 1
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
+class DraftConflict(Exception):
+    """A save started from a version that is no longer the newest: someone saved since."""
+
+    def __init__(self):
+        super().__init__(
+            "Someone saved this draft after you opened it. Reload to see their version; "
+            "your changes were not saved."
+        )
+
+
 # --- Reading prompts ----------------------------------------------------------------------
 
 
@@ -131,7 +141,7 @@ def draft_save(
 
     `prompts` may be raw (strings or objects); they are normalised and validated first.
     `base_version` is the version the editor started from: if someone saved since, the
-    save is refused rather than silently overwriting their work.
+    save is refused with DraftConflict rather than silently overwriting their work.
     """
     name = _clean_name(name)
     try:
@@ -173,10 +183,7 @@ def draft_save(
                 if visibility:
                     changes["visibility"] = visibility
                 if not Draft.objects.filter(pk=draft.pk, version=base).update(**changes):
-                    raise ValidationError(
-                        "Someone saved this draft after you opened it. Reload to see their "
-                        "version; your changes were not saved."
-                    )
+                    raise DraftConflict
                 draft.refresh_from_db()
             DraftVersion.objects.create(
                 draft=draft,

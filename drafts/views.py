@@ -2,7 +2,7 @@ import json
 from collections import defaultdict
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -12,23 +12,12 @@ from jobs.models import Batch, VideoCreationJob
 from videostudio.pagination import page_of
 
 from . import services
+from .access import can_edit, get_draft_for_user
 from .forms import DraftForm, ImportForm, RunForm
 from .models import Draft
 
 DRAFTS_PER_PAGE = 20
 TABS = {"mine": "Mine", "shared": "Shared with the team"}
-
-
-def _get_draft_for_user(request, pk, *, edit=False):
-    """Return the draft if this user may see it (404 otherwise) and, with edit, change it (403)."""
-    draft = get_object_or_404(Draft.objects.visible_to(request.user).select_related("owner"), pk=pk)
-    if edit and not can_edit(request.user, draft):
-        raise PermissionDenied("Only the draft's owner can change it.")
-    return draft
-
-
-def can_edit(user, draft):
-    return draft.owner_id == user.pk or (user.is_staff and user.has_perm("drafts.change_draft"))
 
 
 def _errors(exc):
@@ -108,7 +97,7 @@ def draft_new(request):
 
 @require_http_methods(["GET", "POST"])
 def draft_edit(request, pk):
-    return _editor(request, draft=_get_draft_for_user(request, pk, edit=True))
+    return _editor(request, draft=get_draft_for_user(request.user, pk, edit=True))
 
 
 def _editor(request, *, draft):
@@ -167,6 +156,8 @@ def _save(request, draft, form, mode, rows, json_text):
             visibility=form.cleaned_data["visibility"],
             base_version=form.cleaned_data["base_version"],
         )
+    except services.DraftConflict as exc:
+        return None, str(exc)
     except ValidationError as exc:
         if hasattr(exc, "error_dict") and "name" in exc.error_dict:
             form.add_error("name", exc.error_dict["name"])
@@ -197,7 +188,7 @@ def _render_editor(request, draft, form, rows, mode, json_text, json_error, stat
 
 @require_GET
 def draft_detail(request, pk):
-    draft = _get_draft_for_user(request, pk)
+    draft = get_draft_for_user(request.user, pk)
     jobs = (
         VideoCreationJob.objects.for_user(request.user)
         .filter(draft=draft)
@@ -225,7 +216,7 @@ def draft_detail(request, pk):
 
 @require_POST
 def draft_share(request, pk):
-    draft = _get_draft_for_user(request, pk, edit=True)
+    draft = get_draft_for_user(request.user, pk, edit=True)
     visibility = request.POST.get("visibility", "")
     try:
         services.draft_set_visibility(draft=draft, visibility=visibility)
@@ -238,7 +229,7 @@ def draft_share(request, pk):
 
 @require_POST
 def draft_delete(request, pk):
-    draft = _get_draft_for_user(request, pk, edit=True)
+    draft = get_draft_for_user(request.user, pk, edit=True)
     services.draft_delete(draft=draft)
     messages.success(request, f"Deleted {draft.name}. Videos it made are kept.")
     return redirect("drafts:library")
@@ -246,14 +237,14 @@ def draft_delete(request, pk):
 
 @require_POST
 def draft_duplicate(request, pk):
-    copy = services.draft_duplicate(draft=_get_draft_for_user(request, pk), user=request.user)
+    copy = services.draft_duplicate(draft=get_draft_for_user(request.user, pk), user=request.user)
     messages.success(request, f"Copied into your library as {copy.name}.")
     return redirect(copy)
 
 
 @require_POST
 def draft_restore(request, pk, number):
-    draft = _get_draft_for_user(request, pk, edit=True)
+    draft = get_draft_for_user(request.user, pk, edit=True)
     version = get_object_or_404(draft.versions, number=number)
     draft = services.draft_restore(draft=draft, version=version, author=request.user)
     messages.success(request, f"Restored version {number} as version {draft.version}.")
@@ -262,7 +253,7 @@ def draft_restore(request, pk, number):
 
 @require_GET
 def draft_export(request, pk):
-    draft = _get_draft_for_user(request, pk)
+    draft = get_draft_for_user(request.user, pk)
     body = json.dumps(services.draft_export(draft), indent=2, ensure_ascii=False)
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
     filename = "".join(c if c.isalnum() or c in "-_" else "-" for c in draft.name)[:60] or "draft"
@@ -290,7 +281,7 @@ def draft_import(request):
 
 @require_http_methods(["GET", "POST"])
 def draft_run(request, pk):
-    draft = _get_draft_for_user(request, pk)
+    draft = get_draft_for_user(request.user, pk)
     number = request.POST.get("version") or str(draft.version)
     if not (number.isascii() and number.isdecimal() and len(number) <= 10):
         raise Http404("This draft has no such version.")

@@ -51,12 +51,10 @@ from django.views.decorators.common import no_append_slash
 from django.views.decorators.debug import sensitive_variables
 
 from . import catalog, frames, limits, options, pricing, services, tokens
-from .models import Batch, IdempotencyKey, VideoCreationJob, VideoResource
+from .access import get_batch_for_user, get_job_for_user
+from .models import IdempotencyKey, VideoCreationJob, VideoResource
 from .serializers import camel, serialize_job
-
-# The studio's own access check and file sending, so pages and API never drift apart.
-from .views import _get_job_for_user
-from .views import _serve as _serve_media
+from .serving import serve_file
 
 Status = VideoCreationJob.Status
 
@@ -68,6 +66,8 @@ FRAME_FIELDS = {"image": "image", "lastFrame": "last_frame"}
 
 
 # --- Envelope, errors and the endpoint decorator -------------------------------------
+# ApiError, ok, invalid, json_body, check_rate_limit and create_once are public: the
+# drafts API (drafts.api) answers in the same envelope with them.
 
 
 class ApiError(Exception):
@@ -85,11 +85,12 @@ class ApiError(Exception):
         return JsonResponse(body, status=self.status, headers=self.headers)
 
 
-def _ok(data, *, status=200):
+def ok(data, *, status=200):
+    """Return the success envelope around data."""
     return JsonResponse({"success": True, "data": data}, status=status)
 
 
-def _invalid(fields):
+def invalid(fields):
     """Return a 400 naming each bad field and saying what is wrong with it."""
     summary = "; ".join(f"{name}: {message}" for name, message in fields.items())
     return ApiError(400, f"The request has invalid fields. {summary}", fields=fields)
@@ -186,7 +187,7 @@ def api_view(methods):
 def _get_job(request, job_id):
     """Return the job if the caller may see it; a 404 otherwise, so ids do not leak."""
     try:
-        return _get_job_for_user(request, job_id)
+        return get_job_for_user(request.user, job_id)
     except Http404:
         raise ApiError(404, "Job not found.") from None
 
@@ -215,7 +216,7 @@ def _list_jobs(request):
     status = request.GET.get("status")
     if status is not None:
         if status not in Status.values:
-            raise _invalid({"status": f"Use one of: {', '.join(Status.values)}."})
+            raise invalid({"status": f"Use one of: {', '.join(Status.values)}."})
         jobs = jobs.filter(status=status)
     cursor = request.GET.get("cursor")
     if cursor:
@@ -223,7 +224,7 @@ def _list_jobs(request):
         jobs = jobs.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
     page = list(jobs[: limit + 1])
     next_cursor = _make_cursor(page[limit - 1]) if len(page) > limit else None
-    return _ok({"jobs": [serialize_job(job) for job in page[:limit]], "nextCursor": next_cursor})
+    return ok({"jobs": [serialize_job(job) for job in page[:limit]], "nextCursor": next_cursor})
 
 
 def _page_size(raw):
@@ -235,7 +236,7 @@ def _page_size(raw):
     except ValueError:
         limit = 0
     if limit < 1:
-        raise _invalid({"limit": f"Use a whole number from 1 to {MAX_PAGE_SIZE}."})
+        raise invalid({"limit": f"Use a whole number from 1 to {MAX_PAGE_SIZE}."})
     return min(limit, MAX_PAGE_SIZE)
 
 
@@ -253,19 +254,19 @@ def _read_cursor(cursor):
         if created_at.tzinfo is None or not isinstance(pk, str):
             raise ValueError
     except (ValueError, TypeError, binascii.Error):
-        raise _invalid(
+        raise invalid(
             {"cursor": "This is not a cursor the API gave out; start again without one."}
         ) from None
     return created_at, pk
 
 
 def _create_job(request):
-    body = _json_body(request)
-    return _create_once(request, body, lambda: _job_create_from(request, body))
+    body = json_body(request)
+    return create_once(request, body, lambda: _job_create_from(request, body))
 
 
 def _job_create_from(request, body):
-    _check_rate_limit(request.user)
+    check_rate_limit(request.user)
     fields = _job_input(body)
     try:
         job = services.job_create(owner=request.user, **fields)
@@ -273,10 +274,10 @@ def _job_create_from(request, body):
         raise ApiError(403, " ".join(exc.messages)) from None
     except ValidationError as exc:
         raise _validation_error(exc) from None
-    return _ok({"jobId": job.pk}, status=201)
+    return ok({"jobId": job.pk}, status=201)
 
 
-def _json_body(request, *, max_bytes=None):
+def json_body(request, *, max_bytes=None):
     """Return the request's JSON object, read up to max_bytes (API_MAX_BODY_BYTES)."""
     limit = max_bytes or settings.API_MAX_BODY_BYTES
     try:
@@ -323,7 +324,7 @@ def _job_input(body):
     model, options = _options(body.get("options"), errors)
     images = {stored: _frame(name, body.get(name), errors) for name, stored in FRAME_FIELDS.items()}
     if errors:
-        raise _invalid(errors)
+        raise invalid(errors)
     return {
         "prompt_text": prompt_text.strip(),
         "prompt_id": prompt_id,
@@ -398,10 +399,10 @@ def _validation_error(exc):
         else:
             field = camel(name)
         fields[field] = " ".join(messages)
-    return _invalid(fields)
+    return invalid(fields)
 
 
-def _check_rate_limit(user, *, count=1):
+def check_rate_limit(user, *, count=1):
     """Raise a 429 if creating count jobs takes user past the creation limit (jobs.limits)."""
     try:
         limits.check_creation_limit(owner=user, count=count)
@@ -413,7 +414,7 @@ def _check_rate_limit(user, *, count=1):
 # --- Idempotency ---------------------------------------------------------------------
 
 
-def _create_once(request, body, create):
+def create_once(request, body, create):
     """Run create() in one transaction, at most once per Idempotency-Key and user.
 
     A repeat with the same key and the same body gets the first answer again (same
@@ -484,8 +485,8 @@ def job_detail(request, job_id):
             services.job_delete(job=job)
         except services.JobStateError as exc:
             raise ApiError(409, str(exc)) from None
-        return _ok(None)
-    return _ok(serialize_job(job))
+        return ok(None)
+    return ok(serialize_job(job))
 
 
 @api_view(["POST"])
@@ -494,7 +495,7 @@ def job_cancel(request, job_id):
     if not services.job_cancel(job=job):
         raise ApiError(409, "This job had already finished, so there was nothing to cancel.")
     job.refresh_from_db()
-    return _ok(serialize_job(job))
+    return ok(serialize_job(job))
 
 
 @api_view(["POST"])
@@ -502,7 +503,7 @@ def job_retry(request, job_id):
     """Create a new job with a failed job's prompt, options and frames."""
     job = _get_job(request, job_id)
     with transaction.atomic():
-        _check_rate_limit(request.user)
+        check_rate_limit(request.user)
         try:
             retry = services.job_retry(job=job, owner=request.user)
         except services.JobStateError as exc:
@@ -513,7 +514,7 @@ def job_retry(request, job_id):
             # The catalog no longer accepts what the old job asked for.
             message = " ".join(exc.messages)
             raise ApiError(409, f"This job cannot be retried as it was: {message}") from None
-    return _ok({"jobId": retry.pk}, status=201)
+    return ok({"jobId": retry.pk}, status=201)
 
 
 # --- Files ---------------------------------------------------------------------------
@@ -540,7 +541,7 @@ def resource_file(request, job_id, resource_id):
 
 def _serve(request, relative_path, *, content_type):
     """Send the file as the studio's pages do (Range, or a front proxy); a 416 in JSON."""
-    response = _serve_media(request, relative_path, content_type=content_type)
+    response = serve_file(request, relative_path, content_type=content_type)
     if response.status_code == 416:
         raise ApiError(
             416,
@@ -556,11 +557,12 @@ def _serve(request, relative_path, *, content_type):
 @api_view(["GET"])
 def batch_detail(request, batch_id):
     """Return a batch's live summary and its jobs' ids (poll it until `finished`)."""
-    batch = Batch.objects.for_user(request.user).filter(pk=batch_id).first()
-    if batch is None:
-        raise ApiError(404, "Batch not found.")
+    try:
+        batch = get_batch_for_user(request.user, batch_id)
+    except Http404:
+        raise ApiError(404, "Batch not found.") from None
     summary = services.batch_summary(batch, viewer=request.user)
-    return _ok(
+    return ok(
         {
             "id": batch.pk,
             "label": batch.label,

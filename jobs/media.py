@@ -1,5 +1,6 @@
-"""Look inside video files with PyAV: is it a real video, and its poster frame."""
+"""Look inside video files with PyAV: is it a real video, and its poster frame; its digest."""
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,3 +111,12 @@ def _duration(container, stream) -> float:
     if container.duration:
         return container.duration / av.time_base
     return 0.0
+
+
+def sha256(path: Path) -> str:
+    """Return the file's SHA-256 as hex, read a mebibyte at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

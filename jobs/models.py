@@ -27,11 +27,15 @@ def sees_all_jobs(user) -> bool:
     return user.is_staff and user.has_perm(VIEW_ALL_JOBS)
 
 
-class JobQuerySet(models.QuerySet):
+class OwnedQuerySet(models.QuerySet):
+    """Rows with an owner: jobs and batches share who may see them (see jobs.access)."""
+
     def for_user(self, user):
-        """Return the jobs this user may see: their own, or every job with VIEW_ALL_JOBS."""
+        """Return the rows this user may see: their own, or every one with VIEW_ALL_JOBS."""
         return self if sees_all_jobs(user) else self.filter(owner=user)
 
+
+class JobQuerySet(OwnedQuerySet):
     def active(self):
         return self.filter(
             status__in=[VideoCreationJob.Status.IDLE, VideoCreationJob.Status.PROCESSING]
@@ -51,11 +55,7 @@ class JobQuerySet(models.QuerySet):
         return self.filter(status=VideoCreationJob.Status.IDLE).order_by("created_at", "pk")
 
 
-class BatchQuerySet(models.QuerySet):
-    def for_user(self, user):
-        """Return the batches this user may see: their own, or all with VIEW_ALL_JOBS."""
-        return self if sees_all_jobs(user) else self.filter(owner=user)
-
+class BatchQuerySet(OwnedQuerySet):
     def with_counts(self):
         """Annotate each batch with its jobs by status; a retried job counts as its retry."""
         latest = Q(jobs__retries__isnull=True)

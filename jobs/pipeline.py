@@ -11,7 +11,6 @@ picked up, after its lease expires, by the ticker or the recovery sweep, from th
 and the counts of failed tries stored in the database.
 """
 
-import hashlib
 import logging
 import time
 from datetime import timedelta
@@ -22,7 +21,7 @@ from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
 from . import pricing, services, storage
-from .media import NotAVideo, extract_audio, probe, write_poster
+from .media import NotAVideo, extract_audio, probe, sha256, write_poster
 from .models import VideoCreationJob, VideoResource
 from .veo.base import (
     GenerationRequest,
@@ -456,18 +455,10 @@ def _finish(job, lease):
         samples=int((job.metadata or {}).get("samples_returned", 1)),
         video_path=storage.relative_output(job.pk),
         info=info,
-        sha256=_sha256(video),
+        sha256=sha256(video),
         size=video.stat().st_size,
         resources=made,
     )
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def collect_late_result(job_id):

@@ -1,10 +1,26 @@
+"""The studio's HTML pages for jobs, batches, usage and notices, and the files they link to.
+
+A request reads in one direction: the view looks its object up through jobs.access
+(someone else's job or batch is a 404, like one that does not exist), calls a service in
+jobs.services for anything it changes (never writing a job's status itself), then renders
+a page or redirects with a message. Media goes out through jobs.serving, after that check.
+The JSON API (jobs.api) shares the same access lookups, services and file sender.
+
+Poll partials: the job list, a job's page and a batch's page poll while something on
+them waits or runs. An htmx request gets the page's partial (`template#partial`); the
+render that finds nothing left running carries no trigger and answers 286, which stops
+htmx. Every page also polls `notices` for toasts about work that ended.
+
+Sections: the job list and create form; polling a job; actions on a job; the cost
+estimate; usage; notices; batches; files.
+"""
+
 import csv
 import functools
 import hashlib
 from datetime import UTC, datetime
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user
 from django.contrib.auth.decorators import login_not_required
@@ -23,10 +39,11 @@ from videostudio.auth import session_user_from
 from videostudio.pagination import page_of
 
 from . import catalog, limits, pricing, services, storage, usage
+from .access import get_batch_for_user, get_job_for_user
 from .archive import stream_zip
 from .forms import GenerationOptionsForm, JobForm, UsageForm
 from .models import Batch, VideoCreationJob, VideoResource, sees_all_jobs
-from .ranges import ranged_file_response
+from .serving import serve_file
 
 JOBS_PER_PAGE = 20
 # What a job's card shows; a list reads no other column (the ORM's cost grows with them).
@@ -46,13 +63,11 @@ CARD_FIELDS = [
 STOP_POLLING = 286
 
 
-def _get_job_for_user(request, pk):
-    """Return the job if this user may see it; 404 otherwise, so ids do not leak."""
-    return get_object_or_404(VideoCreationJob.objects.for_user(request.user), pk=pk)
-
-
 def _poll_status(request, job):
     return STOP_POLLING if request.htmx and job.is_finished else 200
+
+
+# --- The job list and the create form -------------------------------------------------
 
 
 @require_http_methods(["GET", "POST"])
@@ -190,6 +205,9 @@ def _mark_queue_positions(jobs):
         job.queue_position = positions.get(job.pk)
 
 
+# --- Polling a job: its card in the list and its page ---------------------------------
+
+
 def _poll_etag(request, job_id, status, updated_at):
     """Return the ETag of a running job's polled partial, or None for any other job.
 
@@ -246,7 +264,7 @@ def _polled(view):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if job is None or job.owner_id != request.user.pk:
-            job = _get_job_for_user(request, pk)
+            job = get_job_for_user(request.user, pk)
         elif job.is_finished and job.get_deferred_fields():
             job = jobs.get(pk=pk)
         return view(request, job)
@@ -318,9 +336,12 @@ def _prompt_place(job):
     return (ids.index(job.prompt_id) + 1, len(ids)) if job.prompt_id in ids else None
 
 
+# --- Actions on one job ---------------------------------------------------------------
+
+
 @require_POST
 def job_cancel(request, pk):
-    job = _get_job_for_user(request, pk)
+    job = get_job_for_user(request.user, pk)
     if services.job_cancel(job=job):
         messages.info(
             request,
@@ -333,7 +354,7 @@ def job_cancel(request, pk):
 
 @require_POST
 def job_retry(request, pk):
-    job = _get_job_for_user(request, pk)
+    job = get_job_for_user(request.user, pk)
     try:
         retry = services.job_retry(job=job, owner=request.user)
     except (services.JobStateError, ValidationError) as exc:
@@ -345,7 +366,7 @@ def job_retry(request, pk):
 
 @require_POST
 def job_delete(request, pk):
-    job = _get_job_for_user(request, pk)
+    job = get_job_for_user(request.user, pk)
     try:
         services.job_delete(job=job)
     except services.JobStateError as exc:
@@ -359,6 +380,9 @@ def _message(exc):
     if isinstance(exc, ValidationError):
         return " ".join(exc.messages)
     return str(exc)
+
+
+# --- The create form's cost estimate --------------------------------------------------
 
 
 @require_GET
@@ -385,6 +409,9 @@ def _estimate(data):
         "spec": spec,
         "options": options,
     }
+
+
+# --- Usage ----------------------------------------------------------------------------
 
 
 @require_GET
@@ -453,6 +480,9 @@ def _usage_csv(period, scope, figures):
     return response
 
 
+# --- Notices: toasts for what ended, polled by every page -----------------------------
+
+
 NOTICE_POLL_SECONDS = 10
 MAX_NOTICES = 5
 
@@ -492,13 +522,7 @@ def notices(request):
     return render(request, "jobs/notices.html", context)
 
 
-def _get_batch_for_user(request, pk):
-    """Return the batch if this user may see it; 404 otherwise.
-
-    Its pages, summaries and ZIP then show only the jobs in it this user may see.
-    """
-    batches = Batch.objects.for_user(request.user).select_related("draft_version__draft")
-    return get_object_or_404(batches, pk=pk)
+# --- Batches: their list, page, actions and ZIP ---------------------------------------
 
 
 BATCHES_PER_PAGE = 20
@@ -531,7 +555,7 @@ def batch_detail(request, pk):
     poller does) and answers the summary with the batch's cards that changed since then,
     out of band.
     """
-    batch = _get_batch_for_user(request, pk)
+    batch = get_batch_for_user(request.user, pk)
     summary = services.batch_summary(batch, viewer=request.user)
     template = "jobs/batch.html"
     context = {"batch": batch, "summary": summary}
@@ -554,7 +578,7 @@ def batch_detail(request, pk):
 
 @require_POST
 def batch_cancel(request, pk):
-    batch = _get_batch_for_user(request, pk)
+    batch = get_batch_for_user(request.user, pk)
     cancelled = services.batch_cancel_rest(batch=batch, viewer=request.user)
     messages.info(
         request,
@@ -565,7 +589,7 @@ def batch_cancel(request, pk):
 
 @require_POST
 def batch_retry(request, pk):
-    batch = _get_batch_for_user(request, pk)
+    batch = get_batch_for_user(request.user, pk)
     try:
         retried = services.batch_retry_failed(batch=batch, owner=request.user)
     except ValidationError as exc:
@@ -577,7 +601,7 @@ def batch_retry(request, pk):
 
 @require_GET
 def batch_zip(request, pk):
-    batch = _get_batch_for_user(request, pk)
+    batch = get_batch_for_user(request.user, pk)
     entries = []
     jobs = batch.jobs.for_user(request.user).filter(status="completed").order_by("created_at")
     for n, job in enumerate(jobs, 1):
@@ -593,36 +617,21 @@ def batch_zip(request, pk):
     return response
 
 
+# --- Files, sent after the access check -----------------------------------------------
+
+
 @require_GET
 def job_video(request, pk):
-    job = _get_job_for_user(request, pk)
+    job = get_job_for_user(request.user, pk)
     if not job.video_url:
         raise Http404("This job has no video yet.")
-    return _serve(request, job.video_url, content_type="video/mp4")
+    return serve_file(request, job.video_url, content_type="video/mp4")
 
 
 @require_GET
 def resource_file(request, pk, resource_id):
-    job = _get_job_for_user(request, pk)
+    job = get_job_for_user(request.user, pk)
     resource = get_object_or_404(VideoResource, job=job, pk=resource_id)
     if not resource.file_path:
         raise Http404("This resource has no local file.")
-    return _serve(request, resource.file_path, content_type=resource.content_type)
-
-
-def _serve(request, relative_path, *, content_type):
-    """Send a media file the caller was just allowed to see, or hand it to a front proxy."""
-    path = storage.absolute(relative_path)
-    if not path.is_file():
-        raise Http404("The file is missing from the data directory.")
-    if settings.MEDIA_OFFLOAD:
-        response = HttpResponse(content_type=content_type)
-        if settings.MEDIA_OFFLOAD == "nginx":
-            response["X-Accel-Redirect"] = settings.MEDIA_ACCEL_PREFIX + quote(relative_path)
-        else:
-            response["X-Sendfile"] = str(path)
-    else:
-        response = ranged_file_response(request, path, content_type=content_type)
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return serve_file(request, resource.file_path, content_type=resource.content_type)

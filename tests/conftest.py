@@ -85,6 +85,12 @@ def superuser(db):
 
 
 @pytest.fixture
+def viewers(user, other_user, staff_user, manager):
+    """The four kinds of viewer of ana's work, for tests of who may see what."""
+    return {"owner": user, "other user": other_user, "staff alone": staff_user, "manager": manager}
+
+
+@pytest.fixture
 def logged_in(client, user):
     client.force_login(user)
     return client

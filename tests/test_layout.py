@@ -18,25 +18,6 @@ EMULATOR_DIR = ROOT / "jobs" / "veo" / "emulator"
 STUDIO_COMMAND = ROOT / "jobs" / "management" / "commands" / "studio.py"
 # Django's own underscore names that its documentation tells callers to use.
 ALLOWED_PRIVATE = frozenset({"_meta", "_default_manager"})
-# Private names used across modules in other helpers' areas of issue 14: the access and
-# serving helper makes them public (jobs/access.py, drafts/access.py, jobs/serving.py,
-# jobs.media.sha256) and removes them from here; the integrator empties this set.
-PENDING = frozenset(
-    {
-        # (module path relative to the repository, the private name it takes)
-        ("jobs/api.py", "_get_job_for_user"),
-        ("jobs/api.py", "_serve"),
-        ("drafts/api.py", "_check_rate_limit"),
-        ("drafts/api.py", "_create_once"),
-        ("drafts/api.py", "_invalid"),
-        ("drafts/api.py", "_json_body"),
-        ("drafts/api.py", "_ok"),
-        ("drafts/api.py", "_get_draft_for_user"),
-        ("bench/download.py", "_sha256"),
-        ("bench/pipeline.py", "_sha256"),
-    }
-)
-
 
 def modules(*folders):
     """Yield (relative path, dotted module name, tree) for each .py file below folders."""
@@ -144,4 +125,4 @@ def test_no_module_takes_another_modules_private_names(folder):
         for relative, _name, tree in modules(folder)
         for private in private_names_taken(tree)
     }
-    assert sorted(taken - PENDING) == []
+    assert sorted(taken) == []

@@ -75,11 +75,11 @@ def test_restore_saves_an_old_version_as_the_newest(user):
 def test_a_save_from_a_stale_editor_is_refused_and_loses_nothing(user):
     draft = save(user, ["one"])
     services.draft_save(author=user, draft=draft, name="Foxes", prompts=["theirs"], base_version=1)
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(services.DraftConflict) as caught:
         services.draft_save(
             author=user, draft=draft, name="Foxes", prompts=["mine"], base_version=1
         )
-    assert "Someone saved this draft after you opened it" in message(caught)
+    assert "Someone saved this draft after you opened it" in str(caught.value)
     draft.refresh_from_db()
     assert [p["text"] for p in draft.prompts] == ["theirs"]
     assert draft.versions.count() == 2

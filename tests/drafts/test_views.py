@@ -135,6 +135,19 @@ def test_editor_adds_reorders_removes_and_saves_a_new_version(logged_in, user):
     assert draft.prompts == [{"id": "b", "text": "two"}, {"id": "a", "text": "one edited"}]
 
 
+def test_a_save_from_a_stale_editor_is_refused_beside_the_prompts(logged_in, user):
+    draft = draft_of(user, prompts=[{"id": "a", "text": "one"}])
+    services.draft_save(author=user, draft=draft, name="Harbour", prompts=["theirs"])
+    url = reverse("drafts:edit", args=[draft.pk])
+    response = editor_post(logged_in, url, rows=[("a", "mine")], base_version=1)
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Someone saved this draft after you opened it" in page
+    assert ">mine</textarea>" in page  # the editor keeps what was typed
+    draft.refresh_from_db()
+    assert (draft.version, [p["text"] for p in draft.prompts]) == (2, ["theirs"])
+
+
 def test_json_mode_errors_point_at_line_and_column_and_save_nothing(logged_in, user):
     draft = draft_of(user)
     url = reverse("drafts:edit", args=[draft.pk])

@@ -126,3 +126,47 @@ def test_batch_actions_touch_only_jobs_the_viewer_may_see(logged_in, user, other
     theirs.refresh_from_db()
     assert mine.status == "failed"
     assert theirs.status == "processing"
+
+
+# --- One rule per app: pages, API and ZIP agree for every kind of viewer -------------------
+
+# The viewer, and whether the one rule lets them see the owner's ("ana") work.
+VIEWERS = [("owner", True), ("other user", False), ("staff alone", False), ("manager", True)]
+
+
+@pytest.mark.parametrize(("viewer", "sees"), VIEWERS)
+def test_a_batch_is_seen_through_its_page_the_api_and_the_zip_alike(
+    client, viewers, user, data_dir, viewer, sees
+):
+    batch = make_batch(user, "Owner's batch")
+    finished_job(user, data_dir, batch, "Owner's video")
+    client.force_login(viewers[viewer])
+    statuses = {
+        "page": client.get(reverse("jobs:batch", args=[batch.pk])).status_code,
+        "api": client.get(reverse("api:batch", args=[batch.pk])).status_code,
+        "zip": client.get(reverse("jobs:batch-zip", args=[batch.pk])).status_code,
+        "retry": client.post(reverse("jobs:batch-retry", args=[batch.pk])).status_code,
+        "cancel": client.post(reverse("jobs:batch-cancel", args=[batch.pk])).status_code,
+    }
+    found, acted = (200, 302) if sees else (404, 404)
+    assert statuses == {"page": found, "api": found, "zip": found, "retry": acted, "cancel": acted}
+
+
+@pytest.mark.parametrize(("viewer", "sees"), VIEWERS)
+def test_a_job_is_seen_through_its_pages_the_api_and_its_files_alike(
+    client, viewers, user, data_dir, viewer, sees
+):
+    job = finished_job(user, data_dir, None, "Owner's video")
+    client.force_login(viewers[viewer])
+    reads = {
+        "page": reverse("jobs:detail", args=[job.pk]),
+        "card": reverse("jobs:card", args=[job.pk]),
+        "video": reverse("jobs:video", args=[job.pk]),
+        "api": reverse("api:job", args=[job.pk]),
+        "api video": reverse("api:video", args=[job.pk]),
+    }
+    statuses = {name: client.get(path).status_code for name, path in reads.items()}
+    found = 200 if sees else 404
+    assert statuses == dict.fromkeys(reads, found)
+    listed = job.pk in client.get(reverse("api:jobs")).content.decode()
+    assert listed == sees

@@ -209,23 +209,6 @@ def _completed_with_files(user, data_dir):
     return job, poster
 
 
-def test_video_is_served_whole_and_by_range(logged_in, user, data_dir):
-    job, _ = _completed_with_files(user, data_dir)
-    url = reverse("jobs:video", args=[job.pk])
-    whole = logged_in.get(url)
-    assert whole.status_code == 200
-    assert whole["Content-Type"] == "video/mp4"
-    assert whole["Accept-Ranges"] == "bytes"
-    assert b"".join(whole.streaming_content) == bytes(range(256)) * 4
-    part = logged_in.get(url, headers={"Range": "bytes=10-19"})
-    assert part.status_code == 206
-    assert part["Content-Range"] == "bytes 10-19/1024"
-    assert b"".join(part.streaming_content) == bytes(range(10, 20))
-    tail = logged_in.get(url, headers={"Range": "bytes=-4"})
-    assert b"".join(tail.streaming_content) == bytes(range(252, 256))
-    assert logged_in.get(url, headers={"Range": "bytes=5000-"}).status_code == 416
-
-
 def test_resource_file_is_served_only_through_its_job(
     logged_in, client, user, other_user, data_dir
 ):

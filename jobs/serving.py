@@ -1,14 +1,45 @@
-"""Serve a file with HTTP Range support, so video players can seek."""
+"""Send a media file the caller was just allowed to see: with Range, or via a front proxy.
+
+Callers check access first (jobs.access); this module only sends. With MEDIA_OFFLOAD
+set, the response carries no body but a header the front proxy acts on: nginx's
+X-Accel-Redirect (to MEDIA_ACCEL_PREFIX + the path) or Apache's X-Sendfile. Otherwise
+Django streams the file itself, honouring a single `Range: bytes=...` so players can seek.
+"""
 
 import re
+from urllib.parse import quote
 
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+
+from . import storage
 
 # Eighteen digits reach past any file; longer numbers are refused before int() reads
 # them (Python's int() refuses more than 4,300 digits with a ValueError).
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 MAX_DIGITS = 18
 CHUNK_SIZE = 256 * 1024
+
+
+def serve_file(request, relative_path, *, content_type):
+    """Return the response sending this file of the data dir; raise Http404 if it is missing.
+
+    A range outside the file is a 416 with `Content-Range: bytes */<size>`.
+    """
+    path = storage.absolute(relative_path)
+    if not path.is_file():
+        raise Http404("The file is missing from the data directory.")
+    if settings.MEDIA_OFFLOAD:
+        response = HttpResponse(content_type=content_type)
+        if settings.MEDIA_OFFLOAD == "nginx":
+            response["X-Accel-Redirect"] = settings.MEDIA_ACCEL_PREFIX + quote(relative_path)
+        else:
+            response["X-Sendfile"] = str(path)
+    else:
+        response = ranged_file_response(request, path, content_type=content_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def ranged_file_response(request, path, *, content_type):
