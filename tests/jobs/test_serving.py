@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from jobs.models import VideoCreationJob
 from jobs.serving import serve_file
-from tests.conftest import JOB_OPTIONS
+from tests.factories import JOB_OPTIONS
 
 pytestmark = pytest.mark.django_db
 
