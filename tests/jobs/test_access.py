@@ -160,7 +160,6 @@ def test_a_job_is_seen_through_its_pages_the_api_and_its_files_alike(
     client.force_login(viewers[viewer])
     reads = {
         "page": reverse("jobs:detail", args=[job.pk]),
-        "card": reverse("jobs:card", args=[job.pk]),
         "video": reverse("jobs:video", args=[job.pk]),
         "api": reverse("api:job", args=[job.pk]),
         "api video": reverse("api:video", args=[job.pk]),
@@ -170,3 +169,5 @@ def test_a_job_is_seen_through_its_pages_the_api_and_its_files_alike(
     assert statuses == dict.fromkeys(reads, found)
     listed = job.pk in client.get(reverse("api:jobs")).content.decode()
     assert listed == sees
+    changes = client.get(reverse("jobs:list-changes"), {"id": job.pk}).content.decode()
+    assert (f'id="job-{job.pk}"' in changes) == sees
