@@ -6,6 +6,8 @@ no module anywhere reaches for another module's underscore names.
 """
 
 import ast
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ EMULATOR_DIR = ROOT / "jobs" / "veo" / "emulator"
 STUDIO_COMMAND = ROOT / "jobs" / "management" / "commands" / "studio.py"
 # Django's own underscore names that its documentation tells callers to use.
 ALLOWED_PRIVATE = frozenset({"_meta", "_default_manager"})
+
 
 def modules(*folders):
     """Yield (relative path, dotted module name, tree) for each .py file below folders."""
@@ -126,3 +129,48 @@ def test_no_module_takes_another_modules_private_names(folder):
         for private in private_names_taken(tree)
     }
     assert sorted(taken) == []
+
+
+# What the design card puts at the top level (and the files every checkout carries).
+TOP_LEVEL = frozenset(
+    {
+        *("manage.py", "pyproject.toml", "uv.lock", "README.md", "Procfile", ".gitignore"),
+        *(".ci", "videostudio", "jobs", "drafts", "templates", "static", "tests"),
+        *("bench", "deploy"),
+    }
+)
+README_PATH = re.compile(r"(?<![\w.])((?:[\w.-]+/)+(?:[\w.-]+\.(?:py|json))?)")
+
+
+def readme_layout():
+    """Return the paths the README's layout block names (directories end with a slash)."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```\n", 1)[1].split("```", 1)[0]
+    return {match for line in block.splitlines() for match in README_PATH.findall(line)}
+
+
+def test_the_top_level_is_the_design_cards():
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    assert {path.split("/", 1)[0] for path in tracked} <= TOP_LEVEL
+
+
+def test_every_path_the_readme_layout_names_exists():
+    assert sorted(path for path in readme_layout() if not (ROOT / path).exists()) == []
+
+
+def test_the_readme_layout_names_every_module_of_the_product():
+    named = readme_layout()
+    directories = {path for path in named if path.endswith("/")}
+    unnamed = [
+        str(relative)
+        for relative, _name, _tree in modules(*PRODUCT)
+        if relative.name != "__init__.py"
+        and str(relative) not in named
+        and not any(str(relative).startswith(folder) for folder in directories)
+    ]
+    assert unnamed == []
