@@ -431,6 +431,64 @@ def test_every_page_passes_axe_without_serious_or_critical_violations(studio):
     assert not failing, json.dumps(failing, indent=2)
 
 
+@pytest.mark.browser
+def test_a_list_of_twenty_live_cards_polls_once_every_two_seconds_and_stops_at_the_end(studio):
+    from playwright.sync_api import expect, sync_playwright
+
+    # Cy's own jobs, so that the director's usage stays as the tests above left it. Ten
+    # run at once (VEO_MAX_IN_FLIGHT) and ten wait: twenty live cards for a while.
+    studio_shell(
+        studio,
+        "from django.contrib.auth.models import User; from jobs import services; "
+        "cy = User.objects.create_user('cy', 'cy@example.com', 'cy-long-passphrase'); "
+        "[services.job_create(owner=cy, prompt_text=f'[latency=20] Card {n}', "
+        "model='veo-3.1-fast-generate-preview', "
+        "options={'aspect_ratio': '16:9', 'resolution': '720p', 'duration_seconds': 4}) "
+        "for n in range(20)]",
+    )
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = log_in(browser, studio, "cy", "cy-long-passphrase")
+        expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+        polls = []  # (seconds since the page loaded, path) of every htmx request
+        page.on(
+            "request",
+            lambda request: (
+                request.headers.get("hx-request")
+                and polls.append((time.monotonic(), request.url.removeprefix(studio.url)))
+            ),
+        )
+        cards = page.locator("article.job-card")
+        expect(cards).to_have_count(20)
+        live = page.locator("article.job-card:not(.status-completed):not(.status-failed)")
+        assert live.count() == 20
+        expect(page.locator(".job-card-status[hx-get]")).to_have_count(0)
+        expect(page.locator("#card-poller")).to_have_count(1)
+
+        started = time.monotonic()
+        page.wait_for_timeout(5_000)
+        window = [path for at, path in polls if started <= at <= started + 5]
+        assert all(path.startswith(("/jobs/changes/", "/notices/")) for path in window), window
+        changes = [path for path in window if path.startswith("/jobs/changes/")]
+        assert 2 <= len(changes) <= 3, window  # one request every 2 s, not twenty
+        assert live.count() == 20  # all twenty were live through the window
+        print(f"list polls in 5 s with 20 live cards: {len(changes)}")
+
+        # The cards follow their jobs without a reload, to the last poster.
+        expect(page.locator("article.job-card.status-completed")).not_to_have_count(
+            0, timeout=60_000
+        )
+        expect(page.locator("article.job-card.status-completed")).to_have_count(20, timeout=120_000)
+        expect(page.locator("article.job-card .thumb img")).to_have_count(20)
+        expect(cards).to_have_count(20)  # replaced, not nested
+        expect(page.locator("#card-poller")).to_have_count(0)
+        ended = time.monotonic()
+        page.wait_for_timeout(5_000)
+        late = [path for at, path in polls if at > ended and path.startswith("/jobs/changes/")]
+        assert late == []
+        browser.close()
+
+
 def test_ctrl_c_stops_every_process_within_seconds(studio):
     took, left = studio.stop("ctrl-c")
     assert left == []
@@ -498,61 +556,3 @@ def test_bad_configuration_stops_start_up_with_the_variable_named(tmp_path, env,
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
-
-
-@pytest.mark.browser
-def test_a_list_of_twenty_live_cards_polls_once_every_two_seconds_and_stops_at_the_end(studio):
-    from playwright.sync_api import expect, sync_playwright
-
-    # Cy's own jobs, so that the director's usage stays as the tests above left it. Ten
-    # run at once (VEO_MAX_IN_FLIGHT) and ten wait: twenty live cards for a while.
-    studio_shell(
-        studio,
-        "from django.contrib.auth.models import User; from jobs import services; "
-        "cy = User.objects.create_user('cy', 'cy@example.com', 'cy-long-passphrase'); "
-        "[services.job_create(owner=cy, prompt_text=f'[latency=20] Card {n}', "
-        "model='veo-3.1-fast-generate-preview', "
-        "options={'aspect_ratio': '16:9', 'resolution': '720p', 'duration_seconds': 4}) "
-        "for n in range(20)]",
-    )
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = log_in(browser, studio, "cy", "cy-long-passphrase")
-        expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
-        polls = []  # (seconds since the page loaded, path) of every htmx request
-        page.on(
-            "request",
-            lambda request: (
-                request.headers.get("hx-request")
-                and polls.append((time.monotonic(), request.url.removeprefix(studio.url)))
-            ),
-        )
-        cards = page.locator("article.job-card")
-        expect(cards).to_have_count(20)
-        live = page.locator("article.job-card:not(.status-completed):not(.status-failed)")
-        assert live.count() == 20
-        expect(page.locator(".job-card-status[hx-get]")).to_have_count(0)
-        expect(page.locator("#card-poller")).to_have_count(1)
-
-        started = time.monotonic()
-        page.wait_for_timeout(5_000)
-        window = [path for at, path in polls if started <= at <= started + 5]
-        assert all(path.startswith(("/jobs/changes/", "/notices/")) for path in window), window
-        changes = [path for path in window if path.startswith("/jobs/changes/")]
-        assert 2 <= len(changes) <= 3, window  # one request every 2 s, not twenty
-        assert live.count() == 20  # all twenty were live through the window
-        print(f"list polls in 5 s with 20 live cards: {len(changes)}")
-
-        # The cards follow their jobs without a reload, to the last poster.
-        expect(page.locator("article.job-card.status-completed")).not_to_have_count(
-            0, timeout=60_000
-        )
-        expect(page.locator("article.job-card.status-completed")).to_have_count(20, timeout=120_000)
-        expect(page.locator("article.job-card .thumb img")).to_have_count(20)
-        expect(cards).to_have_count(20)  # replaced, not nested
-        expect(page.locator("#card-poller")).to_have_count(0)
-        ended = time.monotonic()
-        page.wait_for_timeout(5_000)
-        late = [path for at, path in polls if at > ended and path.startswith("/jobs/changes/")]
-        assert late == []
-        browser.close()
