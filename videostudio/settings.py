@@ -117,6 +117,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    # The JSON API (videostudio.api); listed for its vendored Swagger UI files, so the
+    # docs page loads nothing from a CDN.
+    "ninja",
     # Before django_q, so that jobs' `qcluster` command (with its watchdog) wins.
     "jobs",
     "drafts",
