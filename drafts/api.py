@@ -37,6 +37,7 @@ from videostudio.envelope import (
     ListEnvelope,
     error_responses,
     invalid,
+    links,
     ok,
     ok_list,
     read_body,
@@ -46,8 +47,10 @@ from videostudio.envelope import (
 from . import services
 from .views import _get_draft_for_user, can_edit
 
-router = Router(tags=["drafts"])
+router = Router(tags=["drafts"], by_alias=True)  # camelCase in the document too
 MAX_DRAFTS = 500
+# The operations that take a draft's id, for the link from the answer that creates one.
+DRAFT_OPERATIONS = ("getDraft", "updateDraft", "runDraft", "deleteDraft")
 RUN_DEFAULTS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 8}
 
 
@@ -87,6 +90,7 @@ def _draft(request, draft_id, *, edit=False):
 @router.get(
     "drafts",
     url_name="drafts",
+    operation_id="listDrafts",
     response={200: ListEnvelope[DraftOut], **error_responses()},
     summary="List drafts (the seed's getDrafts)",
 )
@@ -98,9 +102,13 @@ def list_drafts(request, filters: Query[DraftFilters]):
 @router.post(
     "drafts",
     url_name="drafts",
+    operation_id="createDraft",
     response={201: Envelope[DraftOut], **error_responses(413)},
     summary="Save a new draft (the seed's saveDraft)",
-    openapi_extra=request_body(DraftIn),
+    openapi_extra={
+        **request_body(DraftIn),
+        **links(201, "draft_id", "$response.body#/data/id", *DRAFT_OPERATIONS),
+    },
 )
 def create_draft(request):
     body, _raw = read_body(request, DraftIn)
@@ -116,6 +124,7 @@ def create_draft(request):
 @router.get(
     "drafts/{draft_id}",
     url_name="draft",
+    operation_id="getDraft",
     response={200: Envelope[DraftDetailOut], **error_responses()},
     summary="Get a draft with its versions",
 )
@@ -126,6 +135,7 @@ def get_draft(request, draft_id: str):
 @router.put(
     "drafts/{draft_id}",
     url_name="draft",
+    operation_id="updateDraft",
     response={200: Envelope[DraftOut], **error_responses(409, 413)},
     summary="Save a new version of a draft (its owner, or staff)",
     openapi_extra=request_body(DraftUpdateIn),
@@ -152,6 +162,7 @@ def update_draft(request, draft_id: str):
 @router.delete(
     "drafts/{draft_id}",
     url_name="draft",
+    operation_id="deleteDraft",
     response={200: Envelope[None], **error_responses()},
     summary="Delete a draft (the seed's deleteDraft; its owner, or staff)",
 )
@@ -163,9 +174,13 @@ def delete_draft(request, draft_id: str):
 @router.post(
     "drafts/{draft_id}/run",
     url_name="run",
+    operation_id="runDraft",
     response={201: Envelope[RunOut], **error_responses(409, 413, 429)},
     summary="Run a draft's version as a batch of jobs",
-    openapi_extra=request_body(RunIn),
+    openapi_extra={
+        **request_body(RunIn),
+        **links(201, "batch_id", "$response.body#/data/batchId", "getBatch"),
+    },
 )
 def run_draft(request, draft_id: str, idempotency_key: str | None = idempotency.key_header()):
     draft = _draft(request, draft_id)

@@ -97,6 +97,15 @@ def test_the_job_body_in_the_document_is_the_one_that_validates(client, user):
     assert set(schema["properties"]) == {"promptText", "promptId", "options", "image", "lastFrame"}
 
 
+def test_the_answers_in_the_document_are_camel_case_as_sent():
+    schemas = document()["components"]["schemas"]
+    assert {"promptText", "videoUrl", "createdAt", "estimatedCostUsd"} <= set(
+        schemas["JobOut"]["properties"]
+    )
+    assert "jobId" in schemas["JobCreatedOut"]["properties"]
+    assert "canEdit" in schemas["DraftOut"]["properties"]
+
+
 # --- Tokens on every operation ---------------------------------------------------------
 
 

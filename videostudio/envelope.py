@@ -245,3 +245,24 @@ def body_too_large(limit=None) -> ApiError:
     return ApiError(
         413, f"The request body is larger than this endpoint accepts ({limit:,} bytes)."
     )
+
+
+def links(status, parameter, expression, *operation_ids) -> dict:
+    """Return `openapi_extra` linking an answer's id to the operations that take it.
+
+    A client (or the fuzzer's stateful phase) follows them: a created job to its reads,
+    cancel, retry and delete.
+    """
+    return {
+        "responses": {
+            status: {
+                "links": {
+                    operation_id: {
+                        "operationId": operation_id,
+                        "parameters": {parameter: expression},
+                    }
+                    for operation_id in operation_ids
+                }
+            }
+        }
+    }

@@ -8,12 +8,13 @@ from videostudio.envelope import ApiError, Envelope, error_responses, ok
 
 from .schemas import BatchOut, CountsOut
 
-router = Router(tags=["batches"])
+router = Router(tags=["batches"], by_alias=True)  # camelCase in the document too
 
 
 @router.get(
     "batches/{batch_id}",
     url_name="batch",
+    operation_id="getBatch",
     response={200: Envelope[BatchOut], **error_responses()},
     summary="A batch's counts, progress and jobs: poll it until `finished`",
 )

@@ -12,7 +12,7 @@ from videostudio.envelope import ApiError, error_responses
 
 from .jobs import get_job
 
-router = Router(tags=["files"])
+router = Router(tags=["files"], by_alias=True)  # camelCase in the document too
 
 
 def _file(content_type, description):
@@ -28,6 +28,7 @@ def _file(content_type, description):
 @router.get(
     "jobs/{job_id}/video",
     url_name="video",
+    operation_id="getJobVideo",
     response={200: None, 206: None, **error_responses(416)},
     openapi_extra=_file("video/mp4", "The job's MP4."),
     summary="Download a job's video",
@@ -42,6 +43,7 @@ def job_video(request, job_id: str):
 @router.get(
     "jobs/{job_id}/resources/{resource_id}",
     url_name="resource",
+    operation_id="getJobResource",
     response={200: None, 206: None, **error_responses(416)},
     openapi_extra=_file("application/octet-stream", "The resource's file, as its type says."),
     summary="Download one of a job's resources (poster, frames, audio)",

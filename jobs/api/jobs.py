@@ -29,6 +29,7 @@ from videostudio.envelope import (
     ListEnvelope,
     error_responses,
     invalid,
+    links,
     ok,
     ok_list,
     read_body,
@@ -45,9 +46,11 @@ from .schemas import (
     stored_options,
 )
 
-router = Router(tags=["jobs"])
+router = Router(tags=["jobs"], by_alias=True)  # camelCase in the document too
 OPTION_DEFAULTS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 8}
 FRAMES = {"image": "image", "last_frame": "lastFrame"}
+# The operations that take a job's id, for the links from the answers that give one.
+JOB_OPERATIONS = ("getJob", "cancelJob", "retryJob", "deleteJob", "getJobVideo")
 
 
 def get_job(request, job_id):
@@ -61,6 +64,7 @@ def get_job(request, job_id):
 @router.get(
     "jobs",
     url_name="jobs",
+    operation_id="listJobs",
     response={200: ListEnvelope[JobOut], **error_responses()},
     summary="List your jobs, newest first",
 )
@@ -86,9 +90,13 @@ def list_jobs(request, filters: Query[JobFilters]):
 @router.post(
     "jobs",
     url_name="jobs",
+    operation_id="createJob",
     response={201: Envelope[JobCreatedOut], **error_responses(409, 413, 429)},
     summary="Create a job (the seed's createVideo)",
-    openapi_extra=request_body(JobIn),
+    openapi_extra={
+        **request_body(JobIn),
+        **links(201, "job_id", "$response.body#/data/jobId", *JOB_OPERATIONS),
+    },
 )
 def create_job(request, idempotency_key: str | None = idempotency.key_header()):
     """Queue a job; it runs in the background: poll `GET jobs/{id}` until it finishes."""
@@ -157,6 +165,7 @@ def _frame(body, name, sent, errors):
 @router.get(
     "jobs/{job_id}",
     url_name="job",
+    operation_id="getJob",
     response={200: Envelope[JobOut], **error_responses()},
     summary="Get a job with its resources (the seed's getJob)",
 )
@@ -167,6 +176,7 @@ def get_one(request, job_id: str):
 @router.delete(
     "jobs/{job_id}",
     url_name="job",
+    operation_id="deleteJob",
     response={200: Envelope[None], **error_responses(409)},
     summary="Delete a finished job and its files",
 )
@@ -182,6 +192,7 @@ def delete_job(request, job_id: str):
 @router.post(
     "jobs/{job_id}/cancel",
     url_name="cancel",
+    operation_id="cancelJob",
     response={200: Envelope[JobOut], **error_responses(409)},
     summary="Cancel a job that has not finished (the seed's cancelJob)",
 )
@@ -196,8 +207,10 @@ def cancel_job(request, job_id: str):
 @router.post(
     "jobs/{job_id}/retry",
     url_name="retry",
+    operation_id="retryJob",
     response={201: Envelope[JobCreatedOut], **error_responses(409, 429)},
     summary="Retry a failed job as a new one, with the same prompt, options and frames",
+    openapi_extra=links(201, "job_id", "$response.body#/data/jobId", *JOB_OPERATIONS),
 )
 def retry_job(request, job_id: str):
     job = get_job(request, job_id)

@@ -32,13 +32,26 @@ PROMPT_ID_MAX_CHARS = 255
 JobStatus = Literal[tuple(VideoCreationJob.Status.values)]
 
 
+# An example of each option, from the catalog's first model; the catalog decides the rest.
+OPTION_EXAMPLES = {
+    "model": "veo-3.1-fast-generate-preview",
+    "aspect_ratio": "16:9",
+    "resolution": "720p",
+    "duration_seconds": 8,
+    "negative_prompt": "text, logos",
+    "sample_count": 1,
+    "person_generation": "allow_all",
+}
+
+
 def _options_schema(name, *, doc):
     """Return the options object: every option of catalog.OPTION_TYPES, camelCase, optional."""
     fields = {}
     for option, kind in catalog.OPTION_TYPES.items():
+        examples = [OPTION_EXAMPLES[option]] if option in OPTION_EXAMPLES else None
         if kind is int:
             annotation = StrictInt | None
-            field = Field(None, ge=0, le=2**31 - 1)
+            field = Field(None, ge=0, le=2**31 - 1, examples=examples)
         else:
             longest = (
                 catalog.NEGATIVE_PROMPT_MAX_CHARS
@@ -46,7 +59,7 @@ def _options_schema(name, *, doc):
                 else catalog.OPTION_MAX_CHARS
             )
             annotation = StrictStr | None
-            field = Field(None, max_length=longest)
+            field = Field(None, max_length=longest, examples=examples)
         fields[option] = (annotation, field)
     return create_model(name, __base__=InputSchema, __doc__=doc, **fields)
 
@@ -75,7 +88,15 @@ class FrameIn(InputSchema):
 class JobIn(InputSchema):
     """The seed's createVideo(promptId, promptText), with options and frames."""
 
-    model_config = ConfigDict(json_schema_extra={"required": ["promptText"]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "required": ["promptText"],
+            "examples": [
+                {"promptText": "A heron lifts off a misty lake", "promptId": "heron-1"},
+                {"promptText": "A lighthouse at dusk", "options": {"durationSeconds": 4}},
+            ],
+        }
+    )
 
     prompt_text: StrictStr = Field(None, validate_default=True, description="What Veo draws.")
     prompt_id: StrictStr | None = Field(None, min_length=1, max_length=PROMPT_ID_MAX_CHARS)
@@ -246,6 +267,14 @@ Prompts = list[StrictStr | dict[str, Any]]
 
 class DraftIn(CamelSchema):
     """The seed's saveDraft: a name and prompts; `visibility` private (default) or shared."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "Launch", "prompts": ["A rocket", {"id": "p2", "text": "A crowd"}]}
+            ]
+        }
+    )
 
     name: StrictStr = ""
     prompts: Prompts = Field(None, max_length=10_000)
