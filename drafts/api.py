@@ -1,6 +1,6 @@
-"""The seed's draft channels over HTTP (save-draft, get-drafts, delete-draft), and runs.
+"""The drafts router: the seed's save-draft, get-drafts and delete-draft, and runs.
 
-    GET    drafts?scope=mine|shared|all&q=   {drafts: [JsonDraft]}
+    GET    drafts?scope=mine|shared|all&q=   [JsonDraft], nextCursor (always null)
     POST   drafts                            201 JsonDraft
     GET    drafts/<id>                       JsonDraft (with its versions)
     PUT    drafts/<id>                       JsonDraft, a new version (owner or staff)
@@ -12,52 +12,71 @@ Same envelope, authentication and permission rules as jobs.api: another person's
 private draft is a 404, changing someone else's shared draft a 403.
 """
 
-from django.conf import settings
+from typing import Literal
+
 from django.core.exceptions import PermissionDenied, ValidationError
+from ninja import Query, Router, Schema
 
 from jobs import options as job_options
-from jobs.api import (
-    ApiError,
-    api_view,
-    check_rate_limit,
-    create_once,
-    invalid,
-    json_body,
-    ok,
+from jobs.api import idempotency
+from jobs.api.creation import budget_refused, check_rate_limit, refused
+from jobs.api.schemas import (
+    DraftDetailOut,
+    DraftIn,
+    DraftOut,
+    DraftUpdateIn,
+    RunIn,
+    RunOut,
+    VersionOut,
+    stored_options,
 )
 from jobs.pricing import BudgetExceeded
-from jobs.serializers import camel
+from videostudio.envelope import (
+    ApiError,
+    Envelope,
+    ListEnvelope,
+    error_responses,
+    invalid,
+    links,
+    ok,
+    ok_list,
+    read_body,
+    request_body,
+)
 
 from . import services
 from .access import can_edit, get_draft_for_user
 
+router = Router(tags=["drafts"], by_alias=True)  # camelCase in the document too
 MAX_DRAFTS = 500
-# What a run may set: API name -> stored name.
-RUN_OPTIONS = {job_options.OPTIONS[name].api_name: name for name in job_options.DRAFT_OPTIONS}
+# The operations that take a draft's id, for the link from the answer that creates one.
+DRAFT_OPERATIONS = ("getDraft", "updateDraft", "runDraft", "deleteDraft")
 
 
-def serialize_draft(draft, *, user, versions=False):
-    data = {
+class DraftFilters(Schema):
+    scope: Literal["mine", "shared", "all"] = "all"
+    q: str = ""
+
+
+def draft_out(draft, *, user, versions=False):
+    fields = {
         "id": draft.pk,
         "name": draft.name,
         "prompts": draft.prompts,
-        "createdAt": _iso(draft.created_at),
-        "updatedAt": _iso(draft.updated_at),
+        "created_at": draft.created_at,
+        "updated_at": draft.updated_at,
         "version": draft.version,
         "visibility": draft.visibility,
         "owner": draft.owner.get_username(),
-        "canEdit": can_edit(user, draft),
+        "can_edit": can_edit(user, draft),
     }
-    if versions:
-        data["versions"] = [
-            {"number": v.number, "createdAt": _iso(v.created_at), "note": v.note}
-            for v in draft.versions.all()
-        ]
-    return data
-
-
-def _iso(moment):
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if not versions:
+        return DraftOut(**fields)
+    history = [
+        VersionOut(number=v.number, created_at=v.created_at, note=v.note)
+        for v in draft.versions.all()
+    ]
+    return DraftDetailOut(**fields, versions=history)
 
 
 def _draft(request, draft_id, *, edit=False):
@@ -67,96 +86,122 @@ def _draft(request, draft_id, *, edit=False):
         raise ApiError(403, "Only the draft's owner can change it.") from None
 
 
-def _refused(exc):
-    if hasattr(exc, "error_dict"):
-        fields = {camel(name): " ".join(messages) for name, messages in exc.message_dict.items()}
-        summary = "; ".join(f"{k}: {v}" for k, v in fields.items())
-        return ApiError(400, f"The request has invalid fields. {summary}", fields=fields)
-    return ApiError(400, " ".join(exc.messages))
+@router.get(
+    "drafts",
+    url_name="drafts",
+    operation_id="listDrafts",
+    response={200: ListEnvelope[DraftOut], **error_responses()},
+    summary="List drafts (the seed's getDrafts)",
+)
+def list_drafts(request, filters: Query[DraftFilters]):
+    drafts = services.draft_list(user=request.user, scope=filters.scope, query=filters.q)
+    return ok_list([draft_out(d, user=request.user) for d in drafts[:MAX_DRAFTS]])
 
 
-@api_view(["GET", "POST"])
-def draft_list(request):
-    if request.method == "POST":
-        body = json_body(request, max_bytes=settings.MAX_BODY_BYTES)
-        try:
-            draft = services.draft_save(
-                author=request.user,
-                name=body.get("name", ""),
-                prompts=body.get("prompts"),
-                visibility=body.get("visibility"),
-            )
-        except ValidationError as exc:
-            raise _refused(exc) from None
-        return ok(serialize_draft(draft, user=request.user), status=201)
-    scope = request.GET.get("scope", "all")
-    if scope not in ("mine", "shared", "all"):
-        raise ApiError(
-            400, "scope must be mine, shared or all.", fields={"scope": "mine, shared or all"}
+@router.post(
+    "drafts",
+    url_name="drafts",
+    operation_id="createDraft",
+    response={201: Envelope[DraftOut], **error_responses(413)},
+    summary="Save a new draft (the seed's saveDraft)",
+    openapi_extra={
+        **request_body(DraftIn),
+        **links(201, "draft_id", "$response.body#/data/id", *DRAFT_OPERATIONS),
+    },
+)
+def create_draft(request):
+    body, _raw = read_body(request, DraftIn)
+    try:
+        draft = services.draft_save(
+            author=request.user, name=body.name, prompts=body.prompts, visibility=body.visibility
         )
-    drafts = services.draft_list(user=request.user, scope=scope, query=request.GET.get("q", ""))
-    return ok({"drafts": [serialize_draft(d, user=request.user) for d in drafts[:MAX_DRAFTS]]})
+    except ValidationError as exc:
+        raise refused(exc) from None
+    return ok(draft_out(draft, user=request.user), status=201)
 
 
-@api_view(["GET", "PUT", "DELETE"])
-def draft_detail(request, draft_id):
-    if request.method == "GET":
-        draft = _draft(request, draft_id)
-        return ok(serialize_draft(draft, user=request.user, versions=True))
+@router.get(
+    "drafts/{draft_id}",
+    url_name="draft",
+    operation_id="getDraft",
+    response={200: Envelope[DraftDetailOut], **error_responses()},
+    summary="Get a draft with its versions",
+)
+def get_draft(request, draft_id: str):
+    return ok(draft_out(_draft(request, draft_id), user=request.user, versions=True))
+
+
+@router.put(
+    "drafts/{draft_id}",
+    url_name="draft",
+    operation_id="updateDraft",
+    response={200: Envelope[DraftOut], **error_responses(409, 413)},
+    summary="Save a new version of a draft (its owner, or staff)",
+    openapi_extra=request_body(DraftUpdateIn),
+)
+def update_draft(request, draft_id: str):
     draft = _draft(request, draft_id, edit=True)
-    if request.method == "DELETE":
-        services.draft_delete(draft=draft)
-        return ok(None)
-    body = json_body(request, max_bytes=settings.MAX_BODY_BYTES)
+    body, _raw = read_body(request, DraftUpdateIn)
     try:
         draft = services.draft_save(
             author=request.user,
             draft=draft,
-            name=body.get("name", draft.name),
-            prompts=body.get("prompts", draft.prompts),
-            visibility=body.get("visibility"),
-            base_version=body.get("baseVersion"),
+            name=draft.name if body.name is None else body.name,
+            prompts=draft.prompts if body.prompts is None else body.prompts,
+            visibility=body.visibility,
+            base_version=body.base_version,
         )
     except services.DraftConflict as exc:
         raise ApiError(409, str(exc)) from None
     except ValidationError as exc:
-        raise _refused(exc) from None
-    return ok(serialize_draft(draft, user=request.user))
+        raise refused(exc) from None
+    return ok(draft_out(draft, user=request.user))
 
 
-@api_view(["POST"])
-def draft_run(request, draft_id):
+@router.delete(
+    "drafts/{draft_id}",
+    url_name="draft",
+    operation_id="deleteDraft",
+    response={200: Envelope[None], **error_responses()},
+    summary="Delete a draft (the seed's deleteDraft; its owner, or staff)",
+)
+def delete_draft(request, draft_id: str):
+    services.draft_delete(draft=_draft(request, draft_id, edit=True))
+    return ok(None)
+
+
+@router.post(
+    "drafts/{draft_id}/run",
+    url_name="run",
+    operation_id="runDraft",
+    response={201: Envelope[RunOut], **error_responses(409, 413, 429)},
+    summary="Run a draft's version as a batch of jobs",
+    openapi_extra={
+        **request_body(RunIn),
+        **links(201, "batch_id", "$response.body#/data/batchId", "getBatch"),
+    },
+)
+def run_draft(request, draft_id: str, idempotency_key: str | None = idempotency.key_header()):
     draft = _draft(request, draft_id)
-    body = json_body(request, max_bytes=settings.MAX_BODY_BYTES)
-    number = body.get("version") or draft.version
+    body, raw = read_body(request, RunIn)
+    number = body.version or draft.version
     if not services.is_version_number(number):
         raise invalid({"version": "Use a version's number, e.g. 3."})
     version = draft.versions.filter(number=number).first()
     if version is None:
         raise ApiError(404, f"This draft has no version {number}.")
-    options = _run_options(body.get("options"))
-    prompt_ids = body.get("promptIds")
+    options = {"model": job_options.default_model(), **job_options.defaults()}
+    options.update(stored_options(body.options))
+    prompt_ids = body.prompt_ids
     if prompt_ids is None:
         prompt_ids = [p["id"] for p in version.prompts]
-    elif (
-        not isinstance(prompt_ids, list)
-        or len(prompt_ids) > services.MAX_PROMPTS
-        or not all(isinstance(i, str) for i in prompt_ids)
-    ):
-        raise invalid(
-            {"promptIds": f"Use a list of at most {services.MAX_PROMPTS} prompt ids (strings)."}
-        )
-    notify = body.get("notifyByEmail", False)
-    if not isinstance(notify, bool):
-        raise invalid({"notifyByEmail": "Use true or false."})
+    elif len(prompt_ids) > services.MAX_PROMPTS:
+        raise invalid({"promptIds": f"Use a list of at most {services.MAX_PROMPTS} prompt ids."})
 
     def create():
         try:
             plan = services.plan_batch(
-                version=version,
-                prompt_ids=prompt_ids,
-                options=options,
-                csv_text=body.get("values", ""),
+                version=version, prompt_ids=prompt_ids, options=options, csv_text=body.values
             )
             check_rate_limit(request.user, count=len(plan.jobs))
             batch = services.draft_run(
@@ -164,37 +209,19 @@ def draft_run(request, draft_id):
                 draft=draft,
                 version=version,
                 plan=plan,
-                notify_by_email=notify,
+                notify_by_email=body.notify_by_email,
             )
         except BudgetExceeded as exc:
-            raise ApiError(403, " ".join(exc.messages)) from None
+            raise budget_refused(exc) from None
         except ValidationError as exc:
-            raise _refused(exc) from None
+            raise refused(exc) from None
         return ok(
-            {
-                "batchId": batch.pk,
-                "jobIds": list(batch.jobs.order_by("created_at").values_list("pk", flat=True)),
-                "estimatedCostUsd": str(plan.estimated_cost),
-            },
+            RunOut(
+                batch_id=batch.pk,
+                job_ids=list(batch.jobs.order_by("created_at").values_list("pk", flat=True)),
+                estimated_cost_usd=str(plan.estimated_cost),
+            ),
             status=201,
         )
 
-    return create_once(request, body, create)
-
-
-def _run_options(raw):
-    """Return a run's options, stored names, defaults filled in; a 400 naming bad ones."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise invalid({"options": 'Use an object, e.g. {"resolution": "720p"}.'})
-    unknown = set(raw) - set(RUN_OPTIONS)
-    if unknown:
-        raise invalid({f"options.{k}": "Not an option." for k in sorted(unknown)})
-    try:
-        chosen = job_options.clean_values({RUN_OPTIONS[k]: v for k, v in raw.items()})
-    except ValidationError as exc:
-        raise invalid(
-            {f"options.{camel(k)}": " ".join(v) for k, v in exc.message_dict.items()}
-        ) from None
-    return {"model": job_options.default_model(), **job_options.defaults(), **chosen}
+    return idempotency.create_once(request, idempotency_key, raw, create)

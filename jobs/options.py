@@ -11,8 +11,8 @@ from dataclasses import dataclass, fields
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from pydantic.alias_generators import to_camel
 
-from .serializers import camel
 from .veo.base import GenerationOptions
 
 NEGATIVE_PROMPT_MAX_CHARS = 1000
@@ -33,7 +33,7 @@ class Option:
 
 def _option(name, kind, default):
     longest = NEGATIVE_PROMPT_MAX_CHARS if name == "negative_prompt" else OPTION_MAX_CHARS
-    return Option(name, kind, default, camel(name), longest if kind is str else None)
+    return Option(name, kind, default, to_camel(name), longest if kind is str else None)
 
 
 OPTIONS = {

@@ -212,6 +212,9 @@ MATRIX = {
         ("api:not-found", method): [("", lambda w: ["nothing/here"], api(404))]
         for method in METHODS
     },
+    # The OpenAPI document and its page describe the API to anyone; they hold no data.
+    ("api:openapi-json", "GET"): [("", NO_ARGS, public(200))],
+    ("api:openapi-view", "GET"): [("", NO_ARGS, public(200))],
     ("drafts_api:drafts", "GET"): [("", NO_ARGS, api(200))],
     ("drafts_api:drafts", "POST"): [("", NO_ARGS, api(400))],
     ("drafts_api:draft", "GET"): drafts(api, 200, shared=200),

@@ -118,6 +118,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.forms",  # its widget templates, for FORM_RENDERER's loader
     "django_htmx",
+    # The JSON API (videostudio.api); listed for its vendored Swagger UI files, so the
+    # docs page loads nothing from a CDN.
+    "ninja",
     # Before django_q, so that jobs' `qcluster` command (with its watchdog) wins.
     "jobs",
     "drafts",

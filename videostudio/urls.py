@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from jobs import account_views
+from videostudio import api
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -23,9 +24,7 @@ urlpatterns = [
     ),
     path("drafts/", include("drafts.urls")),
     path("", include("jobs.urls")),
-    # --- JSON API
-    # Drafts first: the jobs' API ends with a catch-all JSON 404.
-    path("api/video-creation/", include("drafts.api_urls")),
-    path("api/video-creation/", include("jobs.api_urls")),
+    # --- JSON API (videostudio.api): /api/video-creation/..., /api/openapi.json, /api/docs
+    *api.urls(),
     path("settings/tokens/", account_views.api_tokens, name="api-tokens"),
 ]

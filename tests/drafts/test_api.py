@@ -43,7 +43,7 @@ def test_save_list_get_and_delete_a_draft(api, user):
     assert set(draft) >= {"id", "name", "prompts", "createdAt", "updatedAt"}
     assert draft["prompts"][1] == {"id": "p2", "text": "A crowd"}
     status, listed = call(api, "GET", reverse("drafts_api:drafts") + "?scope=mine")
-    assert [d["name"] for d in listed["data"]["drafts"]] == ["Launch"]
+    assert [d["name"] for d in listed["data"]] == ["Launch"]
     status, one = call(api, "GET", reverse("drafts_api:draft", args=[draft["id"]]))
     assert one["data"]["versions"][0]["number"] == 1
     status, gone = call(api, "DELETE", reverse("drafts_api:draft", args=[draft["id"]]))

@@ -158,5 +158,5 @@ def test_api_job_says_where_it_came_from(logged_in, run, draft):
         "batchId": run.pk,
         "retryOf": None,
     }
-    listed = logged_in.get("/api/video-creation/jobs").json()["data"]["jobs"]
+    listed = logged_in.get("/api/video-creation/jobs").json()["data"]
     assert {j["origin"]["batchId"] for j in listed} == {run.pk}

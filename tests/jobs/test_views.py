@@ -31,6 +31,8 @@ def _sample_url(route):
 
 def test_every_studio_url_requires_login(client):
     public = ("accounts/login/", "accounts/password_reset", "accounts/reset/")
+    # The API's OpenAPI document and its docs page describe it to anyone.
+    public += ("api/openapi.json", "api/docs")
     routes = [r for r, _ in _all_patterns() if not r.startswith(("admin/", *public))]
     assert "jobs/changes/" in routes
     for route in routes:
