@@ -20,6 +20,7 @@ from django_q.tasks import async_task
 
 from . import catalog, limits, pricing, storage
 from .models import Batch, VideoCreationJob, VideoResource
+from .webhooks import services as webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,8 @@ def job_create(
                 _lock_writers(BUDGET_LOCK_KEY)
                 pricing.check_budgets(owner=owner, amount=job.estimated_cost_usd)
             job.save(force_insert=True)
+            if check_budget:
+                webhooks.budgets_check(owner.pk)
             for stem, frame in ((storage.FIRST_FRAME, image), (storage.LAST_FRAME, last_frame)):
                 if frame is not None:
                     _store_frame(job, stem, frame)
@@ -565,6 +568,7 @@ def batch_create(*, owner, label, jobs, options=None, draft_version=None, notify
         )
         for spec in jobs:
             job_create(owner=owner, batch=batch, check_budget=False, check_limit=False, **spec)
+        webhooks.budgets_check(owner.pk)
     return batch
 
 
@@ -651,8 +655,9 @@ def batch_notify_if_finished(batch_id) -> bool:
 
 
 def _job_ended(job_id):
-    """Queue the next waiting job and notify the job's batch, after this job ended."""
+    """Queue the next waiting job, notify the job's batch and fire the webhooks."""
     enqueue_waiting()
+    webhooks.job_ended(job_id)
     batch_id = VideoCreationJob.objects.filter(pk=job_id).values_list("batch_id", flat=True).first()
     if batch_id:
         transaction.on_commit(partial(batch_notify_if_finished, batch_id))
