@@ -28,4 +28,5 @@ urlpatterns = [
     path("api/video-creation/", include("drafts.api_urls")),
     path("api/video-creation/", include("jobs.api_urls")),
     path("settings/tokens/", account_views.api_tokens, name="api-tokens"),
+    path("settings/webhooks/", include("jobs.webhooks.urls")),
 ]
