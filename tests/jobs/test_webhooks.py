@@ -186,7 +186,7 @@ def test_a_batch_is_sent_once_when_its_last_job_ends(
 def test_a_budget_is_sent_once_at_80_and_once_at_100_percent(
     user, wire, django_capture_on_commit_callbacks
 ):
-    budget = Budget.objects.create(user=user, period="monthly", limit_usd="1.00")
+    Budget.objects.create(user=user, period="monthly", limit_usd="1.00")
     endpoint = endpoint_for(user, ["budget.threshold"])
     receiver = Receiver(wire, endpoint.secret)
 
@@ -210,7 +210,7 @@ def test_a_budget_is_sent_once_at_80_and_once_at_100_percent(
     assert spend("0.10") == [80, 100]
     assert receiver.calls[1][1]["data"]["spentUsd"] == "1.00"
     assert spend("0.50") == [80, 100]  # once per period
-    Budget.objects.filter(pk=budget.pk).update(limit_usd="0")
+    Budget.objects.create(user=user, period="daily", limit_usd="0")
     assert spend("1.00") == [80, 100]  # a zero limit has no 80 %
 
 
@@ -315,9 +315,7 @@ def test_a_delivery_is_given_up_after_a_day(user, wire, django_capture_on_commit
 
 
 def test_a_delivery_already_taken_is_not_sent_twice(user, wire, django_capture_on_commit_callbacks):
-    delivery, receiver = failing_delivery(
-        user, wire, django_capture_on_commit_callbacks, codes=(500, 200)
-    )
+    delivery, receiver = failing_delivery(user, wire, django_capture_on_commit_callbacks)
     make_due(delivery)
     assert webhooks.delivery_attempt(delivery.pk, 2)
     assert not webhooks.delivery_attempt(delivery.pk, 2)  # a duplicate task
