@@ -709,6 +709,7 @@ def jobs_recover() -> dict:
     3. Queue waiting jobs that fit under the in-flight cap (covers lost enqueues).
     4. Delete job directories that no job owns (a failed delete, a crash mid-create).
     5. Settle finished jobs' directories (jobs_settle_files).
+    6. Enqueue webhook attempts that are due, should no ticker be running to do it.
     """
     now = timezone.now()
     deadline = now - timedelta(minutes=settings.VEO_JOB_DEADLINE_MINUTES)
@@ -744,12 +745,14 @@ def jobs_recover() -> dict:
         older_than=timedelta(hours=1),
     )
     settled = jobs_settle_files()
+    webhooks_due = webhooks.deliveries_enqueue_due()
     return {
         "timed_out": timed_out,
         "resumed": len(stalled),
         "queued": queued,
         "orphans": orphans,
         "settled": settled,
+        "webhooks": webhooks_due,
     }
 
 

@@ -296,6 +296,18 @@ def test_the_clusters_ticker_enqueues_a_due_attempt(user, wire):
     assert (delivery.status, delivery.attempts, len(receiver.calls)) == ("delivered", 2, 2)
 
 
+def test_the_minutely_sweep_enqueues_a_due_attempt_too(
+    user, wire, django_capture_on_commit_callbacks
+):
+    delivery, receiver = failing_delivery(
+        user, wire, django_capture_on_commit_callbacks, codes=(500, 200)
+    )
+    make_due(delivery)
+    assert services.jobs_recover()["webhooks"] == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, len(receiver.calls)) == ("delivered", 2)
+
+
 def test_a_delivery_is_given_up_after_a_day(user, wire, django_capture_on_commit_callbacks):
     delivery, receiver = failing_delivery(user, wire, django_capture_on_commit_callbacks)
     waited = timedelta()
