@@ -131,7 +131,8 @@ def get_endpoint(request, endpoint_id: str):
 @router.patch("/{endpoint_id}", response=EndpointOut, by_alias=True, operation_id="updateWebhook")
 def update_endpoint(request, endpoint_id: str, payload: EndpointPatch):
     endpoint = get_endpoint_for_user(_person(request), endpoint_id)
-    changes = payload.model_dump(exclude_unset=True)
+    # A field sent as null is left as it is, like one not sent.
+    changes = payload.model_dump(exclude_unset=True, exclude_none=True)
     return _call(services.endpoint_update, endpoint=endpoint, **changes)
 
 

@@ -549,8 +549,9 @@ def test_the_api_router_registers_lists_and_hides_others_endpoints(user, other_u
     assert api.get("", user=other_user).json() == []
     assert api.get(f"/{body['id']}", user=other_user).status_code == 404
     assert api.delete(f"/{body['id']}", user=other_user).status_code == 404
-    changed = api.patch(f"/{body['id']}", json={"isActive": False}, user=user)
+    changed = api.patch(f"/{body['id']}", json={"isActive": False, "url": None}, user=user)
     assert changed.json()["isActive"] is False
+    assert changed.json()["url"] == URL
     assert "secret" not in changed.json()
 
 
