@@ -232,3 +232,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke_tokens(self, request, queryset):
         revoked = sum(tokens.token_revoke(token=token) for token in queryset)
         self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
+
+
+# The webhooks room registers its own models.
+from .webhooks import admin as webhooks_admin  # noqa: E402, F401

@@ -449,3 +449,7 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return self.key
+
+
+# The webhooks' models live in their own room (jobs/webhooks/) and belong to this app.
+from .webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

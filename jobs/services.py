@@ -22,6 +22,7 @@ from django_q.tasks import async_task
 from . import catalog, limits, pricing, storage
 from . import options as job_options
 from .models import Batch, VideoCreationJob, VideoResource
+from .webhooks import services as webhooks
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -107,6 +108,8 @@ def job_create(
                 _lock_writers(BUDGET_LOCK_KEY)
                 pricing.check_budgets(owner=owner, amount=job.estimated_cost_usd)
             job.save(force_insert=True)
+            if check_budget:
+                webhooks.budgets_check(owner.pk)
             for stem, frame in ((storage.FIRST_FRAME, image), (storage.LAST_FRAME, last_frame)):
                 if frame is not None:
                     _store_frame(job, stem, frame)
@@ -566,6 +569,7 @@ def batch_create(*, owner, label, jobs, options=None, draft_version=None, notify
         )
         for spec in jobs:
             job_create(owner=owner, batch=batch, check_budget=False, check_limit=False, **spec)
+        webhooks.budgets_check(owner.pk)
     return batch
 
 
@@ -652,8 +656,9 @@ def batch_notify_if_finished(batch_id) -> bool:
 
 
 def _job_ended(job_id):
-    """Queue the next waiting job and notify the job's batch, after this job ended."""
+    """Queue the next waiting job, notify the job's batch and fire the webhooks."""
     enqueue_waiting()
+    webhooks.job_ended(job_id)
     batch_id = VideoCreationJob.objects.filter(pk=job_id).values_list("batch_id", flat=True).first()
     if batch_id:
         transaction.on_commit(partial(batch_notify_if_finished, batch_id))
@@ -705,6 +710,7 @@ def jobs_recover() -> dict:
     3. Queue waiting jobs that fit under the in-flight cap (covers lost enqueues).
     4. Delete job directories that no job owns (a failed delete, a crash mid-create).
     5. Settle finished jobs' directories (jobs_settle_files).
+    6. Enqueue webhook attempts that are due, should no ticker be running to do it.
     """
     now = timezone.now()
     deadline = now - timedelta(minutes=settings.VEO_JOB_DEADLINE_MINUTES)
@@ -740,12 +746,14 @@ def jobs_recover() -> dict:
         older_than=timedelta(hours=1),
     )
     settled = jobs_settle_files()
+    webhooks_due = webhooks.deliveries_enqueue_due()
     return {
         "timed_out": timed_out,
         "resumed": len(stalled),
         "queued": queued,
         "orphans": orphans,
         "settled": settled,
+        "webhooks": webhooks_due,
     }
 
 

@@ -5,7 +5,8 @@ lets its worker go. django-q2's scheduler only looks at its schedules every 30 s
 guard loop adds its 0.5 s cycle to a counter and calls the scheduler at 30), too coarse
 for a poll every few seconds, so the qcluster command runs this ticker beside the watchdog:
 every VEO_TICK_SECONDS it asks for the due jobs (one indexed query) and enqueues each
-through a conditional UPDATE, so that of many clusters one enqueues it.
+through a conditional UPDATE, so that of many clusters one enqueues it; webhook
+deliveries whose next attempt is due are enqueued the same way.
 """
 
 import logging
@@ -32,12 +33,18 @@ class Ticker:
         self.thread.join(timeout=10)
 
     def tick(self):
-        """Enqueue the due jobs once; return how many. Errors are logged, never raised."""
+        """Enqueue the due jobs once; return how many. Errors are logged, never raised.
+
+        Webhook deliveries whose next attempt is due are enqueued on the same tick.
+        """
         from . import services  # the models load only once Django is set up
+        from .webhooks import services as webhooks
 
         close_old_connections()
         try:
-            return services.jobs_enqueue_due()
+            queued = services.jobs_enqueue_due()
+            webhooks.deliveries_enqueue_due()
+            return queued
         except Exception:  # the database or the broker is down: try again next tick
             logger.warning("The ticker could not enqueue due jobs", exc_info=True)
             connection.close()

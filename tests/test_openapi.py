@@ -16,7 +16,7 @@ from django.utils import timezone
 from drafts import services as draft_services
 from jobs import tokens
 from jobs.models import ApiToken, Batch, VideoCreationJob, VideoResource
-from tests.conftest import JOB_OPTIONS
+from tests.factories import JOB_OPTIONS
 from videostudio.api import api
 
 pytestmark = pytest.mark.django_db

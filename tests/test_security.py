@@ -27,6 +27,7 @@ from drafts import services as draft_services
 from drafts.models import Draft, DraftVersion
 from jobs import services, storage, tokens
 from jobs.models import ApiToken, Batch, Budget, VideoCreationJob, VideoResource
+from jobs.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tests.conftest import run_due_jobs
 from tests.factories import JOB_OPTIONS, MODEL, make_batch, make_job
 
@@ -93,6 +94,19 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
     token, _raw = tokens.token_create(user=user, name="Owner's script")
     Budget.objects.create(user=user, limit_usd=100)
     Group.objects.create(name="Editors")
+    endpoint = WebhookEndpoint.objects.create(
+        owner=user, url="https://hooks.example/owner", events=["job.failed"]
+    )
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        event_type="job.failed",
+        event_key=f"job.failed:{failed.pk}",
+        payload={"type": "job.failed", "timestamp": "", "data": {"id": failed.pk}},
+        status="failed",
+        attempts=1,
+        retry_until=now,
+    )
+    WebhookAttempt.objects.create(delivery=delivery, number=1, error="The receiver answered 500.")
     return {
         "done": done,
         "running": running,
@@ -102,13 +116,26 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
         "shared": shared,
         "resource": resource,
         "token": token,
+        "endpoint": endpoint,
+        "delivery": delivery,
         "users": {"owner": user, "teammate": other_user, "staff": staff_user, "manager": manager},
     }
 
 
 def _state(data_dir):
     """Return every row a request could change and every file in the data dir."""
-    models = [VideoCreationJob, VideoResource, Batch, Draft, DraftVersion, ApiToken, Budget]
+    models = [
+        VideoCreationJob,
+        VideoResource,
+        Batch,
+        Draft,
+        DraftVersion,
+        ApiToken,
+        Budget,
+        WebhookEndpoint,
+        WebhookDelivery,
+        WebhookAttempt,
+    ]
     rows = {m.__name__: sorted(map(repr, m.objects.values_list())) for m in models}
     files = sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*"))
     return rows, files
@@ -136,6 +163,11 @@ def page(code, others=None):
 
 def api(code, others=None):
     return _expect(anonymous=401, owner=code, others=others)
+
+
+def own(code):
+    """A person's own settings: everyone else, staff and managers too, finds nothing."""
+    return {"anonymous": LOGIN, "owner": code, "teammate": 404, "staff": 404, "manager": 404}
 
 
 def public(code):
@@ -224,6 +256,13 @@ MATRIX = {
     ("drafts_api:run", "POST"): drafts(api, 400, shared=400),
     ("api-tokens", "GET"): [("", NO_ARGS, page(200))],
     ("api-tokens", "POST"): [("", NO_ARGS, page(200))],
+    ("webhooks:endpoints", "GET"): [("", NO_ARGS, page(200))],
+    ("webhooks:endpoints", "POST"): [("", NO_ARGS, page(400))],  # an empty form
+    ("webhooks:endpoint", "GET"): [("", pk_of("endpoint"), own(200))],
+    ("webhooks:endpoint", "POST"): [("", pk_of("endpoint"), own(400))],
+    ("webhooks:secret", "POST"): [("", pk_of("endpoint"), own(200))],
+    ("webhooks:delete", "POST"): [("", pk_of("endpoint"), own(302))],
+    ("webhooks:resend", "POST"): [("", lambda w: [w["endpoint"].pk, w["delivery"].pk], own(302))],
     **{
         ("login", method): [("", NO_ARGS, public(200))]
         for method in METHODS
@@ -320,13 +359,14 @@ LISTS = {
     "drafts:library": "",
     "drafts_api:drafts": "",
     "api-tokens": "",
+    "webhooks:endpoints": "",
 }
 
 
 def _owners_rows(world):
     return {
         world[k].pk if k != "token" else world[k].prefix
-        for k in ("done", "running", "failed", "batch", "private", "token")
+        for k in ("done", "running", "failed", "batch", "private", "token", "endpoint")
     }
 
 

@@ -24,6 +24,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from drafts.api import router as drafts_router
 from jobs.api import batches_router, files_router, jobs_router
 from jobs.api.auth import StudioAuth
+from jobs.webhooks.api import router as webhooks_router
 
 from .envelope import BODY_SCHEMAS, ApiError, ErrorOut, body_too_large, fields_of, invalid
 
@@ -71,9 +72,8 @@ api.add_router(PREFIX, jobs_router)
 api.add_router(PREFIX, batches_router)
 api.add_router(PREFIX, files_router)
 api.add_router(PREFIX, drafts_router)
-# Outgoing webhooks (issue 16, item 5) mount their router here:
-#     api.add_router(PREFIX, webhooks_router)
-# before the fallback below, which must stay last.
+api.add_router(PREFIX, webhooks_router)
+# The fallback below must stay last.
 
 fallback = Router()
 

@@ -506,3 +506,16 @@ API_MAX_BODY_BYTES = env_int(
 # drafts, runs, imports, the admin; Django's own limit covers a body with no length.
 MAX_BODY_BYTES = env_int("MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+
+# --- Outgoing webhooks --------------------------------------------------------------------
+
+# (connect, read) seconds for one delivery; a receiver should answer quickly and work later.
+WEBHOOK_TIMEOUT = (
+    env_float("WEBHOOK_CONNECT_TIMEOUT", 5.0, minimum=0.1),
+    env_float("WEBHOOK_READ_TIMEOUT", 10.0, minimum=0.1),
+)
+# A failed delivery is tried again after 30 s, 1 min, 2 min, … (doubling, at most 6 h
+# apart) until this many hours after the event, then given up.
+WEBHOOK_RETRY_HOURS = env_int("WEBHOOK_RETRY_HOURS", 24, minimum=1)
+WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 30, minimum=1)
+WEBHOOK_BACKOFF_MAX_SECONDS = env_int("WEBHOOK_BACKOFF_MAX_SECONDS", 6 * 3600, minimum=1)

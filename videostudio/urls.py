@@ -27,4 +27,5 @@ urlpatterns = [
     # --- JSON API (videostudio.api): /api/video-creation/..., /api/openapi.json, /api/docs
     *api.urls(),
     path("settings/tokens/", account_views.api_tokens, name="api-tokens"),
+    path("settings/webhooks/", include("jobs.webhooks.urls")),
 ]
