@@ -76,7 +76,7 @@ def test_the_fuzzer_finds_nothing_on_any_operation(studio, token, tmp_path):
             "--report-ndjson-path",
             str(report),
         ],
-        cwd=ROOT,
+        cwd=tmp_path,  # schemathesis keeps its cache in the working directory
         capture_output=True,
         text=True,
         timeout=300,
@@ -84,7 +84,6 @@ def test_the_fuzzer_finds_nothing_on_any_operation(studio, token, tmp_path):
     took = time.monotonic() - started
     assert run.returncode == 0, run.stdout[-20_000:] + run.stderr[-5_000:]
     assert took < 180, f"the fuzzer took {took:.0f} s"
-    print(run.stdout[-6000:])
     assert report.exists()
 
 

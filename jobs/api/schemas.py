@@ -67,6 +67,13 @@ RunOptionsIn = _options_schema(
 )
 
 
+def an_object(cls, value):
+    """Refuse options that are not an object, with an example of one."""
+    if value is not None and not isinstance(value, dict):
+        raise ValueError(OPTIONS_HINT)
+    return value
+
+
 def stored_options(options) -> dict:
     """Return the options a request set, by stored (snake_case) name."""
     return options.model_dump(exclude_none=True) if options is not None else {}
@@ -106,12 +113,7 @@ class JobIn(InputSchema):
         # Its length is job_create's to check, as for every other way in (jobs.options).
         return value.strip()
 
-    @field_validator("options", mode="before")
-    @classmethod
-    def _options(cls, value):
-        if value is not None and not isinstance(value, dict):
-            raise ValueError(OPTIONS_HINT)
-        return value
+    _options = field_validator("options", mode="before")(an_object)
 
     @field_validator("image", "last_frame", mode="before")
     @classmethod
@@ -290,12 +292,7 @@ class RunIn(CamelSchema):
     values: StrictStr = Field("", description="CSV: a header of placeholders, a row per job.")
     notify_by_email: StrictBool = False
 
-    @field_validator("options", mode="before")
-    @classmethod
-    def _options(cls, value):
-        if value is not None and not isinstance(value, dict):
-            raise ValueError(OPTIONS_HINT)
-        return value
+    _options = field_validator("options", mode="before")(an_object)
 
 
 class VersionOut(CamelSchema):
