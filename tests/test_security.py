@@ -170,6 +170,11 @@ def own(code):
     return {"anonymous": LOGIN, "owner": code, "teammate": 404, "staff": 404, "manager": 404}
 
 
+def api_own(code):
+    """A person's own API objects: everyone else, staff and managers too, finds nothing."""
+    return {"anonymous": 401, "owner": code, "teammate": 404, "staff": 404, "manager": 404}
+
+
 def public(code):
     return _expect(anonymous=code, owner=code)
 
@@ -240,6 +245,15 @@ MATRIX = {
     ("api:video", "GET"): [("", pk_of("done"), api(200, 404))],
     ("api:resource", "GET"): [("", lambda w: [w["done"].pk, w["resource"].pk], api(200, 404))],
     ("api:batch", "GET"): [("", pk_of("batch"), api(200, 404))],
+    ("api:webhooks", "GET"): [("", NO_ARGS, api(200))],
+    ("api:webhooks", "POST"): [("", NO_ARGS, api(400))],  # an empty body
+    ("api:webhook", "GET"): [("", pk_of("endpoint"), api_own(200))],
+    ("api:webhook", "PATCH"): [("", pk_of("endpoint"), api_own(400))],
+    ("api:webhook", "DELETE"): [("", pk_of("endpoint"), api_own(200))],
+    ("api:webhook-deliveries", "GET"): [("", pk_of("endpoint"), api_own(200))],
+    ("api:webhook-resend", "POST"): [
+        ("", lambda w: [w["endpoint"].pk, w["delivery"].pk], api_own(202))
+    ],
     **{
         ("api:not-found", method): [("", lambda w: ["nothing/here"], api(404))]
         for method in METHODS
@@ -360,6 +374,7 @@ LISTS = {
     "drafts_api:drafts": "",
     "api-tokens": "",
     "webhooks:endpoints": "",
+    "api:webhooks": "",
 }
 
 
