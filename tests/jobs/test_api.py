@@ -554,9 +554,14 @@ def test_every_api_route_answers_an_anonymous_caller_with_a_json_401(client, use
         ("get", url("video", job.pk)),
         ("get", url("resource", job.pk, "r")),
         ("get", url("batch", "b")),
+        ("get", url("webhooks")),
+        ("post", url("webhooks")),
+        ("patch", url("webhook", "w")),
+        ("get", url("webhook-deliveries", "w")),
+        ("post", url("webhook-resend", "w", "d")),
         ("get", "/api/video-creation/elsewhere"),
     ]
-    assert len({r.name for r in _api_routes()}) == 8  # a new route needs a line in `calls`
+    assert len({r.name for r in _api_routes()}) == 12  # a new route needs a line in `calls`
     for method, path in calls:
         response = getattr(client, method)(path)
         assert_error(response, 401, "Bearer")
