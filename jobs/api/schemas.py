@@ -256,7 +256,23 @@ Visibility = Literal["private", "shared"]
 Prompts = list[StrictStr | dict[str, Any]]
 
 
-class DraftIn(CamelSchema):
+class DraftEcho(CamelSchema):
+    """A draft's body: a field this API does not know is refused, naming it; the fields a
+    draft's answer carries are taken and ignored, so a draft read can be sent back as is
+    (the seed's updateDraft sends a Partial<JsonDraft>)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Any = Field(None, description="Read-only: ignored.")
+    created_at: Any = Field(None, description="Read-only: ignored.")
+    updated_at: Any = Field(None, description="Read-only: ignored.")
+    version: Any = Field(None, description="Read-only: ignored (see baseVersion).")
+    owner: Any = Field(None, description="Read-only: ignored.")
+    can_edit: Any = Field(None, description="Read-only: ignored.")
+    versions: Any = Field(None, description="Read-only: ignored.")
+
+
+class DraftIn(DraftEcho):
     """The seed's saveDraft: a name and prompts; `visibility` private (default) or shared."""
 
     model_config = ConfigDict(
@@ -272,7 +288,7 @@ class DraftIn(CamelSchema):
     visibility: Visibility | None = None
 
 
-class DraftUpdateIn(CamelSchema):
+class DraftUpdateIn(DraftEcho):
     """A new version of a draft: any field left out keeps its value."""
 
     name: StrictStr = Field(None, description="Left out: unchanged. Not null.")
@@ -285,6 +301,8 @@ class DraftUpdateIn(CamelSchema):
 
 class RunIn(CamelSchema):
     """Run a draft's version: prompts x rows of values, one job each, as one batch."""
+
+    model_config = ConfigDict(extra="forbid")
 
     version: StrictInt | None = Field(None, description="Default: the latest version.")
     prompt_ids: list[StrictStr] | None = Field(None, description="Default: every prompt.")

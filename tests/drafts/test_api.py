@@ -170,3 +170,36 @@ def test_a_2_mb_draft_body_is_a_413_while_job_creation_keeps_its_allowance(api):
     created = api.post(reverse("api:jobs"), job, content_type="application/json")
     assert created.status_code == 400
     assert created.json()["fields"] == {"padding": "Unknown field."}
+
+
+def test_an_unknown_field_in_a_draft_body_is_named_and_changes_nothing(api, user):
+    status, created = call(
+        api, "POST", reverse("drafts_api:drafts"), {"name": "Kept", "prompts": ["A fox"]}
+    )
+    assert status == 201
+    draft = created["data"]
+    one = reverse("drafts_api:draft", args=[draft["id"]])
+    for method, path, body in [
+        ("POST", reverse("drafts_api:drafts"), {"name": "New", "prompts": ["A"], "colour": "red"}),
+        ("PUT", one, {"prompts": ["Changed"], "colour": "red"}),
+        ("POST", reverse("drafts_api:run", args=[draft["id"]]), {"colour": "red"}),
+    ]:
+        status, answer = call(api, method, path, body)
+        assert status == 400, (method, path)
+        assert answer["success"] is False and "colour" in answer["fields"], answer
+    assert [d.name for d in Draft.objects.all()] == ["Kept"]
+    assert Draft.objects.get().version == 1
+    assert not Batch.objects.exists()
+
+
+def test_a_draft_read_can_be_sent_back_as_its_update(api, user):
+    status, created = call(
+        api, "POST", reverse("drafts_api:drafts"), {"name": "Echo", "prompts": ["A fox"]}
+    )
+    one = reverse("drafts_api:draft", args=[created["data"]["id"]])
+    status, read = call(api, "GET", one)
+    body = {**read["data"], "prompts": ["A fox at dusk"], "baseVersion": read["data"]["version"]}
+    status, saved = call(api, "PUT", one, body)
+    assert status == 200, saved
+    assert "A fox at dusk" in json.dumps(saved["data"]["prompts"])
+    assert saved["data"]["version"] == 2
