@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
-from . import pricing, services, tokens, usage
-from .models import ApiToken, Batch, Budget, VideoCreationJob, VideoResource
+from . import pricing, services, usage
+from .models import Batch, Budget, VideoCreationJob, VideoResource
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -192,47 +192,6 @@ class BudgetAdmin(admin.ModelAdmin):
         return pricing.spent(since=pricing.period_start(obj.period), user=obj.user)
 
 
-@admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
-    """Tokens are made on the person's settings page; here ops find and revoke them.
-
-    Neither the hash nor the token is ever shown: only the prefix made for display.
-    """
-
-    list_display = [
-        "name",
-        "user",
-        "prefix",
-        "scope",
-        "created_at",
-        "last_used_at",
-        "expires_at",
-        "revoked_at",
-    ]
-    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "scope"]
-    search_fields = ["name", "prefix", "user__username"]
-    list_select_related = ["user"]
-    fields = [
-        "user",
-        "name",
-        "prefix",
-        "scope",
-        "created_at",
-        "last_used_at",
-        "expires_at",
-        "revoked_at",
-    ]
-    readonly_fields = fields
-    actions = ["revoke_tokens"]
-
-    def has_add_permission(self, request):
-        return False
-
-    @admin.action(description="Revoke selected tokens")
-    def revoke_tokens(self, request, queryset):
-        revoked = sum(tokens.token_revoke(token=token) for token in queryset)
-        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
-
-
-# The webhooks room registers its own models.
+# The API's and the webhooks' rooms register their own models.
+from .api import admin as api_admin  # noqa: E402, F401
 from .webhooks import admin as webhooks_admin  # noqa: E402, F401

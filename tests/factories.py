@@ -10,7 +10,7 @@ service, so the tests keep its rules.
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from jobs import tokens
+from jobs.api import tokens
 from jobs.models import Batch, VideoCreationJob, VideoResource
 
 # Veo 3.1 Fast on the Gemini API, the model most tests run: $0.10 a second at 720p, so a

@@ -32,7 +32,7 @@ def studio(tmp_path_factory):
 def token(studio):
     """A read-and-write token for the studio's first user, made as the tokens page does."""
     code = (
-        "from django.contrib.auth import get_user_model; from jobs import tokens; "
+        "from django.contrib.auth import get_user_model; from jobs.api import tokens; "
         f"print(tokens.token_create(user=get_user_model().objects.get(username={USERNAME!r}),"
         " name='fuzzer')[1])"
     )

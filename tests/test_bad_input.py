@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from drafts import services as draft_services
 from jobs import services as job_services
-from jobs import tokens
+from jobs.api import tokens
 from jobs.models import ApiToken, VideoCreationJob
 from tests.factories import JOB_OPTIONS, MODEL, make_job
 

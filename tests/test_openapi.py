@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from drafts import services as draft_services
-from jobs import tokens
+from jobs.api import tokens
 from jobs.models import ApiToken, Batch, VideoCreationJob, VideoResource
 from tests.factories import JOB_OPTIONS
 from videostudio.api import api

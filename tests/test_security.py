@@ -25,7 +25,8 @@ from django.utils import timezone
 
 from drafts import services as draft_services
 from drafts.models import Draft, DraftVersion
-from jobs import services, storage, tokens
+from jobs import services, storage
+from jobs.api import tokens
 from jobs.models import ApiToken, Batch, Budget, VideoCreationJob, VideoResource
 from jobs.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tests.conftest import run_due_jobs

@@ -386,7 +386,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
     # Validates nothing: revokes the person's API tokens once a new password is saved.
-    {"NAME": "jobs.tokens.RevokeApiTokensOnPasswordChange"},
+    {"NAME": "jobs.api.tokens.RevokeApiTokensOnPasswordChange"},
 ]
 
 LANGUAGE_CODE = "en-us"

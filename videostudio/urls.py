@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from jobs import account_views
+from jobs.api import views as token_views
 from videostudio import api
 
 urlpatterns = [
@@ -26,6 +26,6 @@ urlpatterns = [
     path("", include("jobs.urls")),
     # --- JSON API (videostudio.api): /api/video-creation/..., /api/openapi.json, /api/docs
     *api.urls(),
-    path("settings/tokens/", account_views.api_tokens, name="api-tokens"),
+    path("settings/tokens/", token_views.api_tokens, name="api-tokens"),
     path("settings/webhooks/", include("jobs.webhooks.urls")),
 ]

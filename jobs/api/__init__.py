@@ -6,7 +6,7 @@ Here too: authentication (auth), Idempotency-Key (idempotency), the creation lim
 (creation), cursor pagination (pagination) and the shapes (schemas).
 
 A caller is either the browser session, which must send the CSRF token on unsafe
-methods, or a script sending `Authorization: Bearer <token>` (jobs.tokens).
+methods, or a script sending `Authorization: Bearer <token>` (tokens; their page is views, their admin admin).
 """
 
 from .batches import router as batches_router

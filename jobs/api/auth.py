@@ -1,6 +1,6 @@
 """Who is calling the API: a script's bearer token, or the browser's session with CSRF.
 
-A token (jobs.tokens) may be revoked, expired or read-only; a read-only one is refused
+A token (jobs.api.tokens) may be revoked, expired or read-only; a read-only one is refused
 every method but GET with a 403. A session must send the CSRF token on unsafe methods;
 a token needs none, as a browser never adds the Authorization header by itself. Other
 schemes are left alone: a proxy's Basic auth in front of the studio sends one with every
@@ -14,8 +14,9 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.debug import sensitive_variables
 from ninja.security import HttpBearer
 
-from jobs import tokens
 from videostudio.envelope import ApiError
+
+from . import tokens
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 

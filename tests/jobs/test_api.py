@@ -13,7 +13,7 @@ from django.urls import URLPattern, get_resolver, reverse
 from django.utils import timezone
 from PIL import Image
 
-from jobs import tokens
+from jobs.api import tokens
 from jobs.media import probe
 from jobs.models import Budget, IdempotencyKey, VideoCreationJob, VideoResource
 from tests.conftest import run_due_jobs

@@ -7,7 +7,8 @@ from django.test import Client
 from django.urls import reverse
 
 from drafts import services as draft_services
-from jobs import options, tokens
+from jobs import options
+from jobs.api import tokens
 from jobs.forms import JobForm
 from jobs.models import VideoCreationJob
 from jobs.veo.base import GenerationRequest

@@ -11,8 +11,9 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods
 
+from jobs.models import ApiToken
+
 from . import tokens
-from .models import ApiToken
 
 
 class ApiTokenForm(forms.Form):

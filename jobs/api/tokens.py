@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from .models import ApiToken
+from jobs.models import ApiToken
 
 TOKEN_PREFIX = "vs_"  # noqa: S105 (a marker, not a secret)
 # Characters kept in clear, for telling tokens apart: "vs_" and 7 of the 43 random ones.
