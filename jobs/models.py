@@ -11,6 +11,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from .veo.base import Task
+
 
 def new_id():
     """Return a fresh text primary key, as the seed's TEXT ids are."""
@@ -121,6 +123,16 @@ class Batch(models.Model):
         return reverse("jobs:batch", args=[self.pk])
 
 
+TASK_CHOICES = [
+    (Task.TEXT.value, "Text to video"),
+    (Task.IMAGE.value, "Image to video"),
+    (Task.REFERENCES.value, "Reference images to video"),
+    (Task.EXTEND.value, "Extend a video"),
+    (Task.EDIT.value, "Edit a video"),
+    (Task.UPSCALE.value, "Upscale a video"),
+]
+
+
 class VideoCreationJob(models.Model):
     """One prompt sent to Veo, from queueing to a playable video or a failure."""
 
@@ -173,6 +185,17 @@ class VideoCreationJob(models.Model):
         blank=True,
         related_name="retries",
         help_text="The failed job this one retries, with the same prompt and options.",
+    )
+    # What the generation does (jobs.veo.base.Task), and for an extend, edit or upscale
+    # the job whose video it starts from.
+    task = models.CharField(max_length=24, choices=TASK_CHOICES, default=Task.TEXT.value)
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.DB_SET_NULL,
+        null=True,
+        blank=True,
+        related_name="children",
+        help_text="The job whose video this one extends, edits or upscales.",
     )
     # Where the prompt came from: a draft, the version that was run, and (in the seed's
     # prompt_id column) the prompt's id within it; and the batch it ran in.

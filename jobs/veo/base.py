@@ -9,8 +9,24 @@ or stop because a paid submit may have gone through.
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
+
+
+class Task(StrEnum):
+    """What a generation does, in the names both of Google's APIs use on the wire."""
+
+    TEXT = "text_to_video"
+    IMAGE = "image_to_video"
+    REFERENCES = "reference_to_video"
+    EXTEND = "extend"
+    EDIT = "edit"
+    UPSCALE = "upscale"
+
+
+# The tasks that start from a previous job's video.
+FROM_VIDEO = frozenset({Task.EXTEND, Task.EDIT, Task.UPSCALE})
 
 
 @dataclass(frozen=True)
@@ -37,12 +53,39 @@ class GenerationOptions:
     person_generation: str = ""
 
 
+@dataclass(frozen=True)
+class SourceVideo:
+    """A previous job's video that an extend, edit or upscale starts from.
+
+    `reference` is the provider's own name for the generation that made it (an
+    interaction id, or a Veo operation name), `api` the API that made it ("interactions"
+    or "predict"), `uri` where the provider still keeps the video when known (a Files
+    API uri, a gs:// object), and `path` a local copy to upload when it does not.
+    """
+
+    job_id: str
+    reference: str = ""
+    api: str = ""
+    uri: str = ""
+    path: Path | None = None
+    mime_type: str = "video/mp4"
+    duration_seconds: float = 0.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class GenerationRequest(GenerationOptions):
     prompt: str
     model: str
+    task: Task = Task.TEXT
     image: InputImage | None = None
     last_frame: InputImage | None = None
+    reference_images: tuple[InputImage, ...] = ()
+    source: SourceVideo | None = None
+    # None leaves the choice to the model. (They move into GenerationOptions once the
+    # forms and the API offer them per model.)
+    seed: int | None = None
+    generate_audio: bool | None = None
+    enhance_prompt: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +106,8 @@ class Operation:
     samples: tuple[Sample, ...] = ()
     filtered_reasons: tuple[str, ...] = ()
     error: "VeoError | None" = None
+    # The video output tokens Google counted (Interactions' usage), None when not reported.
+    video_tokens: int | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -114,6 +159,9 @@ class Provider(Protocol):
 
     def poll(self, operation_name: str) -> Operation:
         """Return the operation's current state."""
+
+    def cancel(self, operation_name: str) -> None:
+        """Ask the provider to stop the generation; best effort, it may still bill."""
 
     def download(self, sample: Sample, dest: Path, *, max_bytes: int) -> int:
         """Write the sample's bytes to dest and return how many were written."""
