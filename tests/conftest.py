@@ -1,8 +1,15 @@
-"""Shared fixtures: a data dir per test, users, API and admin clients, a live Veo emulator."""
+"""Shared fixtures: a data dir per test, users, API and admin clients, a live Veo emulator.
 
+The suite runs on pytest-xdist workers (addopts in pyproject.toml); the hooks at the top
+keep the workers out of each other's way.
+"""
+
+import os
 import time
+from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import caches
 from django_q.conf import Conf
 
@@ -11,6 +18,81 @@ from jobs.veo.emulator.media import render_mp4
 from tests.factories import api_client, make_user
 
 API_KEY = "test-key-not-secret"
+
+
+def own_redis_database():
+    """Give this xdist worker its own Redis database: gw0 REDIS_URL's, gw1 the next, ...
+
+    Workers sharing a database share django-q's queue, so one worker's cluster would run
+    (and one's purge would drop) another's tasks. Settings were read before this module, so
+    the broker's copy is changed as well as the environment the real clusters inherit.
+    """
+    worker, url = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("REDIS_URL", "")
+    if not (url and worker.startswith("gw")):
+        return
+    parts = urlsplit(url)
+    number = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    assert number < 16, f"{worker} would need Redis database {number}; run fewer workers"
+    url = parts._replace(path=f"/{number}").geturl()
+    os.environ["REDIS_URL"] = django_settings.REDIS_URL = url
+    django_settings.Q_CLUSTER["redis"] = Conf.REDIS = url
+
+
+own_redis_database()
+
+
+def transactional(item):
+    """Whether a test flushes the test database when it ends (pytest-django runs those late)."""
+    marker = item.get_closest_marker("django_db")
+    wanted = {"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ()))
+    return bool(wanted or (marker and marker.kwargs.get("transaction")))
+
+
+def shares_a_fixture(item):
+    """Whether a test uses a fixture kept for its whole module (or package, or class)."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return any(
+        fixture.scope in ("module", "package", "class")
+        for fixtures in definitions.values()
+        for fixture in fixtures
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config, items):
+    """Give pytest-xdist its groups: shared fixtures' modules, and the process tests.
+
+    A module whose tests share a module-scoped fixture (a running studio, a server, a
+    rendered clip) is one group, run in its order on one worker: the fixture is made once,
+    and tests that lean on the ones before them (the last studio tests stop the studio)
+    still find it so. The `processes` tests time real clusters against an emulator's
+    latency; they run one at a time, in one group, beside quick tests rather than beside
+    each other. A session fixture is per worker and needs no group.
+
+    After pytest-django has ordered the tests (transactional ones late, since they leave an
+    empty database behind), groups that do not flush the database are moved to the front,
+    so that quick tests fill in around them instead of one long group running on alone.
+    """
+    for item in items:
+        if item.get_closest_marker("processes"):
+            item.add_marker(pytest.mark.xdist_group("processes"))
+        elif shares_a_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    yield
+    if config.getoption("dist", "no") == "no":
+        return
+    groups = {}
+    for item in items:
+        if marker := item.get_closest_marker("xdist_group"):
+            name = marker.args[0] if marker.args else marker.kwargs.get("name", "default")
+            groups.setdefault(name, []).append(item)
+    early = {
+        id(item)
+        for group in groups.values()
+        if not any(map(transactional, group))
+        for item in group
+    }
+    items[:] = [i for i in items if id(i) in early] + [i for i in items if id(i) not in early]
 
 
 @pytest.fixture(scope="session")
