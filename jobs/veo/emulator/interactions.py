@@ -34,7 +34,6 @@ import base64
 import binascii
 import dataclasses
 import importlib
-import importlib.util
 import json
 import logging
 import re
@@ -121,9 +120,12 @@ def is_transcription_model(model) -> bool:
 def optional_module(name: str):
     """Return the emulator module another engineer adds (transcribe, hooks), or None."""
     qualified = f"{__package__}.{name}"
-    if importlib.util.find_spec(qualified) is None:
+    try:
+        return importlib.import_module(qualified)
+    except ModuleNotFoundError as error:
+        if error.name != qualified:
+            raise  # The module is there but imports something missing: say so.
         return None
-    return importlib.import_module(qualified)
 
 
 def parse_body(raw: bytes) -> dict:
