@@ -519,7 +519,7 @@ class Interactions:
         match = FILE_URI.fullmatch(uri) if isinstance(uri, str) else None
         if match is None:
             raise invalid(f"{where}.uri {uri!r} is not a Files API uri.")
-        stored = self.files.get(match["file_id"], counting=False)
+        stored = self.files.get(match["file_id"])
         if stored is None:
             raise ApiError(
                 403,

@@ -296,11 +296,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         if method != "GET":
             raise ApiError(404, "NOT_FOUND", NOT_FOUND_MESSAGE)
-        if (stored := files.get(file_id, counting=not media)) is not None:
+        if (stored := files.get(file_id)) is not None:
             if media:
                 self._send_video(files.path(stored), content_type=stored.mime_type)
             else:
-                self._send_json(200, stored.resource(self._base_url()))
+                self._send_json(200, files.read(stored, self._base_url()))
             return
         op, video = self.operations.video(file_id, counting=media)
         if media:
