@@ -334,3 +334,38 @@ def test_vertex_refuses_a_token_it_did_not_grant(emulator):
     )
     with pytest.raises(sdk_errors.AuthenticationError):
         client.interactions.create(model=MODEL, input="SDK Vertex: forged", background=True)
+
+
+@pytest.fixture
+def vertex_veo_client(emulator):
+    emulator.operations.add_token(VERTEX_TOKEN, time.time() + 3600)
+    return genai.Client(
+        vertexai=True,
+        project="emulator-project",
+        location="us-central1",
+        credentials=google.oauth2.credentials.Credentials(token=VERTEX_TOKEN),
+        http_options=types.HttpOptions(base_url=emulator.base_url),
+    )
+
+
+def test_veo_on_vertex_through_the_sdk(vertex_veo_client, emulator):
+    """The predict dialect still answers the SDK's generate_videos, into a bucket and inline."""
+    client = vertex_veo_client
+    for storage in ("gs://studio-bucket/veo/", None):
+        operation = client.models.generate_videos(
+            model="veo-3.1-fast-generate-001",
+            source=types.GenerateVideosSource(prompt=f"SDK Veo on Vertex {storage}"),
+            config=types.GenerateVideosConfig(duration_seconds=4, output_gcs_uri=storage),
+        )
+        deadline = time.monotonic() + 60
+        while not operation.done:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+            operation = client.operations.get(operation)
+        assert operation.error is None
+        [generated] = operation.response.generated_videos
+        if storage:
+            assert generated.video.uri.startswith(storage)
+        else:
+            assert generated.video.video_bytes[4:8] == b"ftyp"
+    assert emulator.submits_for("SDK Veo on Vertex") == 2
