@@ -663,3 +663,11 @@ def test_vertex_uri_delivery_is_read_from_cloud_storage(emulator, bearer):
     )
     assert media.status_code == 200
     assert duration_of(media.content) == pytest.approx(3, abs=0.2)
+
+
+def test_a_streamed_get_is_refused(emulator):
+    created = create(emulator, "no streams").json()
+    url = f"{emulator.base_url}/v1/interactions/{created['id']}"
+    response = requests.get(url, params={"stream": "true"}, headers=KEY, timeout=30)
+    assert response.status_code == 400
+    assert "stream" in response.json()["error"]["message"]

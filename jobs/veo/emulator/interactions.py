@@ -649,11 +649,11 @@ class Interactions:
 
     def _watch(self, op: Operation) -> None:
         """Announce the interaction's end to the hooks module, when there is one."""
-        if optional_module("hooks") is None:
+        if (hooks := optional_module("hooks")) is None:
             return
-        threading.Thread(target=self._notify_when_done, args=(op,), daemon=True).start()
+        threading.Thread(target=self._notify_when_done, args=(op, hooks), daemon=True).start()
 
-    def _notify_when_done(self, op: Operation) -> None:
+    def _notify_when_done(self, op: Operation, hooks) -> None:
         self.operations.wait_ready(op, step=0.1)
         status = self.status(op)
         if status not in ("completed", "failed") or op.deleted or self.operations.stopped:
@@ -661,6 +661,6 @@ class Interactions:
         if not self.operations.mark_notified(op):
             return
         try:
-            optional_module("hooks").notify(f"interaction.{status}", {"id": op.name})
+            hooks.notify(f"interaction.{status}", {"id": op.name})
         except Exception:  # A broken hook must not take the emulator down.
             logger.exception("Notifying the end of %s failed", op.name)

@@ -186,12 +186,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(200, token, {"Cache-Control": "no-store"})
         elif match := VERTEX_INTERACTION_PATH.fullmatch(path):
             self._check_token("aiplatform.googleapis.com")
-            self._interaction(method, match, body, VERTEX)
+            self._interaction(method, match, query, body, VERTEX)
         elif match := UPLOAD_PATH.fullmatch(path):
             self._upload(method, match["version"], query, body)
         elif match := INTERACTION_PATH.fullmatch(path):
             self._check_key(query)
-            self._interaction(method, match, body, GEMINI)
+            self._interaction(method, match, query, body, GEMINI)
         elif (match := FILE_PATH.fullmatch(path)) and not (
             match["version"] == "v1beta" and match["download"] and method == "GET"
         ):
@@ -243,8 +243,12 @@ class Handler(BaseHTTPRequestHandler):
             )
         gemini.check_key(key, self.emulator.api_key)
 
-    def _interaction(self, method, match, body, dialect) -> None:
+    def _interaction(self, method, match, query, body, dialect) -> None:
         interactions = self.emulator.interactions
+        if query.get("stream", ["false"])[0].lower() == "true":
+            raise ApiError(
+                400, "INVALID_ARGUMENT", "stream is not supported by this emulator; poll instead."
+            )
         where = {"dialect": dialect}
         if dialect == VERTEX:
             version = "v1beta1"
