@@ -459,10 +459,13 @@ def test_nothing_is_sent_without_audio_or_without_a_model(
     assert transcript_rows(job) == {}
 
 
-def test_an_unfinished_job_is_not_transcribed(user, data_dir):
-    job = make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING)
+@responses.activate
+def test_a_job_that_is_not_completed_is_not_transcribed(gemini, user, data_dir):
+    job = completed_job(user, data_dir)
+    VideoCreationJob.objects.filter(pk=job.pk).update(status=Status.FAILED)
 
-    transcripts.transcribe(job.pk)  # no network configured: any call would raise
+    transcripts.transcribe(job.pk)
 
+    assert len(responses.calls) == 0
     job.refresh_from_db()
     assert "transcript" not in (job.metadata or {})
