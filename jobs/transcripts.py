@@ -266,8 +266,10 @@ def answer_text(data: dict) -> str:
     if status in ENDED:
         raise TranscriptFailed(f"The transcription did not complete (it ended {status}).")
     steps = data.get("steps")
-    if status != "completed" or not isinstance(steps, list):
+    if not isinstance(status, str) or not isinstance(steps, list):
         raise TranscriptFailed("The transcription service's answer was not an interaction.")
+    if status != "completed":
+        raise TranscriptFailed("The transcription service answered before the transcript was done.")
     texts = [
         part["text"]
         for step in steps
@@ -320,7 +322,9 @@ def _parse(lines) -> list[Cue]:
         start, end = _seconds(match.groups()[:4]), _seconds(match.groups()[4:])
         body = []
         while index < len(lines) and lines[index].strip():
-            if "-->" not in lines[index]:
+            if TIMING.match(lines[index].strip()):
+                break  # a cue that forgot its blank line: the next cue starts here
+            if "-->" not in lines[index]:  # no cue text may hold it
                 body.append(lines[index].strip())
             index += 1
         if end > start and body:

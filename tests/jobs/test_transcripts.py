@@ -23,7 +23,7 @@ from jobs.veo.emulator import transcribe
 from jobs.veo.emulator.errors import ApiError
 from jobs.veo.emulator.media import narration_for, render_mp4
 from tests.conftest import API_KEY, run_due_jobs
-from tests.factories import JOB_OPTIONS, MODEL, make_job
+from tests.factories import JOB_OPTIONS, MODEL, make_job, make_resource
 
 pytestmark = pytest.mark.django_db
 
@@ -269,6 +269,7 @@ def test_the_player_offers_the_captions_and_only_to_who_may_see_the_job(
 
 def test_a_job_without_a_transcript_has_no_track(client, user, data_dir):
     job = completed_job(user, data_dir)
+    make_resource(job, "audio.m4a", type="audio")
     client.force_login(user)
 
     page = client.get(reverse("jobs:detail", args=[job.pk])).content.decode()
@@ -299,7 +300,8 @@ def test_plain_words_become_one_cue_spanning_the_video(gemini, user, data_dir):
 def test_a_webvtt_answer_in_a_code_fence_is_kept_cue_by_cue(gemini, user, data_dir):
     text = (
         "```vtt\nWEBVTT\n\nNOTE made by a model\n\n1\n00:00.000 --> 00:01.500 align:start\n"
-        "<v Narrator>First line</v>\n\n00:00:01.500 --> 00:00:02.000\nSecond\nline\n```"
+        "<v Narrator>First line</v>\n\n00:00:01.500 --> 00:00:02.000\nSecond\nline\n"
+        "00:00:02.000 --> 00:00:02.500\nThird, without a blank line\nbroken --> arrow\n```"
     )
     responses.post(
         INTERACTIONS,
@@ -315,10 +317,13 @@ def test_a_webvtt_answer_in_a_code_fence_is_kept_cue_by_cue(gemini, user, data_d
     folder = data_dir / f"videos/{job.pk}/resources/transcripts"
     assert (folder / "transcript.vtt").read_text() == (
         "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\n<v Narrator>First line</v>\n\n"
-        "00:00:01.500 --> 00:00:02.000\nSecond\nline\n"
+        "00:00:01.500 --> 00:00:02.000\nSecond\nline\n\n"
+        "00:00:02.000 --> 00:00:02.500\nThird, without a blank line\n"
     )
-    assert (folder / "transcript.txt").read_text() == "First line\nSecond line\n"
-    assert note(job)["cues"] == 2
+    assert (folder / "transcript.txt").read_text() == (
+        "First line\nSecond line\nThird, without a blank line\n"
+    )
+    assert note(job)["cues"] == 3
 
 
 @responses.activate
@@ -374,12 +379,17 @@ GARBAGE = {
             "The transcription did not complete (it ended failed).",
         ),
         (
+            [{"status": 200, "json": {**GARBAGE, "status": "in_progress"}}],
+            1,
+            "The transcription service answered before the transcript was done.",
+        ),
+        (
             [{"status": 200, "json": {"status": "completed", "steps": []}}],
             1,
             "The transcription model answered without any text.",
         ),
     ],
-    ids=["429s", "500s", "400", "not json", "not webvtt", "failed", "no text"],
+    ids=["429s", "500s", "400", "not json", "not webvtt", "failed", "unfinished", "no text"],
 )
 @responses.activate
 def test_a_failed_transcription_leaves_the_job_completed_with_a_sentence(
