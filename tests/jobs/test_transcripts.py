@@ -19,7 +19,7 @@ from PIL import Image
 from jobs import services, storage, transcripts
 from jobs.media import extract_audio
 from jobs.models import VideoCreationJob, VideoResource
-from jobs.veo.emulator import transcribe
+from jobs.veo.emulator import service_account_info, transcribe
 from jobs.veo.emulator.errors import ApiError
 from jobs.veo.emulator.media import narration_for, render_mp4
 from tests.conftest import API_KEY, run_due_jobs
@@ -224,13 +224,10 @@ def _m4a(data, data_dir):
     return str(path)
 
 
-@responses.activate
 def test_the_pipeline_queues_the_transcription_after_the_job_completes(
     veo, user, data_dir, django_capture_on_commit_callbacks
 ):
-    """The job's video comes from the emulator over HTTP; its transcription is a task."""
-    responses.add_passthru(veo.base_url)
-    responses.add_callback(responses.POST, f"{veo.base_url}/v1/interactions", callback=the_emulator)
+    """The video and its transcript both come from the emulator over HTTP."""
     prompt = "A heron lands on a pier. Boats drift."
     with django_capture_on_commit_callbacks(execute=True):
         job = services.job_create(owner=user, prompt_text=prompt, model=MODEL, options=JOB_OPTIONS)
@@ -239,10 +236,60 @@ def test_the_pipeline_queues_the_transcription_after_the_job_completes(
     job.refresh_from_db()
 
     assert job.status == Status.COMPLETED, job.error
-    assert len(interaction_calls()) == 1
-    vtt = (data_dir / transcript_rows(job)["transcript.vtt"].file_path).read_text()
-    assert "Narrator: A heron lands on a pier." in vtt
+    rows = transcript_rows(job)
+    assert set(rows) == {"transcript.vtt", "transcript.txt"}
+    vtt = (data_dir / rows["transcript.vtt"].file_path).read_text()
+    assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:0")
+    assert "\nNarrator: A heron lands on a pier.\n" in vtt
+    assert (data_dir / rows["transcript.txt"].file_path).read_text() == (
+        "Narrator: A heron lands on a pier.\n"
+    )
+    assert job.metadata["transcript"]["cues"] == 1
+    assert metadata_file(data_dir, job)["metadata"]["transcript"]["tries"] == 1
     assert veo.submits_for(prompt) == 1
+    assert veo.redirect_key_leaks == 0
+
+
+def test_a_key_the_api_refuses_leaves_the_job_completed(veo, settings, user, data_dir):
+    settings.GEMINI_API_KEY = "not-the-emulators-key"
+    job = completed_job(user, data_dir)
+
+    transcripts.transcribe(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == Status.COMPLETED
+    assert transcript_rows(job) == {}
+    assert note(job)["error"].startswith("Google did not accept the studio's credentials")
+    assert note(job)["tries"] == 1
+
+
+@responses.activate
+def test_on_vertex_the_transcription_carries_a_bearer_token_in_global(
+    veo, settings, user, data_dir, tmp_path
+):
+    url = f"{veo.base_url}/v1beta1/projects/emulator-project/locations/global/interactions"
+    responses.add_callback(responses.POST, url, callback=the_emulator)
+    responses.add_passthru(veo.base_url)  # the token comes from the emulator's OAuth route
+    key_file = tmp_path / "service-account.json"
+    key_file.write_text(json.dumps(service_account_info(veo.base_url + "/token")))
+    settings.VEO_PROVIDER = "vertex"
+    settings.VERTEX_PROJECT = "emulator-project"
+    settings.VERTEX_LOCATION = "us-central1"
+    settings.VERTEX_API_BASE_URL = veo.base_url
+    settings.GOOGLE_APPLICATION_CREDENTIALS = str(key_file)
+    settings.GEMINI_API_KEY = "must-not-be-sent"
+    job = completed_job(user, data_dir)
+    grants = veo.token_grants
+
+    transcripts.transcribe(job.pk)
+
+    assert note(job)["cues"] == 1, note(job)
+    assert veo.token_grants == grants + 1
+    (call,) = interaction_calls()
+    assert call.request.url == url
+    assert call.request.headers["Authorization"].startswith("Bearer ")
+    assert "x-goog-api-key" not in call.request.headers
+    assert NARRATION in (data_dir / transcript_rows(job)["transcript.vtt"].file_path).read_text()
 
 
 @responses.activate
