@@ -7,8 +7,12 @@ checks that the two agree. Runs go to django-q2's real ORM broker and are counte
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -18,7 +22,7 @@ from django_q.conf import Conf
 from django_q.signing import SignedPackage
 from standardwebhooks import Webhook
 
-from jobs import pipeline, tasks
+from jobs import pipeline, services, tasks
 from jobs.models import VideoCreationJob
 from jobs.veo.emulator import hooks
 from jobs.webhooks import inbound
@@ -226,10 +230,15 @@ def test_an_event_the_studio_does_not_act_on_is_answered_200_and_ignored(
     client, hooks_on, broker, waiting, django_capture_on_commit_callbacks
 ):
     jobs_before = state()[0]
-    body = event("batch.succeeded")  # names the waiting job's id, all the same
-    response = post(client, body, signed(body), capture=django_capture_on_commit_callbacks)
-    assert response.status_code == 200
-    assert response.json()["outcome"] == "ignored"
+    bodies = [
+        event("batch.succeeded"),  # names the waiting job's id, all the same
+        b'{"type": "interaction.requires_action"}',  # and needs no data
+    ]
+    for n, body in enumerate(bodies):
+        headers = signed(body, webhook_id=f"msg_{n}")
+        response = post(client, body, headers, capture=django_capture_on_commit_callbacks)
+        assert response.status_code == 200
+        assert response.json()["outcome"] == "ignored"
     assert state()[0] == jobs_before
     assert queued(broker) == []
 
@@ -325,8 +334,10 @@ def test_an_oversized_body_is_refused_413_unread(
         (b'["interaction.completed"]', '"type" string'),
         (b'{"type": "interaction.completed", "data": {}}', '"data.id"'),
         (b'{"type": "interaction.completed", "data": "v1_x"}', '"data.id"'),
+        (b'{"type": "interaction.failed", "data": {"id": ""}}', '"data.id"'),
+        (b'{"type": "video.generated", "data": {"id": 42}}', '"data.id"'),
     ],
-    ids=["cut short", "not utf-8", "an array", "no id", "data not an object"],
+    ids=["cut short", "not utf-8", "an array", "no id", "data not an object", "empty", "number"],
 )
 def test_a_malformed_body_with_a_valid_signature_is_refused_400(
     client, hooks_on, broker, waiting, django_capture_on_commit_callbacks, body, words
@@ -335,6 +346,15 @@ def test_a_malformed_body_with_a_valid_signature_is_refused_400(
     response = post(client, body, signed(body), capture=django_capture_on_commit_callbacks)
     assert response.status_code == 400
     assert words in response.json()["error"]
+    assert state() == before
+    assert queued(broker) == []
+
+
+def test_a_wake_leaves_a_finished_job_alone(broker, user, django_capture_on_commit_callbacks):
+    job = make_job(user, status=Status.COMPLETED, stage=Stage.DONE, operation_name=INTERACTION)
+    before = state()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.job_wake(job.pk) is False
     assert state() == before
     assert queued(broker) == []
 
@@ -411,3 +431,21 @@ def test_the_whole_loop_emulator_to_signed_webhook_to_a_finished_job(
 def test_notify_sends_nothing_without_a_url(monkeypatch):
     monkeypatch.delenv(hooks.URL_VARIABLE, raising=False)
     assert hooks.notify("interaction.completed", {"id": INTERACTION}) is None
+
+
+@pytest.mark.parametrize(
+    ("secret", "refused"),
+    [("whsec_not base64!", True), ("no-prefix-nor-base64", True), (SECRET, False)],
+)
+def test_a_malformed_secret_stops_start_up_naming_the_setting(tmp_path, secret, refused):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DEBUG")}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**env, "VIDEOSTUDIO_DATA_DIR": str(tmp_path), "GEMINI_WEBHOOK_SECRET": secret},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (result.returncode != 0) is refused, result.stderr
+    assert ("GEMINI_WEBHOOK_SECRET must be the whsec_" in result.stderr) is refused
