@@ -99,13 +99,15 @@ def queued(queue):
     return found
 
 
+def generated(emulator, name):
+    """Return whether the emulator would answer a poll of operation name with done."""
+    done_at = emulator.stats()["operations"][name]["done_at"]
+    return done_at is not None and time.time() >= done_at
+
+
 def wait_until_generated(emulator, name, timeout=30):
-    """Wait until the emulator would answer a poll of operation name with done."""
     give_up = time.monotonic() + timeout
-    while True:
-        done_at = emulator.stats()["operations"][name]["done_at"]
-        if done_at is not None and time.time() >= done_at:
-            return
+    while not generated(emulator, name):
         assert time.monotonic() < give_up, "the emulator never finished the video"
         time.sleep(0.05)
 
@@ -420,8 +422,12 @@ def test_the_whole_loop_emulator_to_signed_webhook_to_a_finished_job(
     pipeline.run(job.pk)
     job.refresh_from_db()
     assert job.stage == Stage.GENERATING
-    wait_until_generated(veo, job.operation_name)
-    sender = hooks.notify("interaction.completed", {"id": job.operation_name})
+    # Told as it submits, the emulator sends the event once the video is ready.
+    sender = hooks.notify(
+        "interaction.completed",
+        {"id": job.operation_name},
+        until=lambda: generated(veo, job.operation_name),
+    )
     sender.join(timeout=30)
     job.refresh_from_db()
     assert job.status == Status.COMPLETED  # in sync mode the woken run ran in the request

@@ -22,6 +22,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import requests
@@ -32,6 +33,8 @@ URL_VARIABLE = "VEO_EMULATOR_WEBHOOK_URL"
 SECRET_VARIABLE = "VEO_EMULATOR_WEBHOOK_SECRET"  # noqa: S105 (a variable's name)
 ATTEMPTS = 3
 TIMEOUT_SECONDS = 5
+# The longest notify() waits for its `until` before sending anyway.
+WAIT_LIMIT_SECONDS = 600
 
 
 def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
@@ -88,19 +91,39 @@ def deliver(url: str, secrets: list[str], event_type: str, data: dict) -> int | 
     return status
 
 
-def notify(event_type: str, data: dict, *, url=None, secret=None) -> threading.Thread | None:
+def notify(
+    event_type: str,
+    data: dict,
+    *,
+    url=None,
+    secret=None,
+    delay: float = 0.0,
+    until: Callable[[], bool] | None = None,
+) -> threading.Thread | None:
     """Send event_type with data to the configured studio on a thread; return the thread.
 
-    Return None when no URL is configured (nothing is sent). Never raises: the emulator's
-    answer to its own caller does not depend on the studio hearing of it.
+    The thread waits `delay` seconds, then (if given) until `until()` is true, checked
+    every 50 ms for at most WAIT_LIMIT_SECONDS, so an emulator can call this when it
+    accepts a generation and have the event sent when the video is ready. Return None
+    when no URL is configured (nothing is sent). Never raises into the caller: the
+    emulator's answers do not depend on the studio hearing of it.
     """
     url = url if url is not None else os.environ.get(URL_VARIABLE, "").strip()
     secret = secret if secret is not None else os.environ.get(SECRET_VARIABLE, "")
     secrets = secret.replace(",", " ").split()
     if not url or not secrets:
         return None
-    thread = threading.Thread(
-        target=deliver, args=(url, secrets, event_type, data), name="webhook", daemon=True
-    )
+
+    def send():
+        time.sleep(delay)
+        give_up = time.monotonic() + WAIT_LIMIT_SECONDS
+        while until is not None and not until() and time.monotonic() < give_up:
+            time.sleep(0.05)
+        try:
+            deliver(url, secrets, event_type, data)
+        except Exception:
+            logger.exception("Could not send the %s webhook to %s", event_type, url)
+
+    thread = threading.Thread(target=send, name="webhook", daemon=True)
     thread.start()
     return thread
