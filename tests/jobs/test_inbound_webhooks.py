@@ -361,6 +361,17 @@ def test_a_wake_leaves_a_finished_job_alone(broker, user, django_capture_on_comm
     assert queued(broker) == []
 
 
+def test_deleting_a_woken_job_keeps_its_events_record(
+    client, hooks_on, broker, waiting, django_capture_on_commit_callbacks
+):
+    body = event()
+    post(client, body, signed(body), capture=django_capture_on_commit_callbacks)
+    VideoCreationJob.objects.filter(pk=waiting.pk).update(status=Status.FAILED)
+    services.job_delete(job=VideoCreationJob.objects.get(pk=waiting.pk))
+    row = InboundEvent.objects.get()
+    assert (row.outcome, row.job_id) == (InboundEvent.Outcome.WOKE, None)
+
+
 def test_only_post_is_answered(client, hooks_on):
     assert client.get(URL).status_code == 405
     assert reverse("gemini-webhook") == URL
