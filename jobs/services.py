@@ -299,6 +299,20 @@ def jobs_enqueue_due(*, limit=200) -> int:
     return queued
 
 
+def job_wake(job_id) -> bool:
+    """Make an unfinished job's next step due now and queue a run; return whether it was.
+
+    Called when Google says the job's generation has ended (jobs/webhooks/inbound.py). The
+    run polls Google as usual and handles what it answers, so a wake decides nothing;
+    if the queued task is lost, the ticker finds the step due. A run already holding the
+    job keeps it, and the one queued here leaves at once.
+    """
+    woke = VideoCreationJob.objects.active().filter(pk=job_id).update(next_run_at=timezone.now())
+    if woke:
+        enqueue_run(job_id)
+    return woke == 1
+
+
 # --- Pipeline transitions ------------------------------------------------------------
 
 

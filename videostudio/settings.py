@@ -5,6 +5,7 @@ local Veo emulator); production hardening switches on with DEBUG=false. Every va
 validated here so that a typo fails at start-up with ImproperlyConfigured, not later.
 """
 
+import base64
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -521,3 +522,20 @@ WEBHOOK_TIMEOUT = (
 WEBHOOK_RETRY_HOURS = env_int("WEBHOOK_RETRY_HOURS", 24, minimum=1)
 WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 30, minimum=1)
 WEBHOOK_BACKOFF_MAX_SECONDS = env_int("WEBHOOK_BACKOFF_MAX_SECONDS", 6 * 3600, minimum=1)
+
+# --- Incoming webhooks --------------------------------------------------------------------
+
+# The signing secret (whsec_…) Google showed once when the studio's static webhook was
+# registered (README, "Told instead of polling"). Empty switches /hooks/gemini/ off
+# (404): jobs then finish by polling alone, as they also do whenever a webhook is lost.
+GEMINI_WEBHOOK_SECRET = env_secret("GEMINI_WEBHOOK_SECRET", required=False)
+if GEMINI_WEBHOOK_SECRET:
+    try:
+        _key = GEMINI_WEBHOOK_SECRET.removeprefix("whsec_")
+        if not base64.b64decode(_key + "=" * (-len(_key) % 4), validate=True):
+            raise ValueError
+    except ValueError:
+        raise ImproperlyConfigured(
+            "GEMINI_WEBHOOK_SECRET must be the whsec_… signing secret Google returned "
+            "(whsec_ and base64), as it was shown."
+        ) from None

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from jobs.api import views as token_views
+from jobs.webhooks import inbound
 from videostudio import api
 
 urlpatterns = [
@@ -28,4 +29,8 @@ urlpatterns = [
     *api.urls(),
     path("settings/tokens/", token_views.api_tokens, name="api-tokens"),
     path("settings/webhooks/", include("jobs.webhooks.urls")),
+    # Webhooks Google sends (off unless GEMINI_WEBHOOK_SECRET is set), with or without
+    # the slash: a POST cannot be redirected to add it.
+    path("hooks/gemini/", inbound.gemini, name="gemini-webhook"),
+    path("hooks/gemini", inbound.gemini),
 ]

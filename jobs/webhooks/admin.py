@@ -1,7 +1,8 @@
 """Webhooks in the admin: ops see endpoints and delivery logs, switch off and resend.
 
 Endpoints are registered on their owner's settings page, where the URL's address is
-checked; the signing secret is never shown here.
+checked; the signing secret is never shown here. The webhooks Google sent the studio
+are listed read-only, with what each did.
 """
 
 from django.contrib import admin, messages
@@ -9,7 +10,7 @@ from django.contrib import admin, messages
 from jobs.admin import ReadOnlyInline
 
 from . import services
-from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .models import InboundEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 class WebhookAttemptInline(ReadOnlyInline):
@@ -81,3 +82,19 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def send_again(self, request, queryset):
         sent = sum(services.delivery_resend(delivery=delivery) for delivery in queryset)
         self.message_user(request, f"Sending {sent} delivery(ies) again.", messages.SUCCESS)
+
+
+@admin.register(InboundEvent)
+class InboundEventAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "event_type", "object_id", "outcome", "job", "webhook_id"]
+    list_filter = ["outcome", "event_type", ("received_at", admin.DateFieldListFilter)]
+    search_fields = ["webhook_id", "object_id", "job__id"]
+    list_select_related = ["job"]
+    fields = ["webhook_id", "event_type", "object_id", "outcome", "job", "received_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -139,3 +139,39 @@ class WebhookAttempt(models.Model):
 
     def __str__(self):
         return f"attempt {self.number}"
+
+
+class InboundEvent(models.Model):
+    """A webhook Google sent to the studio, kept by its webhook-id for a week.
+
+    Google delivers at least once and retries for a day, so a webhook-id seen before is
+    answered and not acted on again; the row also tells ops what came in and what the
+    studio did with it.
+    """
+
+    class Outcome(models.TextChoices):
+        WOKE = "woke", "Woke the job's pipeline"
+        NO_JOB = "no_job", "No unfinished job has this id"
+        IGNORED = "ignored", "An event the studio does not act on"
+
+    webhook_id = models.CharField(max_length=200, unique=True)
+    event_type = models.CharField(max_length=64)
+    # The event's data.id: an interaction's id, or for video.generated an operation's.
+    object_id = models.CharField(max_length=500, blank=True)
+    job = models.ForeignKey(
+        "jobs.VideoCreationJob",
+        on_delete=models.DB_SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    outcome = models.CharField(max_length=16, choices=Outcome)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        db_table = "inbound_webhook_events"
+        ordering = ["-received_at"]
+        verbose_name = "inbound webhook event"
+
+    def __str__(self):
+        return f"{self.event_type} {self.webhook_id}"
