@@ -671,3 +671,12 @@ def test_a_streamed_get_is_refused(emulator):
     response = requests.get(url, params={"stream": "true"}, headers=KEY, timeout=30)
     assert response.status_code == 400
     assert "stream" in response.json()["error"]["message"]
+
+
+def test_a_download_right_after_completion_can_miss_once(emulator):
+    uri = uri_interaction(emulator, "not there yet [fault=download-404-once]")
+    first = requests.get(uri, params={"alt": "media"}, headers=KEY, timeout=30)
+    assert first.status_code == 404
+    again = requests.get(uri, params={"alt": "media"}, headers=KEY, timeout=30)
+    assert again.status_code == 200
+    assert again.content[4:8] == b"ftyp"
