@@ -11,6 +11,7 @@ import pytest
 import requests
 from PIL import Image
 
+from jobs.veo.emulator import Emulator
 from tests.conftest import API_KEY
 
 KEY = {"x-goog-api-key": API_KEY}
@@ -680,3 +681,14 @@ def test_a_download_right_after_completion_can_miss_once(emulator):
     again = requests.get(uri, params={"alt": "media"}, headers=KEY, timeout=30)
     assert again.status_code == 200
     assert again.content[4:8] == b"ftyp"
+
+
+def test_a_restarted_emulator_still_answers_for_its_interactions(tmp_path):
+    with Emulator(latency=0, data_dir=tmp_path, api_key=API_KEY) as first:
+        created = create(first, "survives a restart").json()
+        finished(first, created["id"])
+    with Emulator(latency=0, data_dir=tmp_path, api_key=API_KEY) as second:
+        resource = get(second, created["id"]).json()
+        assert resource["status"] == "completed"
+        assert duration_of(inline_video(resource)) == pytest.approx(3, abs=0.2)
+        assert second.submits_for("survives a restart") == 1
