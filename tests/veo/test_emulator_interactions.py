@@ -178,6 +178,7 @@ def test_a_bad_key_is_refused_and_nothing_is_counted(emulator, headers, status):
         ({"generation_config": {"video_config": {"task": "dance"}}}, 400, "task"),
         ({"generation_config": {"seed": "x"}}, 400, "seed"),
         ({"stream": True}, 400, "stream"),
+        ({"input": [{"type": "user_input", "content": ["x"]}]}, 400, "content objects"),
     ],
     ids=[
         "unknown-key",
@@ -191,6 +192,7 @@ def test_a_bad_key_is_refused_and_nothing_is_counted(emulator, headers, status):
         "bad-task",
         "bad-seed",
         "stream",
+        "string-content",
     ],
 )
 def test_invalid_creates_are_refused_in_the_envelope_and_not_counted(emulator, body, status, words):
