@@ -11,6 +11,7 @@ import pytest
 import requests
 from PIL import Image
 
+from jobs.veo.emulator import Emulator
 from tests.conftest import API_KEY
 
 KEY = {"x-goog-api-key": API_KEY}
@@ -177,6 +178,7 @@ def test_a_bad_key_is_refused_and_nothing_is_counted(emulator, headers, status):
         ({"generation_config": {"video_config": {"task": "dance"}}}, 400, "task"),
         ({"generation_config": {"seed": "x"}}, 400, "seed"),
         ({"stream": True}, 400, "stream"),
+        ({"input": [{"type": "user_input", "content": ["x"]}]}, 400, "content objects"),
     ],
     ids=[
         "unknown-key",
@@ -190,6 +192,7 @@ def test_a_bad_key_is_refused_and_nothing_is_counted(emulator, headers, status):
         "bad-task",
         "bad-seed",
         "stream",
+        "string-content",
     ],
 )
 def test_invalid_creates_are_refused_in_the_envelope_and_not_counted(emulator, body, status, words):
@@ -671,3 +674,23 @@ def test_a_streamed_get_is_refused(emulator):
     response = requests.get(url, params={"stream": "true"}, headers=KEY, timeout=30)
     assert response.status_code == 400
     assert "stream" in response.json()["error"]["message"]
+
+
+def test_a_download_right_after_completion_can_miss_once(emulator):
+    uri = uri_interaction(emulator, "not there yet [fault=download-404-once]")
+    first = requests.get(uri, params={"alt": "media"}, headers=KEY, timeout=30)
+    assert first.status_code == 404
+    again = requests.get(uri, params={"alt": "media"}, headers=KEY, timeout=30)
+    assert again.status_code == 200
+    assert again.content[4:8] == b"ftyp"
+
+
+def test_a_restarted_emulator_still_answers_for_its_interactions(tmp_path):
+    with Emulator(latency=0, data_dir=tmp_path, api_key=API_KEY) as first:
+        created = create(first, "survives a restart").json()
+        finished(first, created["id"])
+    with Emulator(latency=0, data_dir=tmp_path, api_key=API_KEY) as second:
+        resource = get(second, created["id"]).json()
+        assert resource["status"] == "completed"
+        assert duration_of(inline_video(resource)) == pytest.approx(3, abs=0.2)
+        assert second.submits_for("survives a restart") == 1

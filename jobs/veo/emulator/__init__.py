@@ -79,6 +79,8 @@ Markers in the prompt steer a single request:
     truncated            download announces the full Content-Length, sends half and closes.
     expired              download answers 404 NOT_FOUND ("File not found or expired"; on Cloud
                          Storage "No such object").
+    download-404-once    the first download answers 404 NOT_FOUND (not ready yet), the next
+                         succeeds.
     slow                 the operation takes 600 s.
 
 On Vertex the quota, permission and billing faults answer in Vertex AI's words, and the download

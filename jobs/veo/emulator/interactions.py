@@ -186,8 +186,8 @@ def content_parts(value) -> list[dict]:
             content = item.get("content", [])
             if isinstance(content, str):
                 content = [{"type": "text", "text": content}]
-            if not isinstance(content, list):
-                raise invalid(f"input[{index}].content must be a list of contents.")
+            if not isinstance(content, list) or not all(isinstance(c, dict) for c in content):
+                raise invalid(f"input[{index}].content must be a list of content objects.")
             parts.extend(content)
         elif item["type"] in ("model_output", "thought"):
             continue
@@ -268,7 +268,7 @@ class Interactions:
         )
         if refusal is not None:
             if refusal.code == 429:
-                # The SDK honours only retry-after-ms; Google sends it beside RetryInfo.
+                # The SDK honours only retry-after-ms, so a 429 carries it beside RetryInfo.
                 delay = faults.retry_delay(refusal)
                 refusal.headers = {**refusal.headers, "retry-after-ms": str(round(delay * 1000))}
             raise refusal

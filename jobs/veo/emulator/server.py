@@ -373,6 +373,9 @@ class Handler(BaseHTTPRequestHandler):
                 self._send_bytes(200, b"<html>error</html>", "text/html; charset=utf-8")
             case "expired":
                 raise gone
+            case "download-404-once" if self.operations.spend_download_fault(op):
+                # The file is not there yet right after completion; the retry finds it.
+                raise ApiError(404, "NOT_FOUND", "File not found or not yet ACTIVE.")
             case "truncated":
                 self._send_video(path, truncate=True)
             case _:
