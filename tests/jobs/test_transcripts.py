@@ -411,6 +411,22 @@ GARBAGE = {
             "Google refused the transcription request (400).",
         ),
         (
+            [
+                {
+                    "status": 400,
+                    "json": {
+                        "error": {
+                            "code": 400,
+                            "message": "API key not valid.",
+                            "details": [{"reason": "API_KEY_INVALID"}],
+                        }
+                    },
+                }
+            ],
+            1,
+            "Google did not accept the studio's credentials for transcription (400).",
+        ),
+        (
             [{"status": 200, "body": "<html>not json</html>"}],
             1,
             "The transcription service's answer was not an interaction.",
@@ -436,7 +452,17 @@ GARBAGE = {
             "The transcription model answered without any text.",
         ),
     ],
-    ids=["429s", "500s", "400", "not json", "not webvtt", "failed", "unfinished", "no text"],
+    ids=[
+        "429s",
+        "500s",
+        "400",
+        "bad key",
+        "not json",
+        "not webvtt",
+        "failed",
+        "unfinished",
+        "no text",
+    ],
 )
 @responses.activate
 def test_a_failed_transcription_leaves_the_job_completed_with_a_sentence(
