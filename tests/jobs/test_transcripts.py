@@ -250,6 +250,33 @@ def test_the_pipeline_queues_the_transcription_after_the_job_completes(
     assert veo.redirect_key_leaks == 0
 
 
+@responses.activate
+def test_the_job_is_completed_before_its_transcription_and_stays_so_when_it_fails(
+    veo, user, data_dir, django_capture_on_commit_callbacks
+):
+    seen = []
+
+    def failing(request):
+        seen.append(VideoCreationJob.objects.get(prompt_text=prompt).status)
+        return 503, {}, "{}"
+
+    responses.add_passthru(veo.base_url)
+    responses.add_callback(responses.POST, f"{veo.base_url}/v1/interactions", callback=failing)
+    prompt = "A lantern on a boat. Night."
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.job_create(owner=user, prompt_text=prompt, model=MODEL, options=JOB_OPTIONS)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_due_jobs()
+    job.refresh_from_db()
+
+    assert seen == [Status.COMPLETED] * 3
+    assert job.status == Status.COMPLETED
+    assert not job.error
+    assert job.progress == 100
+    assert "unavailable (503)" in job.metadata["transcript"]["error"]
+    assert transcript_rows(job) == {}
+
+
 def test_a_key_the_api_refuses_leaves_the_job_completed(veo, settings, user, data_dir):
     settings.GEMINI_API_KEY = "not-the-emulators-key"
     job = completed_job(user, data_dir)
