@@ -535,6 +535,17 @@ def test_a_transcribed_job_is_not_sent_again(gemini, user, data_dir):
 
 
 @responses.activate
+def test_the_api_version_is_the_setting(gemini, settings, user, data_dir):
+    settings.GEMINI_API_VERSION = "v1beta"
+    responses.add_callback(responses.POST, f"{GOOGLE}/v1beta/interactions", callback=the_emulator)
+    job = completed_job(user, data_dir)
+
+    transcripts.transcribe(job.pk)
+
+    assert note(job)["cues"] == 1
+
+
+@responses.activate
 def test_a_redirect_is_not_followed_so_the_key_stays_on_the_api_host(gemini, user, data_dir):
     elsewhere = "https://elsewhere.example/interactions"
     responses.post(INTERACTIONS, status=302, headers={"Location": elsewhere})
