@@ -162,7 +162,7 @@ def request_body(model, audio: bytes) -> dict:
 def _ask(job_id, body) -> str:
     """Send the create, trying again on a refusal that may pass; return the answer's text."""
     session = transport.new_session()
-    url, credential = _endpoint()
+    url, headers = _endpoint()
     failure = None
     for attempt in range(TRIES):
         if not _count_try(job_id):
@@ -177,7 +177,7 @@ def _ask(job_id, body) -> str:
                 )
             )
         try:
-            return answer_text(_send(session, url, body, credential))
+            return answer_text(_send(session, url, body, headers))
         except VeoError as error:
             if not error.retryable:
                 raise TranscriptFailed(error.message) from None
