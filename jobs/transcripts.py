@@ -162,7 +162,7 @@ def request_body(model, audio: bytes) -> dict:
 def _ask(job_id, body) -> str:
     """Send the create, trying again on a refusal that may pass; return the answer's text."""
     session = transport.new_session()
-    url, credential = _endpoint()
+    url, headers = _endpoint()
     failure = None
     for attempt in range(TRIES):
         if not _count_try(job_id):
@@ -177,7 +177,7 @@ def _ask(job_id, body) -> str:
                 )
             )
         try:
-            return answer_text(_send(session, url, body, credential))
+            return answer_text(_send(session, url, body, headers))
         except VeoError as error:
             if not error.retryable:
                 raise TranscriptFailed(error.message) from None
@@ -236,7 +236,7 @@ def _send(session, url, body, headers) -> dict:
     if response.status_code != 200:
         error = transport.error_from_response(response, credential="the API key")
         raise VeoError(
-            _refusal(response.status_code, retryable=error.retryable),
+            _refusal(response, retryable=error.retryable),
             retryable=error.retryable,
             retry_after=error.retry_after,
             code=response.status_code,
@@ -244,14 +244,20 @@ def _send(session, url, body, headers) -> dict:
     return transport.json_body(response, strict=False)
 
 
-def _refusal(code, *, retryable) -> str:
+def _refusal(response, *, retryable) -> str:
+    """Say in a sentence why Google refused the create (its own words stay in the log)."""
+    code = response.status_code
+    logger.warning("The transcription was refused: %s %s", code, response.text[:500])
+    error = transport.json_body(response, strict=False).get("error")
+    details = error.get("details") if isinstance(error, dict) else None
+    reasons = {d.get("reason") for d in details or [] if isinstance(d, dict)}
     if code == 429 and not retryable:
         return "The project's daily quota for transcriptions is used up."
     if code == 429:
         return "Google's rate limit for transcriptions was reached."
     if code in transport.RETRYABLE_HTTP:
         return f"Google's transcription service was unavailable ({code})."
-    if code in (401, 403):
+    if code in (401, 403) or "API_KEY_INVALID" in reasons:
         return f"Google did not accept the studio's credentials for transcription ({code})."
     if code == 404:
         return "Google does not offer the transcription model to this account (404)."

@@ -250,6 +250,33 @@ def test_the_pipeline_queues_the_transcription_after_the_job_completes(
     assert veo.redirect_key_leaks == 0
 
 
+@responses.activate
+def test_the_job_is_completed_before_its_transcription_and_stays_so_when_it_fails(
+    veo, user, data_dir, django_capture_on_commit_callbacks
+):
+    seen = []
+
+    def failing(request):
+        seen.append(VideoCreationJob.objects.get(prompt_text=prompt).status)
+        return 503, {}, "{}"
+
+    responses.add_passthru(veo.base_url)
+    responses.add_callback(responses.POST, f"{veo.base_url}/v1/interactions", callback=failing)
+    prompt = "A lantern on a boat. Night."
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.job_create(owner=user, prompt_text=prompt, model=MODEL, options=JOB_OPTIONS)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_due_jobs()
+    job.refresh_from_db()
+
+    assert seen == [Status.COMPLETED] * 3
+    assert job.status == Status.COMPLETED
+    assert not job.error
+    assert job.progress == 100
+    assert "unavailable (503)" in job.metadata["transcript"]["error"]
+    assert transcript_rows(job) == {}
+
+
 def test_a_key_the_api_refuses_leaves_the_job_completed(veo, settings, user, data_dir):
     settings.GEMINI_API_KEY = "not-the-emulators-key"
     job = completed_job(user, data_dir)
@@ -411,6 +438,22 @@ GARBAGE = {
             "Google refused the transcription request (400).",
         ),
         (
+            [
+                {
+                    "status": 400,
+                    "json": {
+                        "error": {
+                            "code": 400,
+                            "message": "API key not valid.",
+                            "details": [{"reason": "API_KEY_INVALID"}],
+                        }
+                    },
+                }
+            ],
+            1,
+            "Google did not accept the studio's credentials for transcription (400).",
+        ),
+        (
             [{"status": 200, "body": "<html>not json</html>"}],
             1,
             "The transcription service's answer was not an interaction.",
@@ -436,7 +479,17 @@ GARBAGE = {
             "The transcription model answered without any text.",
         ),
     ],
-    ids=["429s", "500s", "400", "not json", "not webvtt", "failed", "unfinished", "no text"],
+    ids=[
+        "429s",
+        "500s",
+        "400",
+        "bad key",
+        "not json",
+        "not webvtt",
+        "failed",
+        "unfinished",
+        "no text",
+    ],
 )
 @responses.activate
 def test_a_failed_transcription_leaves_the_job_completed_with_a_sentence(
@@ -479,6 +532,17 @@ def test_a_transcribed_job_is_not_sent_again(gemini, user, data_dir):
     transcripts.transcribe(job.pk)
 
     assert len(interaction_calls()) == 1
+
+
+@responses.activate
+def test_the_api_version_is_the_setting(gemini, settings, user, data_dir):
+    settings.GEMINI_API_VERSION = "v1beta"
+    responses.add_callback(responses.POST, f"{GOOGLE}/v1beta/interactions", callback=the_emulator)
+    job = completed_job(user, data_dir)
+
+    transcripts.transcribe(job.pk)
+
+    assert note(job)["cues"] == 1
 
 
 @responses.activate
