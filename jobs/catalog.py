@@ -511,7 +511,15 @@ def _check_parent(spec, task, options, parent, errors):
         return
     length = chain_seconds(parent)
     limits = spec.limits(task)
-    if task == Task.EXTEND:
+    source_resolution = (parent.options or {}).get("resolution")
+    if task == Task.EXTEND and source_resolution not in limits.get(
+        "resolutions", [source_resolution]
+    ):
+        errors["parent"] = (
+            f"Job {parent.pk}'s video is {source_resolution}; {spec.label} extends "
+            f"{_list(limits['resolutions'])} videos only."
+        )
+    elif task == Task.EXTEND:
         _check_room(spec, parent, length, options, limits, errors)
     elif task == Task.EDIT and "source_seconds" in limits:
         shortest, longest = limits["source_seconds"]

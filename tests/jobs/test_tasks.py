@@ -148,6 +148,16 @@ REFUSALS = {
         "parent",
         "Veo 3.1 Fast can only extend videos made through predictLongRunning on the Gemini API",
     ),
+    "a Veo extension of a video that is not 720p": (
+        lambda user: {
+            "model": MODEL,
+            "task": Task.EXTEND,
+            "parent": finished(user, options={**JOB_OPTIONS, "resolution": "1080p"}),
+            "options": {**JOB_OPTIONS, "duration_seconds": 8},
+        },
+        "parent",
+        "video is 1080p; Veo 3.1 Fast extends 720p videos only.",
+    ),
     "an edit of a job that has no video": (
         lambda user: {
             "task": Task.EDIT,
