@@ -21,7 +21,7 @@ from tests.factories import JOB_OPTIONS
 pytestmark = pytest.mark.django_db
 
 MODEL = "veo-3.1-fast-generate-001"
-PREFIX = "https://us-central1-aiplatform.googleapis.com/v1/projects/studio-proj/locations/us-central1/publishers/google/models"
+PREFIX = "https://us-central1-aiplatform.googleapis.com/v1beta1/projects/studio-proj/locations/us-central1/publishers/google/models"
 SUBMIT = f"{PREFIX}/{MODEL}:predictLongRunning"
 FETCH = f"{PREFIX}/{MODEL}:fetchPredictOperation"
 OPERATION = f"projects/studio-proj/locations/us-central1/publishers/google/models/{MODEL}/operations/0c33-uuid"
