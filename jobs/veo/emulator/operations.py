@@ -320,7 +320,15 @@ class Operations:
         # Render beside the final name so a download never sees a half-written file; the random
         # part keeps a render that outlived a stopped emulator from writing into this one's.
         partial = path.with_name(f"{op.file_id}.{secrets.token_hex(4)}.part")
-        frame = {"prompt": op.prompt, "width": op.width, "height": op.height, "seconds": op.seconds}
+        frame = {
+            "prompt": op.prompt,
+            "width": op.width,
+            "height": op.height,
+            "seconds": op.seconds,
+            # Vertex's generateAudio and seed (the Gemini dialect refuses the first).
+            "audio": op.parameters.get("generateAudio") is not False,
+            "seed": op.parameters.get("seed"),
+        }
         try:
             try:
                 render_mp4(partial, background=background, **frame)
