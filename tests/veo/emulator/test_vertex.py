@@ -103,7 +103,7 @@ def wait_until_done(emulator, auth, name, *, timeout=15):
 def submit_and_finish(emulator, auth, prompt, **parameters):
     response = submit(emulator, auth, prompt, **parameters)
     assert response.status_code == 200, response.text
-    return wait_until_done(emulator, auth, response.json()["name"])
+    return wait_until_done(emulator, auth, response.json()["name"], timeout=60)
 
 
 def storage_url(emulator, gcs_uri, *, prefix=""):
@@ -630,7 +630,8 @@ def test_reference_images_are_taken_in_the_sdks_and_the_docs_spelling(emulator, 
 def submit_and_finish_instance(emulator, auth, instance, **parameters):
     response = submit(emulator, auth, None, instance=instance, **parameters)
     assert response.status_code == 200, response.text
-    return wait_until_done(emulator, auth, response.json()["name"])
+    # Longer renders on a busy machine take a while.
+    return wait_until_done(emulator, auth, response.json()["name"], timeout=90)
 
 
 @pytest.mark.parametrize(
@@ -689,8 +690,7 @@ def test_extending_a_stored_video_makes_one_as_long_as_both(emulator, auth):
     url = storage_url(emulator, extended["response"]["videos"][0]["gcsUri"])
     video = requests.get(url, headers=auth, timeout=10)
     assert video.status_code == 200
-    kinds, seconds = streams(video.content)
-    assert abs(seconds - 10) <= 0.2
+    assert abs(streams(video.content)[1] - 10) <= 0.2
 
 
 def test_extending_inline_bytes_makes_one_as_long_as_both(emulator, auth):
