@@ -5,16 +5,23 @@ fetchPredictOperation and the Cloud Storage read.
 """
 
 import base64
+import io
 import json
+import time
 
 import pytest
 import requests
 import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from PIL import Image
 
 from jobs import services
+from jobs.media import probe
 from jobs.models import VideoCreationJob
+from jobs.veo.base import GenerationRequest, InputImage, SourceVideo, Task, VeoError
+from jobs.veo.emulator import service_account_info
+from jobs.veo.vertex import VertexProvider, stored_video_uri
 from tests.conftest import run_due_jobs
 from tests.factories import JOB_OPTIONS
 
@@ -236,3 +243,180 @@ def test_model_the_project_cannot_reach_is_a_final_error(
     assert job.status == VideoCreationJob.Status.FAILED
     assert "does not offer this model to this account" in job.error
     assert len(calls_to(SUBMIT)) == 1
+
+
+# --- Veo 3.1 GA's tasks against the emulator over HTTP ----------------------------------
+#
+# VertexProvider itself, with a real token from the emulator: each task is submitted once,
+# polled until done and downloaded, as the pipeline does.
+
+EMULATOR_PROJECT = "emulator-project"
+BUCKET = "gs://studio-bucket/tasks/"
+
+
+@pytest.fixture
+def emulator_provider(emulator, tmp_path):
+    key_file = tmp_path / "service-account.json"
+    key_file.write_text(json.dumps(service_account_info(emulator.base_url + "/token")))
+
+    def provider(storage_uri=BUCKET):
+        return VertexProvider(
+            project=EMULATOR_PROJECT,
+            location="us-central1",
+            credentials_file=str(key_file),
+            base_url=emulator.base_url,
+            storage_base_url=emulator.base_url,
+            storage_uri=storage_uri,
+        )
+
+    return provider
+
+
+def generate(provider, request, dest_dir, *, timeout=90):
+    """Submit once, poll until done, download every sample; return the operation and files."""
+    name = provider.submit(request)
+    deadline = time.monotonic() + timeout
+    while not (operation := provider.poll(name)).done:
+        assert time.monotonic() < deadline, f"{name} was not done in {timeout} s"
+        time.sleep(0.05)
+    assert operation.error is None, operation.error
+    paths = []
+    for number, sample in enumerate(operation.samples):
+        path = dest_dir / f"{name.rpartition('/')[2]}-{number}.mp4"
+        provider.download(sample, path, max_bytes=50_000_000)
+        paths.append(path)
+    return operation, paths
+
+
+def png_image(color):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 36), color).save(buffer, format="PNG")
+    return InputImage(data=buffer.getvalue(), mime_type="image/png")
+
+
+def task_request(prompt, **fields):
+    return GenerationRequest(
+        prompt=prompt, model=MODEL, duration_seconds=fields.pop("duration_seconds", 4), **fields
+    )
+
+
+def sent(emulator, prompt):
+    (stats,) = [op for op in emulator.stats()["operations"].values() if op["prompt"] == prompt]
+    return stats
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"task": Task.TEXT},
+        {"task": Task.IMAGE, "image": png_image("red")},
+        {"task": Task.IMAGE, "image": png_image("red"), "last_frame": png_image("blue")},
+        {
+            "task": Task.REFERENCES,
+            "reference_images": (png_image("red"), png_image("green"), png_image("blue")),
+            "duration_seconds": 8,
+        },
+    ],
+    ids=["text", "first frame", "first and last", "references"],
+)
+def test_each_task_is_submitted_once_and_lands_as_a_video(
+    emulator, emulator_provider, tmp_path, fields
+):
+    prompt = f"Vertex task {fields['task']} {len(fields)}"
+    request = task_request(prompt, **fields)
+
+    operation, (path,) = generate(emulator_provider(), request, tmp_path)
+
+    assert operation.samples[0].uri.startswith(BUCKET)
+    assert probe(path).duration == pytest.approx(request.duration_seconds, abs=0.3)
+    assert emulator.submits_for(prompt) == 1
+    stats = sent(emulator, prompt)
+    assert (stats["image"], stats["last_frame"]) == ("image" in fields, "last_frame" in fields)
+
+
+def test_extension_of_a_stored_video_reads_it_in_place_and_is_as_long_as_both(
+    emulator, emulator_provider, tmp_path
+):
+    provider = emulator_provider()
+    parent, _ = generate(provider, task_request("Vertex boat sets out"), tmp_path)
+    source = SourceVideo(
+        job_id="parent", api="predict", uri=stored_video_uri(parent.raw), duration_seconds=4
+    )
+    assert source.uri.startswith(BUCKET)
+
+    prompt = "Vertex boat reaches the island"
+    request = task_request(prompt, task=Task.EXTEND, source=source, duration_seconds=6)
+    _, (path,) = generate(provider, request, tmp_path)
+
+    assert probe(path).duration == pytest.approx(10, abs=0.3)
+    assert emulator.submits_for(prompt) == 1
+
+
+def test_extension_of_a_local_video_sends_its_bytes(emulator, emulator_provider, tmp_path):
+    provider = emulator_provider(storage_uri="")
+    parent, (parent_path,) = generate(provider, task_request("Vertex kite rises"), tmp_path)
+    assert parent.samples[0].data is not None and stored_video_uri(parent.raw) == ""
+    source = SourceVideo(job_id="parent", api="predict", path=parent_path, duration_seconds=4)
+
+    prompt = "Vertex kite loops"
+    _, (path,) = generate(
+        provider,
+        task_request(prompt, task=Task.EXTEND, source=source, duration_seconds=8),
+        tmp_path,
+    )
+
+    assert probe(path).duration == pytest.approx(12, abs=0.3)
+    assert emulator.submits_for(prompt) == 1
+
+
+def test_seed_audio_enhance_and_samples_reach_vertex(emulator, emulator_provider, tmp_path):
+    prompt = "Vertex, every knob"
+    request = task_request(
+        prompt,
+        sample_count=3,
+        seed=42,
+        generate_audio=False,
+        enhance_prompt=True,
+        negative_prompt="text",
+        person_generation="disallow",
+    )
+
+    _, paths = generate(emulator_provider(), request, tmp_path)
+
+    assert len(paths) == 3
+    assert [probe(path).has_audio for path in paths] == [False] * 3
+    assert sent(emulator, prompt)["parameters"] == {
+        "aspectRatio": "16:9",
+        "resolution": "720p",
+        "durationSeconds": 4,
+        "sampleCount": 3,
+        "seed": 42,
+        "generateAudio": False,
+        "enhancePrompt": True,
+        "negativePrompt": "text",
+        "personGeneration": "disallow",
+        "storageUri": BUCKET,
+    }
+    assert emulator.submits_for(prompt) == 1
+
+
+def test_refused_references_and_a_lost_source_are_sentences(emulator, emulator_provider):
+    provider = emulator_provider()
+    too_many = task_request(
+        "Vertex four faces",
+        task=Task.REFERENCES,
+        reference_images=(png_image("red"),) * 4,
+        duration_seconds=8,
+    )
+    with pytest.raises(VeoError) as refused:
+        provider.submit(too_many)
+    assert "at most 3" in refused.value.message
+    assert emulator.submits_for("Vertex four faces") == 0
+
+    gone = SourceVideo(job_id="parent", api="predict")
+    with pytest.raises(VeoError) as lost:
+        provider.submit(task_request("Vertex lost", task=Task.EXTEND, source=gone))
+    assert lost.value.message == (
+        "The video this job starts from is no longer stored, so it cannot be sent."
+    )
+    assert emulator.submits_for("Vertex lost") == 0
