@@ -334,7 +334,7 @@ def test_each_task_is_submitted_once_and_lands_as_a_video(
     assert (stats["image"], stats["last_frame"]) == ("image" in fields, "last_frame" in fields)
 
 
-def test_extension_of_a_stored_video_reads_it_in_place_and_is_as_long_as_both(
+def test_extension_of_a_stored_video_reads_it_in_place_and_adds_seven_seconds(
     emulator, emulator_provider, tmp_path
 ):
     provider = emulator_provider()
@@ -345,10 +345,10 @@ def test_extension_of_a_stored_video_reads_it_in_place_and_is_as_long_as_both(
     assert source.uri.startswith(BUCKET)
 
     prompt = "Vertex boat reaches the island"
-    request = task_request(prompt, task=Task.EXTEND, source=source, duration_seconds=6)
+    request = task_request(prompt, task=Task.EXTEND, source=source, duration_seconds=8)
     _, (path,) = generate(provider, request, tmp_path)
 
-    assert probe(path).duration == pytest.approx(10, abs=0.3)
+    assert probe(path).duration == pytest.approx(11, abs=0.3)
     assert emulator.submits_for(prompt) == 1
 
 
@@ -365,7 +365,7 @@ def test_extension_of_a_local_video_sends_its_bytes(emulator, emulator_provider,
         tmp_path,
     )
 
-    assert probe(path).duration == pytest.approx(12, abs=0.3)
+    assert probe(path).duration == pytest.approx(11, abs=0.3)
     assert emulator.submits_for(prompt) == 1
 
 

@@ -26,8 +26,8 @@ sampleCount 1-4 and personGeneration allow_adult (the default) or disallow; a se
 same bytes for the same request. ``instances[0].referenceImages`` takes up to 3
 ``{image, referenceType: "asset"}`` (either case; not on Lite; 8 seconds only), and
 ``instances[0].video`` (``{gcsUri}`` of an object in the fake Cloud Storage, or
-``{bytesBase64Encoded}`` of an MP4, up to 141 s) is extended: the answer lasts the source's
-length plus durationSeconds, at most 148 s.
+``{bytesBase64Encoded}`` of an MP4, up to 141 s) is extended at durationSeconds 8 and 720p:
+the answer is the whole video, the source's length plus 7 seconds.
 
 ``POST /token`` grants ``ya29.emulator-...`` tokens for google-auth's service-account (JWT bearer)
 and authorized-user (refresh token) flows; ``service_account_info(base_url + "/token")`` returns a

@@ -30,9 +30,9 @@ from .validation import Request, check_shared_parameters, parse_request, parse_v
 VERTEX_MODELS = ("veo-3.1-generate-001", "veo-3.1-fast-generate-001", "veo-3.1-lite-generate-001")
 # The models that take no referenceImages.
 NO_REFERENCES = ("veo-3.1-lite-generate-001",)
-# The longest video Veo extends, and the longest an extension may end up.
+# What an extension adds, and the longest video Veo extends (so at most 148 s come out).
+EXTENSION_SECONDS = 7
 MAX_SOURCE_SECONDS = 141
-MAX_EXTENDED_SECONDS = 148
 VERTEX_PARAMETERS = PARAMETERS | {"generateAudio", "storageUri", "compressionQuality"}
 VERTEX_PERSON_GENERATION = ("allow_adult", "disallow")
 COMPRESSION_QUALITIES = ("optimized", "lossless")
@@ -72,13 +72,13 @@ def parse_vertex_submit(model: str, raw: bytes, operations: Operations | None = 
     storage_uri = parse_storage_uri(parameters.get("storageUri"))
     seconds = request.seconds
     if instance.get("video") is not None:
-        source = source_seconds(instance["video"], operations)
-        seconds = round(source + request.seconds)
-        if seconds > MAX_EXTENDED_SECONDS:
+        if request.seconds != 8 or parameters.get("resolution", "720p") != "720p":
             raise invalid(
-                f"instances[0].video is {source:.0f} seconds long; extended by "
-                f"{request.seconds} seconds it would pass the {MAX_EXTENDED_SECONDS}-second limit."
+                "An extension of instances[0].video is made at durationSeconds 8 and "
+                "resolution 720p."
             )
+        # The answer is the whole video: the source, then the seconds Veo added.
+        seconds = round(source_seconds(instance["video"], operations) + EXTENSION_SECONDS)
     return dataclasses.replace(
         request, sample_count=sample_count, storage_uri=storage_uri, seconds=seconds
     )

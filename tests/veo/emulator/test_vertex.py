@@ -658,6 +658,7 @@ def submit_and_finish_instance(emulator, auth, instance, **parameters):
         ),
         (FAST, {"prompt": "ok", "video": {"bytesBase64Encoded": "bm90IGEgdmlkZW8="}}, "MP4"),
         (FAST, {"prompt": "ok", "video": {"bytesBase64Encoded": "!!"}}, "base64"),
+        (FAST, {"prompt": "ok", "video": {"gcsUri": "gs://b/v.mp4", "uri": "x"}}, ".video'"),
         (
             FAST,
             {"prompt": "ok", "video": {"gcsUri": "gs://b/v.mp4", "mimeType": "video/webm"}},
@@ -673,7 +674,7 @@ def test_bad_references_and_videos_are_refused_naming_the_field(refusing, model,
     assert emulator.submits == 0
 
 
-def test_extending_a_stored_video_makes_one_as_long_as_both(emulator, auth):
+def test_extending_a_stored_video_adds_seven_seconds_to_it(emulator, auth):
     first = submit_and_finish(
         emulator, auth, "A boat sets out", storageUri="gs://studio-bucket/veo/"
     )
@@ -684,16 +685,28 @@ def test_extending_a_stored_video_makes_one_as_long_as_both(emulator, auth):
         "video": {"gcsUri": source, "mimeType": "video/mp4"},
     }
     extended = submit_and_finish_instance(
-        emulator, auth, instance, durationSeconds=6, storageUri="gs://studio-bucket/veo/"
+        emulator, auth, instance, durationSeconds=8, storageUri="gs://studio-bucket/veo/"
     )
 
     url = storage_url(emulator, extended["response"]["videos"][0]["gcsUri"])
     video = requests.get(url, headers=auth, timeout=10)
     assert video.status_code == 200
-    assert abs(streams(video.content)[1] - 10) <= 0.2
+    assert abs(streams(video.content)[1] - 11) <= 0.2
 
 
-def test_extending_inline_bytes_makes_one_as_long_as_both(emulator, auth):
+@pytest.mark.parametrize("parameters", [{"durationSeconds": 4}, {"resolution": "1080p"}])
+def test_an_extension_is_made_at_8_seconds_and_720p(refusing, parameters):
+    emulator, auth = refusing
+    instance = {"prompt": "ok", "video": {"gcsUri": "gs://b/v.mp4"}}
+    response = submit(
+        emulator, auth, None, instance=instance, **{"durationSeconds": 8, **parameters}
+    )
+
+    assert_error(response, 400, "INVALID_ARGUMENT", "durationSeconds 8 and resolution 720p")
+    assert emulator.submits == 0
+
+
+def test_extending_inline_bytes_adds_seven_seconds_to_them(emulator, auth):
     first = inline_video(submit_and_finish(emulator, auth, "A kite rises"))
 
     instance = {
@@ -702,7 +715,7 @@ def test_extending_inline_bytes_makes_one_as_long_as_both(emulator, auth):
     }
     extended = submit_and_finish_instance(emulator, auth, instance, durationSeconds=8)
 
-    assert abs(streams(inline_video(extended))[1] - 12) <= 0.2
+    assert abs(streams(inline_video(extended))[1] - 11) <= 0.2
 
 
 def test_audio_off_gives_a_video_without_an_audio_track(emulator, auth):
