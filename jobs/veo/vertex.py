@@ -280,15 +280,6 @@ def source_video(source: SourceVideo) -> dict:
     return {"bytesBase64Encoded": base64.b64encode(data).decode(), "mimeType": source.mime_type}
 
 
-def stored_video_uri(raw: dict) -> str:
-    """Return the gs:// address of the first video in a done operation's answer, or ""."""
-    response = (raw or {}).get("response") or {}
-    for video in response.get("videos") or []:
-        if str(video.get("gcsUri") or "").startswith("gs://"):
-            return video["gcsUri"]
-    return ""
-
-
 VIDEO_FIELDS = VideoFields(uri="gcsUri", data="bytesBase64Encoded", mime_type="mimeType")
 
 

@@ -21,7 +21,7 @@ from jobs.media import probe
 from jobs.models import VideoCreationJob
 from jobs.veo.base import GenerationRequest, InputImage, SourceVideo, Task, VeoError
 from jobs.veo.emulator import service_account_info
-from jobs.veo.vertex import VertexProvider, stored_video_uri
+from jobs.veo.vertex import VertexProvider
 from tests.conftest import run_due_jobs
 from tests.factories import JOB_OPTIONS
 
@@ -340,7 +340,7 @@ def test_extension_of_a_stored_video_reads_it_in_place_and_adds_seven_seconds(
     provider = emulator_provider()
     parent, _ = generate(provider, task_request("Vertex boat sets out"), tmp_path)
     source = SourceVideo(
-        job_id="parent", api="predict", uri=stored_video_uri(parent.raw), duration_seconds=4
+        job_id="parent", api="predict", uri=parent.samples[0].uri, duration_seconds=4
     )
     assert source.uri.startswith(BUCKET)
 
@@ -355,7 +355,7 @@ def test_extension_of_a_stored_video_reads_it_in_place_and_adds_seven_seconds(
 def test_extension_of_a_local_video_sends_its_bytes(emulator, emulator_provider, tmp_path):
     provider = emulator_provider(storage_uri="")
     parent, (parent_path,) = generate(provider, task_request("Vertex kite rises"), tmp_path)
-    assert parent.samples[0].data is not None and stored_video_uri(parent.raw) == ""
+    assert parent.samples[0].data is not None and parent.samples[0].uri is None
     source = SourceVideo(job_id="parent", api="predict", path=parent_path, duration_seconds=4)
 
     prompt = "Vertex kite loops"
