@@ -35,6 +35,9 @@ class ModelSpec:
     samples_per_request: tuple[int, ...] = (1,)
     audio: str = "always"
     price_per_second: dict = field(default_factory=dict)
+    # Interactions models (Gemini Omni) are billed per video output token.
+    api: str = "predict"
+    price_per_million_tokens: str = ""
     price_date: str = ""
     price_source: str = ""
     retired: str = ""
@@ -58,6 +61,12 @@ class UnknownPrice(ValidationError):
 def models() -> dict[str, ModelSpec]:
     """Return every model in the catalog (built-in plus override file) by name."""
     return _load(settings.VEO_CATALOG_FILE or "")
+
+
+def api_of(model_name) -> str:
+    """Return the API that serves the model: "interactions" (Gemini Omni) or "predict" (Veo)."""
+    spec = models().get(model_name)
+    return spec.api if spec is not None else "predict"
 
 
 def offered(provider) -> dict[str, ModelSpec]:
@@ -107,6 +116,8 @@ def _spec(name, entry):
         samples_per_request=tuple(int(n) for n in entry.get("samples_per_request", [1])),
         audio=entry.get("audio", "always"),
         price_per_second={k: str(v) for k, v in entry.get("price_per_second", {}).items()},
+        api=entry.get("api", "predict"),
+        price_per_million_tokens=str(entry.get("price_per_million_tokens", "")),
         price_date=entry.get("price_date", ""),
         price_source=entry.get("price_source", ""),
         retired=entry.get("retired", ""),

@@ -85,3 +85,12 @@ def billed(job, *, samples) -> tuple[Decimal, int]:
     seconds = int(job.options["duration_seconds"]) * samples
     rate = catalog.models()[job.model].price(job.options["resolution"])
     return (rate or ZERO) * seconds, seconds
+
+
+def cost_of_tokens(model, tokens) -> Decimal | None:
+    """Return what Google bills for `tokens` video output tokens, None without a rate."""
+    rate = catalog.models()[model].price_per_million_tokens
+    if not rate:
+        return None
+    # To the hundredth of a cent the job's cost column keeps.
+    return (Decimal(rate) * int(tokens) / Decimal(1_000_000)).quantize(Decimal("0.0001"))

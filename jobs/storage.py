@@ -37,6 +37,7 @@ AUDIO_NAME = "audio.m4a"
 LATE_RESULT_NAME = "late-result.mp4"
 # Uploaded frames for image-to-video: first-frame.<ext>, last-frame.<ext>.
 FIRST_FRAME, LAST_FRAME = "first-frame", "last-frame"
+REFERENCE = "reference"
 RESOURCE_DIRS = {
     "image": "images",
     "audio": "audio",

@@ -270,6 +270,9 @@ if not VEO_API_BASE_URL.startswith(("https://", "http://")):
         f"VEO_API_BASE_URL must be an http(s) URL, not {VEO_API_BASE_URL!r}."
     )
 VEO_API_BASE_URL = VEO_API_BASE_URL.rstrip("/")
+# The Interactions API's version on the Gemini API: v1 as google-genai sends it;
+# Google's REST samples use v1beta.
+GEMINI_API_VERSION = env_choice("GEMINI_API_VERSION", "v1", ("v1", "v1beta"))
 
 # Vertex AI: OAuth tokens from GOOGLE_APPLICATION_CREDENTIALS (a service-account JSON
 # file) or application default credentials; VERTEX_API_BASE_URL and

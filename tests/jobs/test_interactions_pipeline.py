@@ -1,0 +1,268 @@
+"""Gemini Omni jobs through the real pipeline, against the emulator's Interactions dialect.
+
+Each task runs end to end over HTTP (create, polls, download, finish) and the emulator's
+counters say how many creates Google would have billed: one per job under every fault.
+"""
+
+import io
+import json
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import responses
+from PIL import Image
+
+from jobs import pipeline, services, storage
+from jobs.models import VideoCreationJob, VideoResource
+from jobs.veo.base import Task
+from tests.conftest import API_KEY, run_due_jobs
+from tests.factories import make_job
+
+pytestmark = pytest.mark.django_db
+
+Status, Stage = VideoCreationJob.Status, VideoCreationJob.Stage
+OMNI = "gemini-omni-1.2-flash"
+OPTIONS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 4}
+# 5,792 video tokens a second at 720p, at $17.50 per million.
+RATE = Decimal("17.50")
+OMNI_ENTRY = {
+    "label": "Gemini Omni 1.2 Flash",
+    "provider": "gemini",
+    "api": "interactions",
+    "aspect_ratios": ["16:9", "9:16"],
+    "resolutions": ["720p", "1080p"],
+    "durations": [4, 6, 8],
+    "image_input": True,
+    "last_frame": True,
+    "reference_images": 6,
+    "price_per_second": {"720p": "0.10", "1080p": "0.15"},
+    "price_per_million_tokens": str(RATE),
+}
+
+
+@pytest.fixture(autouse=True)
+def omni(settings, tmp_path, veo):
+    """Offer Omni in the catalog and point the studio at the emulator."""
+    catalog_file = tmp_path / "catalog.json"
+    catalog_file.write_text(json.dumps({"models": {OMNI: OMNI_ENTRY}}))
+    settings.VEO_CATALOG_FILE = str(catalog_file)
+    settings.VEO_MODEL = OMNI
+    settings.VEO_RETRY_BASE_SECONDS = 0.01
+    settings.GEMINI_API_VERSION = "v1"
+    return veo
+
+
+def png(colour):
+    out = io.BytesIO()
+    Image.new("RGB", (64, 36), colour).save(out, format="PNG")
+    return out.getvalue()
+
+
+def add_image(job, stem, colour):
+    filename = f"{stem}.png"
+    relative = storage.relative_resource(job.pk, "image", filename)
+    path = storage.absolute(relative)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png(colour))
+    services.resource_add(
+        job_id=job.pk, kind=VideoResource.Type.IMAGE, filename=filename, file_path=relative
+    )
+
+
+def run_job(user, prompt, *, task=Task.TEXT, parent=None, images=(), **options):
+    """Queue an Omni job, run it through the pipeline until nothing is due; return it."""
+    job = make_job(
+        user,
+        prompt_text=prompt,
+        model=OMNI,
+        task=task.value,
+        parent=parent,
+        options={**OPTIONS, **options},
+    )
+    for stem, colour in images:
+        add_image(job, stem, colour)
+    pipeline.run(job.pk)
+    run_due_jobs(timeout=30)
+    job.refresh_from_db()
+    return job
+
+
+def output(data_dir, job):
+    return data_dir / "videos" / job.pk / "output.mp4"
+
+
+def tokens_of(job):
+    return job.metadata["video_tokens"]
+
+
+def token_cost(job):
+    """Return what the job's video tokens cost at Omni's rate, to the column's 4 places."""
+    return (RATE * tokens_of(job) / 1_000_000).quantize(Decimal("0.0001"))
+
+
+def test_a_text_job_makes_one_create_and_is_billed_by_its_tokens(omni, user, data_dir):
+    job = run_job(user, "Omni text fox")
+    assert job.status == Status.COMPLETED, job.error
+    assert output(data_dir, job).is_file()
+    assert job.operation_name.startswith("v1_")
+    assert omni.submits_for("Omni text fox") == 1
+    assert omni.requests_for("Omni text fox") == 1
+    assert tokens_of(job) == 4 * 5792
+    assert job.actual_cost_usd == token_cost(job) == Decimal("0.4054")
+
+
+def test_an_image_job_sends_its_first_and_last_frame(omni, user, data_dir):
+    job = run_job(
+        user,
+        "Omni frames harbour",
+        task=Task.IMAGE,
+        images=[(storage.FIRST_FRAME, "red"), (storage.LAST_FRAME, "blue")],
+    )
+    assert job.status == Status.COMPLETED, job.error
+    assert omni.submits_for("<FIRST_FRAME>@Image1 <LAST_FRAME>@Image2] Omni frames harbour") == 1
+
+
+def test_a_references_job_sends_its_images_in_order(omni, user, data_dir):
+    job = run_job(
+        user,
+        "Omni references beach",
+        task=Task.REFERENCES,
+        images=[("reference-1", "green"), ("reference-0", "yellow")],
+    )
+    assert job.status == Status.COMPLETED, job.error
+    assert omni.submits_for("<IMAGE_REF_0>@Image1 <IMAGE_REF_1>@Image2") == 1
+
+
+@pytest.fixture
+def finished(user, omni):
+    job = run_job(user, "Omni source clip")
+    assert job.status == Status.COMPLETED, job.error
+    return job
+
+
+@pytest.mark.parametrize("task", [Task.EXTEND, Task.EDIT])
+def test_a_child_chains_on_the_parents_interaction(omni, user, data_dir, finished, task):
+    prompt = f"Omni child {task.value}"
+    child = run_job(user, prompt, task=task, parent=finished)
+    assert child.status == Status.COMPLETED, child.error
+    assert output(data_dir, child).is_file()
+    assert omni.submits_for(prompt) == 1
+    assert child.metadata["provider_response"]["previous_interaction_id"] == finished.operation_name
+
+
+def test_an_upscale_asks_for_the_higher_resolution(omni, user, finished):
+    child = run_job(user, "Omni upscale", task=Task.UPSCALE, parent=finished, resolution="1080p")
+    assert child.status == Status.COMPLETED, child.error
+    assert child.metadata["video"]["height"] == 1080
+
+
+def test_an_extend_of_an_interaction_google_forgot_uploads_the_parents_video(
+    omni, user, data_dir, finished
+):
+    gone = requests.delete(
+        f"{omni.base_url}/v1/interactions/{finished.operation_name}",
+        headers={"x-goog-api-key": API_KEY},
+        timeout=5,
+    )
+    assert gone.status_code == 200
+    child = run_job(user, "Omni extend uploaded", task=Task.EXTEND, parent=finished)
+    assert child.status == Status.COMPLETED, child.error
+    assert omni.submits_for("Omni extend uploaded") == 1
+    assert "previous_interaction_id" not in child.metadata["provider_response"]
+
+
+def test_a_cancelled_job_is_cancelled_at_google_once_and_still_says_it_may_bill(
+    omni, user, django_capture_on_commit_callbacks
+):
+    job = make_job(user, prompt_text="Omni cancel [fault=slow]", model=OMNI, options=OPTIONS)
+    pipeline.run(job.pk)
+    job.refresh_from_db()
+    assert job.operation_name and job.stage == Stage.GENERATING
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.job_cancel(job=job)
+    job.refresh_from_db()
+    assert (job.status, job.error) == (Status.FAILED, services.CANCELLED_MESSAGE)
+    assert job.actual_cost_usd is None  # Google may bill it
+    answer = requests.get(
+        f"{omni.base_url}/v1/interactions/{job.operation_name}",
+        headers={"x-goog-api-key": API_KEY},
+        timeout=5,
+    ).json()
+    assert answer["status"] == "cancelled"
+    assert omni.submits_for("Omni cancel") == 1
+
+
+COMPLETED, FAILED = Status.COMPLETED, Status.FAILED
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "message", "accepted", "cost"),
+    [
+        ("submit-429", FAILED, "rate limit was reached", 0, Decimal(0)),
+        ("daily-quota", FAILED, "daily Veo quota is used up", 0, Decimal(0)),
+        ("submit-500", FAILED, "may have gone through", 0, None),
+        ("submit-503", FAILED, "may have gone through", 0, None),
+        ("submit-500-accepted", FAILED, "may have gone through", 1, None),
+        ("poll-503-once", COMPLETED, None, 1, "tokens"),
+        ("done-error", FAILED, "Google could not generate the video", 1, Decimal(0)),
+        ("safety", FAILED, "Google finished the generation without a video", 1, Decimal(0)),
+        ("no-response", FAILED, "before it was complete", 1, Decimal(0)),
+        ("expired", FAILED, "did not have the generated video", 1, "tokens"),
+    ],
+)
+def test_every_fault_ends_right_with_one_create_at_most(
+    omni, user, data_dir, fault, status, message, accepted, cost
+):
+    prompt = f"Omni fault {fault} [fault={fault}]"
+    job = run_job(user, prompt)
+    assert job.status == status, job.error
+    if message:
+        assert message in job.error
+    assert omni.submits_for(prompt) == accepted
+    # Only a 429 is sent again, as Google refused it: never a create that may have arrived.
+    creates = omni.requests_for(prompt)
+    assert creates == (pipeline.SUBMIT_ATTEMPTS if fault == "submit-429" else 1)
+    if cost == "tokens":
+        assert job.actual_cost_usd == token_cost(job)
+    else:
+        assert job.actual_cost_usd == cost
+    if status == FAILED:
+        assert not output(data_dir, job).exists()
+
+
+def test_a_redirected_download_reaches_the_listed_host_without_the_key(omni, user, settings):
+    port = urlsplit(omni.base_url).port
+    settings.VEO_DOWNLOAD_HOSTS = [f"localhost:{port}"]
+    leaks_before = omni.stats()["redirect_key_leaks"]
+    job = run_job(user, "Omni redirect [fault=redirect]")
+    assert job.status == COMPLETED, job.error
+    assert omni.submits_for("Omni redirect") == 1
+    assert omni.stats()["redirect_key_leaks"] == leaks_before
+
+
+GEMINI = "https://generativelanguage.googleapis.com"
+
+
+@responses.activate
+def test_a_completed_job_without_usage_has_an_unknown_cost(settings, user, mp4_bytes):
+    settings.VEO_API_BASE_URL = GEMINI
+    interaction = "v1_NoUsage"
+    file = f"{GEMINI}/v1/files/nousage"
+    responses.post(f"{GEMINI}/v1/interactions", json={"id": interaction, "status": "in_progress"})
+    video = {"type": "video", "uri": file, "mime_type": "video/mp4"}
+    responses.get(
+        f"{GEMINI}/v1/interactions/{interaction}",
+        json={
+            "id": interaction,
+            "status": "completed",
+            "steps": [{"type": "model_output", "content": [video]}],
+        },
+    )
+    responses.get(f"{file}?alt=media", body=mp4_bytes, content_type="video/mp4")
+    job = run_job(user, "Omni no usage")
+    assert job.status == COMPLETED, job.error
+    assert "video_tokens" not in job.metadata
+    assert job.actual_cost_usd is None  # unknown, so the estimate counts against budgets
+    assert len([c for c in responses.calls if c.request.method == "POST"]) == 1
