@@ -290,9 +290,12 @@ if VERTEX_STORAGE_URI and not VERTEX_STORAGE_URI.startswith("gs://"):
         f"VERTEX_STORAGE_URI must start with gs://, not {VERTEX_STORAGE_URI!r}."
     )
 
+# The model preselected for new jobs: Gemini Omni on the Gemini API (the emulator speaks
+# it too), Veo 3.1 Fast on Vertex. One the catalog does not know, or a retired one,
+# stops start-up (jobs.checks.check_model_setting) instead of running jobs on another.
 VEO_MODEL = env_str(
     "VEO_MODEL",
-    "veo-3.1-fast-generate-001" if VEO_PROVIDER == "vertex" else "veo-3.1-fast-generate-preview",
+    "veo-3.1-fast-generate-001" if VEO_PROVIDER == "vertex" else "gemini-omni-1.2-flash",
 )
 # A JSON file in the shape of jobs/catalog.json whose models replace or extend the
 # built-in ones (a model set to null is removed), so new and retired models and new

@@ -48,6 +48,7 @@ FAILED = frozenset(
 NOT_READY = frozenset({404, 409, 410})
 FILE_ACTIVE_WAIT_SECONDS = 60
 FILE_POLL_SECONDS = 1.0
+NOT_OFFERED = "not offered to these credentials (retired, or not enabled for the project)"
 
 
 class InteractionsProvider:
@@ -329,27 +330,40 @@ class InteractionsProvider:
         return True
 
     def reachable_models(self, names):
-        """Ask for each model by name; its existence is the only signal the API gives."""
+        """Return which models these credentials reach; a model's existence is the only signal.
+
+        The Gemini API lists a key's models in one call (Omni is listed with methods it
+        does not serve, so only its presence counts); Vertex is asked model by model.
+        """
+        if not self.vertex:
+            listed = {
+                model.get("name", "").removeprefix("models/")
+                for model in self._get(f"{self.base_url}/v1beta/models?pageSize=1000").get(
+                    "models", []
+                )
+            }
+            return {name: "" if name in listed else NOT_OFFERED for name in names}
         result = {}
         for name in names:
-            if self.vertex:
-                url = f"{self.base_url}/v1beta1/publishers/google/models/{name}"
-            else:
-                url = f"{self.base_url}/v1beta/models/{name}"
             try:
-                response = self.session.get(url, headers=self._headers(), timeout=self.timeout)
-            except requests.RequestException as exc:
-                logger.warning("Asking %s for %s failed: %r", self.base_url, name, exc)
-                reason = transport.failure_reason(exc, server="it")
-                raise VeoError(f"Could not reach {self.base_url}: {reason}.") from None
-            if response.status_code == 200:
+                self._get(f"{self.base_url}/v1beta1/publishers/google/models/{name}")
                 result[name] = ""
-            elif response.status_code == 404:
-                result[name] = "not offered to these credentials (retired, or not enabled)"
-            else:
-                error = transport.error_from_response(response, credential=self.credential)
-                result[name] = error.message
+            except VeoError as exc:
+                if exc.code != 404:
+                    raise
+                result[name] = NOT_OFFERED
         return result
+
+    def _get(self, url) -> dict:
+        try:
+            response = self.session.get(url, headers=self._headers(), timeout=self.timeout)
+        except requests.RequestException as exc:
+            logger.warning("Asking %s for its models failed: %r", self.base_url, exc)
+            reason = transport.failure_reason(exc, server="it")
+            raise VeoError(f"Could not reach {self.base_url}: {reason}.") from None
+        if response.status_code != 200:
+            raise transport.error_from_response(response, credential=self.credential)
+        return transport.json_body(response)
 
 
 def media_url(uri):

@@ -5,17 +5,18 @@ counters say how many creates Google would have billed: one per job under every 
 """
 
 import io
-import json
 from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 import responses
+from django.test import TestCase
 from PIL import Image
 
-from jobs import pipeline, services, storage
-from jobs.models import VideoCreationJob, VideoResource
+from jobs import pipeline, services
+from jobs.frames import Frame
+from jobs.models import VideoCreationJob
 from jobs.veo.base import Task
 from tests.conftest import API_KEY, run_due_jobs
 from tests.factories import make_job
@@ -25,65 +26,41 @@ pytestmark = pytest.mark.django_db
 Status, Stage = VideoCreationJob.Status, VideoCreationJob.Stage
 OMNI = "gemini-omni-1.2-flash"
 OPTIONS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 4}
-# 5,792 video tokens a second at 720p, at $17.50 per million.
+# The built-in catalog's rate: $17.50 per million video tokens (5,792 a second at 720p).
 RATE = Decimal("17.50")
-OMNI_ENTRY = {
-    "label": "Gemini Omni 1.2 Flash",
-    "provider": "gemini",
-    "api": "interactions",
-    "aspect_ratios": ["16:9", "9:16"],
-    "resolutions": ["720p", "1080p"],
-    "durations": [4, 6, 8],
-    "image_input": True,
-    "last_frame": True,
-    "reference_images": 6,
-    "price_per_second": {"720p": "0.10", "1080p": "0.15"},
-    "price_per_million_tokens": str(RATE),
-}
 
 
 @pytest.fixture(autouse=True)
-def omni(settings, tmp_path, veo):
-    """Offer Omni in the catalog and point the studio at the emulator."""
-    catalog_file = tmp_path / "catalog.json"
-    catalog_file.write_text(json.dumps({"models": {OMNI: OMNI_ENTRY}}))
-    settings.VEO_CATALOG_FILE = str(catalog_file)
+def omni(settings, veo):
+    """Offer the built-in catalog's Omni and point the studio at the emulator."""
+    settings.VEO_CATALOG_FILE = ""
     settings.VEO_MODEL = OMNI
     settings.VEO_RETRY_BASE_SECONDS = 0.01
     settings.GEMINI_API_VERSION = "v1"
     return veo
 
 
-def png(colour):
+def frame(colour):
     out = io.BytesIO()
     Image.new("RGB", (64, 36), colour).save(out, format="PNG")
-    return out.getvalue()
+    return Frame(data=out.getvalue(), mime_type="image/png", extension="png", width=64, height=36)
 
 
-def add_image(job, stem, colour):
-    filename = f"{stem}.png"
-    relative = storage.relative_resource(job.pk, "image", filename)
-    path = storage.absolute(relative)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png(colour))
-    services.resource_add(
-        job_id=job.pk, kind=VideoResource.Type.IMAGE, filename=filename, file_path=relative
-    )
-
-
-def run_job(user, prompt, *, task=Task.TEXT, parent=None, images=(), **options):
-    """Queue an Omni job, run it through the pipeline until nothing is due; return it."""
-    job = make_job(
-        user,
-        prompt_text=prompt,
-        model=OMNI,
-        task=task.value,
-        parent=parent,
-        options={**OPTIONS, **options},
-    )
-    for stem, colour in images:
-        add_image(job, stem, colour)
-    pipeline.run(job.pk)
+def run_job(user, prompt, *, task=Task.TEXT, parent=None, frames=(), references=(), **options):
+    """Create an Omni job as every caller does, run it until nothing is due; return it."""
+    first, last = [*frames, None, None][:2]
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        job = services.job_create(
+            owner=user,
+            prompt_text=prompt,
+            model=OMNI,
+            options={**OPTIONS, **options},
+            task=task,
+            parent=parent,
+            image=first,
+            last_frame=last,
+            reference_images=list(references),
+        )
     run_due_jobs(timeout=30)
     job.refresh_from_db()
     return job
@@ -118,7 +95,7 @@ def test_an_image_job_sends_its_first_and_last_frame(omni, user, data_dir):
         user,
         "Omni frames harbour",
         task=Task.IMAGE,
-        images=[(storage.FIRST_FRAME, "red"), (storage.LAST_FRAME, "blue")],
+        frames=[frame("red"), frame("blue")],
     )
     assert job.status == Status.COMPLETED, job.error
     assert omni.submits_for("<FIRST_FRAME>@Image1 <LAST_FRAME>@Image2] Omni frames harbour") == 1
@@ -129,7 +106,7 @@ def test_a_references_job_sends_its_images_in_order(omni, user, data_dir):
         user,
         "Omni references beach",
         task=Task.REFERENCES,
-        images=[("reference-1", "green"), ("reference-0", "yellow")],
+        references=[frame("green"), frame("yellow")],
     )
     assert job.status == Status.COMPLETED, job.error
     assert omni.submits_for("<IMAGE_REF_0>@Image1 <IMAGE_REF_1>@Image2") == 1
