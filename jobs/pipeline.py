@@ -316,11 +316,10 @@ def _request(job):
     frames, references = {}, {}
     for resource in job.resources.filter(type=VideoResource.Type.IMAGE):
         stem = resource.filename.rsplit(".", 1)[0]
-        kind, _, number = stem.rpartition("-")
         if stem in (storage.FIRST_FRAME, storage.LAST_FRAME):
             frames[stem] = _image(resource)
-        elif kind == storage.REFERENCE and number.isdigit():
-            references[int(number)] = _image(resource)
+        elif storage.reference_index(stem) is not None:
+            references[storage.reference_index(stem)] = _image(resource)
     options = job.options
     task = Task(job.task or Task.TEXT)
     return GenerationRequest(

@@ -5,9 +5,11 @@ counters say how many creates Google would have billed: one per job under every 
 """
 
 import io
+import json
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+import google.auth.transport.requests
 import pytest
 import requests
 import responses
@@ -18,6 +20,8 @@ from jobs import pipeline, services
 from jobs.frames import Frame
 from jobs.models import VideoCreationJob
 from jobs.veo.base import Task
+from jobs.veo.emulator import service_account_info
+from jobs.veo.vertex import load_credentials_file
 from tests.conftest import API_KEY, run_due_jobs
 from tests.factories import make_job
 
@@ -243,3 +247,58 @@ def test_a_completed_job_without_usage_has_an_unknown_cost(settings, user, mp4_b
     assert "video_tokens" not in job.metadata
     assert job.actual_cost_usd is None  # unknown, so the estimate counts against budgets
     assert len([c for c in responses.calls if c.request.method == "POST"]) == 1
+
+
+# --- Omni on Vertex: the same client, a bearer token, the global location ---------------
+
+
+@pytest.fixture
+def vertex(settings, omni, tmp_path):
+    key_file = tmp_path / "service-account.json"
+    key_file.write_text(json.dumps(service_account_info(omni.base_url + "/token")))
+    settings.VEO_PROVIDER = "vertex"
+    settings.VERTEX_PROJECT = "emulator-project"
+    settings.VERTEX_LOCATION = "us-central1"  # Omni goes to global whatever this says
+    settings.VERTEX_API_BASE_URL = omni.base_url
+    settings.VERTEX_STORAGE_BASE_URL = omni.base_url
+    settings.VERTEX_STORAGE_URI = "gs://studio-bucket/omni/"
+    settings.GOOGLE_APPLICATION_CREDENTIALS = str(key_file)
+    return omni
+
+
+def test_omni_on_vertex_writes_to_the_bucket_and_an_extend_reads_it_in_place(
+    vertex, user, settings
+):
+    parent = run_job(user, "Vertex Omni parent")
+    assert parent.status == Status.COMPLETED, parent.error
+    (part,) = parent.metadata["provider_response"]["steps"][-1]["content"]
+    assert part["uri"].startswith("gs://studio-bucket/omni/")
+    assert vertex.submits_for("Vertex Omni parent") == 1
+    assert parent.actual_cost_usd == token_cost(parent)
+    # Gone from Google's interactions, the parent's video is still in the bucket.
+    gone = requests.delete(
+        f"{vertex.base_url}/v1beta1/projects/emulator-project/locations/global/interactions/"
+        f"{parent.operation_name}",
+        headers={"Authorization": f"Bearer {vertex_token(settings)}"},
+        timeout=5,
+    )
+    assert gone.status_code == 200
+    child = run_job(user, "Vertex Omni extend", task=Task.EXTEND, parent=parent)
+    assert child.status == Status.COMPLETED, child.error
+    assert vertex.submits_for("Vertex Omni extend") == 1
+    assert "previous_interaction_id" not in child.metadata["provider_response"]
+
+
+def test_omni_on_vertex_without_a_bucket_takes_the_video_inline(vertex, user, settings):
+    settings.VERTEX_STORAGE_URI = ""
+    job = run_job(user, "Vertex Omni inline")
+    assert job.status == Status.COMPLETED, job.error
+    (part,) = job.metadata["provider_response"]["steps"][-1]["content"]
+    assert "uri" not in part or not part["uri"]
+
+
+def vertex_token(settings):
+    """Return a token from the emulator's token service, as google-auth gets one."""
+    credentials = load_credentials_file(settings.GOOGLE_APPLICATION_CREDENTIALS)
+    credentials.refresh(google.auth.transport.requests.Request())
+    return credentials.token
