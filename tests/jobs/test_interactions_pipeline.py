@@ -14,6 +14,7 @@ import pytest
 import requests
 import responses
 from django.test import TestCase
+from django.utils import timezone
 from PIL import Image
 
 from jobs import pipeline, services
@@ -302,3 +303,32 @@ def vertex_token(settings):
     credentials = load_credentials_file(settings.GOOGLE_APPLICATION_CREDENTIALS)
     credentials.refresh(google.auth.transport.requests.Request())
     return credentials.token
+
+
+@responses.activate
+def test_a_cancel_reaches_google_once_and_no_create_is_sent(settings, user):
+    settings.VEO_API_BASE_URL = GEMINI
+    interaction = "v1_Cancel"
+    job = make_job(
+        user,
+        model=OMNI,
+        options=OPTIONS,
+        status=Status.PROCESSING,
+        stage=Stage.GENERATING,
+        operation_name=interaction,
+        submitted_at=timezone.now(),
+    )
+    cancel = responses.post(
+        f"{GEMINI}/v1/interactions/{interaction}/cancel",
+        json={"id": interaction, "status": "cancelled"},
+    )
+    responses.get(
+        f"{GEMINI}/v1/interactions/{interaction}", json={"id": interaction, "status": "cancelled"}
+    )
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert services.job_cancel(job=job)
+    assert cancel.call_count == 1
+    assert not [c for c in responses.calls if c.request.url == f"{GEMINI}/v1/interactions"]
+    job.refresh_from_db()
+    assert job.error == services.CANCELLED_MESSAGE
+    assert not job.resources.filter(filename="late-result.mp4").exists()
