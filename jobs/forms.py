@@ -28,9 +28,13 @@ class GenerationOptionsForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         specs = catalog.offered(settings.VEO_PROVIDER)
-        self.fields["model"].choices = [(name, spec.label) for name, spec in specs.items()]
-        default = specs.get(options.default_model()) or next(iter(specs.values()))
-        self.fields["model"].initial = default.name
+        choices = [(name, spec.label) for name, spec in specs.items()]
+        # Never another model in VEO_MODEL's place (start-up refuses one it cannot use):
+        # should it retire while the studio runs, the person chooses, nothing is preselected.
+        if options.default_model() not in specs:
+            choices.insert(0, ("", "Choose a model"))
+        self.fields["model"].choices = choices
+        self.fields["model"].initial = options.default_model()
         everything = {f: set() for f in ("aspect_ratios", "resolutions", "durations")}
         for spec in specs.values():
             for field in everything:

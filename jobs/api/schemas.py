@@ -40,6 +40,9 @@ OPTION_EXAMPLES = {
     "negative_prompt": "text, logos",
     "sample_count": 1,
     "person_generation": "allow_all",
+    "seed": 42,
+    "generate_audio": True,
+    "enhance_prompt": True,
 }
 
 
@@ -48,9 +51,14 @@ def _options_schema(name, *, doc):
     fields = {}
     for option in options.OPTIONS.values():
         examples = [OPTION_EXAMPLES[option.name]] if option.name in OPTION_EXAMPLES else None
-        if option.kind is int:
+        if option.kind is bool:
+            annotation = StrictBool | None
+            field = Field(None, examples=examples)
+        elif option.kind is int:
             annotation = StrictInt | None
-            field = Field(None, ge=0, le=2**31 - 1, examples=examples)
+            # Veo on Vertex takes a seed as a uint32.
+            largest = 2**32 - 1 if option.name == "seed" else 2**31 - 1
+            field = Field(None, ge=0, le=largest, examples=examples)
         else:
             annotation = StrictStr | None
             field = Field(None, max_length=option.max_chars, examples=examples)

@@ -134,6 +134,9 @@ class VertexProvider:
         )
         return parse_operation(data, fallback_name=operation_name)
 
+    def cancel(self, operation_name: str) -> None:
+        """Do nothing: predictLongRunning has no cancel, Google finishes what it started."""
+
     def download(self, sample: Sample, dest: Path, *, max_bytes: int) -> int:
         if sample.data is not None:
             return download.write_inline(sample.data, dest, max_bytes=max_bytes)
