@@ -1,7 +1,9 @@
 """Vertex AI end to end through the pipeline, with google-auth's real token flow.
 
-Only the wire is faked (`responses`): the service-account JWT grant, predictLongRunning,
-fetchPredictOperation and the Cloud Storage read.
+The first tests fake the wire with `responses` (the service-account JWT grant,
+predictLongRunning, fetchPredictOperation and the Cloud Storage read); the rest run Veo
+3.1's tasks against the emulator over HTTP, through VertexProvider and through the whole
+pipeline, counting one submit per job.
 """
 
 import base64
@@ -14,11 +16,14 @@ import requests
 import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.core.exceptions import ValidationError
+from django.test import TestCase
 from PIL import Image
 
 from jobs import services
+from jobs.frames import Frame
 from jobs.media import probe
-from jobs.models import VideoCreationJob
+from jobs.models import VideoCreationJob, VideoResource
 from jobs.veo.base import GenerationRequest, InputImage, SourceVideo, Task, VeoError
 from jobs.veo.emulator import service_account_info
 from jobs.veo.vertex import VertexProvider
@@ -332,6 +337,7 @@ def test_each_task_is_submitted_once_and_lands_as_a_video(
     assert emulator.submits_for(prompt) == 1
     stats = sent(emulator, prompt)
     assert (stats["image"], stats["last_frame"]) == ("image" in fields, "last_frame" in fields)
+    assert stats["references"] == len(fields.get("reference_images", ()))
 
 
 def test_extension_of_a_stored_video_reads_it_in_place_and_adds_seven_seconds(
@@ -420,3 +426,140 @@ def test_refused_references_and_a_lost_source_are_sentences(emulator, emulator_p
         "The video this job starts from is no longer stored, so it cannot be sent."
     )
     assert emulator.submits_for("Vertex lost") == 0
+
+
+# --- Each Veo 3.1 task through the real pipeline, against the emulator ------------------
+
+
+@pytest.fixture
+def vertex_studio(settings, veo, tmp_path):
+    """The studio on Vertex AI with the built-in catalog, its Vertex calls to the emulator."""
+    key_file = tmp_path / "service-account.json"
+    key_file.write_text(json.dumps(service_account_info(veo.base_url + "/token")))
+    settings.VEO_CATALOG_FILE = ""
+    settings.VEO_PROVIDER = "vertex"
+    settings.VEO_MODEL = "veo-3.1-fast-generate-001"
+    settings.VERTEX_PROJECT = EMULATOR_PROJECT
+    settings.VERTEX_LOCATION = "us-central1"
+    settings.VERTEX_API_BASE_URL = veo.base_url
+    settings.VERTEX_STORAGE_BASE_URL = veo.base_url
+    settings.VERTEX_STORAGE_URI = BUCKET
+    settings.GOOGLE_APPLICATION_CREDENTIALS = str(key_file)
+    settings.VEO_RETRY_BASE_SECONDS = 0.01
+    return veo
+
+
+def frame(colour):
+    out = io.BytesIO()
+    Image.new("RGB", (64, 36), colour).save(out, format="PNG")
+    return Frame(data=out.getvalue(), mime_type="image/png", extension="png", width=64, height=36)
+
+
+def run_job(prompt, user, *, model=MODEL, frames=(), references=(), **fields):
+    """Create a Vertex job as every caller does and run it until nothing is due."""
+    first, last = [*frames, None, None][:2]
+    options = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 4}
+    options |= fields.pop("options", {})
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        job = services.job_create(
+            owner=user,
+            prompt_text=prompt,
+            model=model,
+            options=options,
+            image=first,
+            last_frame=last,
+            reference_images=list(references),
+            **fields,
+        )
+    run_due_jobs(timeout=120)
+    job.refresh_from_db()
+    return job
+
+
+def finished(job, data_dir, emulator):
+    """Assert the job completed on one submit; return its video's facts."""
+    assert job.status == VideoCreationJob.Status.COMPLETED, job.error
+    assert emulator.submits_for(job.prompt_text) == 1
+    return probe(data_dir / job.video_url)
+
+
+def test_text_and_frames_jobs_on_vertex(vertex_studio, user, data_dir):
+    text = run_job("Vertex job: a heron", user)
+    first = run_job("Vertex job: from red", user, frames=[frame("red")])
+    both = run_job("Vertex job: red to blue", user, frames=[frame("red"), frame("blue")])
+
+    for job in (text, first, both):
+        assert finished(job, data_dir, vertex_studio).duration == pytest.approx(4, abs=0.3)
+    assert (first.task, both.task) == (Task.IMAGE, Task.IMAGE)
+    stats = sent(vertex_studio, both.prompt_text)
+    assert (stats["image"], stats["last_frame"]) == (True, True)
+
+
+def test_a_reference_images_job_on_vertex(vertex_studio, user, data_dir):
+    job = run_job(
+        "Vertex job: three friends",
+        user,
+        references=[frame("red"), frame("green"), frame("blue")],
+        options={"duration_seconds": 8},
+    )
+
+    assert job.task == Task.REFERENCES
+    assert finished(job, data_dir, vertex_studio).duration == pytest.approx(8, abs=0.3)
+    assert sent(vertex_studio, job.prompt_text)["references"] == 3
+
+
+@pytest.mark.parametrize("storage_uri", [BUCKET, ""], ids=["kept in storage", "inline"])
+def test_an_extend_job_makes_the_parents_video_seven_seconds_longer(
+    vertex_studio, settings, user, data_dir, storage_uri
+):
+    settings.VERTEX_STORAGE_URI = storage_uri
+    kept = "kept" if storage_uri else "inline"
+    parent = run_job(f"Vertex job ({kept}): a boat sets out", user)
+    finished(parent, data_dir, vertex_studio)
+    if storage_uri:
+        # Vertex reads its own object in place: the local copy is not needed.
+        (data_dir / parent.video_url).unlink()
+
+    child = run_job(
+        f"Vertex job ({kept}): it reaches the island",
+        user,
+        task=Task.EXTEND,
+        parent=parent,
+        options={"duration_seconds": 8},
+    )
+
+    assert finished(child, data_dir, vertex_studio).duration == pytest.approx(11, abs=0.3)
+    assert child.parent == parent
+
+
+def test_seed_audio_off_enhance_and_three_samples_on_vertex(vertex_studio, user, data_dir):
+    job = run_job(
+        "Vertex job: every knob",
+        user,
+        options={"seed": 42, "generate_audio": False, "enhance_prompt": True, "sample_count": 3},
+    )
+
+    assert not finished(job, data_dir, vertex_studio).has_audio
+    samples = VideoResource.objects.filter(job=job, filename__startswith="sample-")
+    assert sorted(samples.values_list("filename", flat=True)) == ["sample-2.mp4", "sample-3.mp4"]
+    parameters = sent(vertex_studio, job.prompt_text)["parameters"]
+    assert (parameters["seed"], parameters["generateAudio"], parameters["enhancePrompt"]) == (
+        42,
+        False,
+        True,
+    )
+    assert parameters["sampleCount"] == 3
+
+
+def test_lite_refuses_references_before_anything_is_sent(vertex_studio, user):
+    with pytest.raises(ValidationError) as refused:
+        run_job(
+            "Vertex job: lite with a face",
+            user,
+            model="veo-3.1-lite-generate-001",
+            references=[frame("red")],
+            options={"duration_seconds": 8},
+        )
+
+    assert "task" in refused.value.message_dict
+    assert vertex_studio.submits_for("Vertex job: lite with a face") == 0

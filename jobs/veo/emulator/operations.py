@@ -48,6 +48,7 @@ class Operation:
     storage_uri: str | None = None
     image: bool = False
     last_frame: bool = False
+    references: int = 0
     parameters: dict = field(default_factory=dict)
     # The Interactions dialect's own: what the create asked for and what happened to it since.
     task: str = ""
@@ -152,6 +153,7 @@ class Operations:
                     else None,
                     "image": op.image,
                     "last_frame": op.last_frame,
+                    "references": op.references,
                     "parameters": dict(op.parameters),
                     "sample_count": op.sample_count,
                     "storage_uri": op.storage_uri,
@@ -237,6 +239,7 @@ class Operations:
             storage_uri=request.storage_uri,
             image=request.image,
             last_frame=request.last_frame,
+            references=request.references,
             parameters=request.parameters,
         )
         renders = fault not in faults.VIDEOLESS_FAULTS

@@ -36,6 +36,8 @@ class Request:
     storage_uri: str | None = None
     image: bool = False
     last_frame: bool = False
+    # How many reference images came (Vertex's instances[].referenceImages).
+    references: int = 0
     background: bytes | None = field(default=None, repr=False)
     parameters: dict = field(default_factory=dict)
 
@@ -52,6 +54,7 @@ def parse_request(model: str, raw: bytes, top_level, known_parameters, *, vertex
         seconds=seconds,
         image=has_image,
         last_frame=has_last_frame,
+        references=len(instance.get("referenceImages") or ()),
         background=picture,
         parameters=parameters,
     )
