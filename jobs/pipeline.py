@@ -20,17 +20,21 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
-from . import pricing, services, storage, transcripts
+from . import catalog, pricing, services, storage, transcripts
 from .media import NotAVideo, extract_audio, probe, sha256, write_poster
 from .models import VideoCreationJob, VideoResource
 from .veo.base import (
+    FROM_VIDEO,
     GenerationRequest,
     InputImage,
+    SourceVideo,
     SubmitOutcomeUnknown,
+    Task,
     VeoError,
     redact_inline_video,
 )
 from .veo.gemini import GeminiProvider
+from .veo.interactions import VERTEX_BASE_URL, InteractionsProvider
 from .veo.transport import backoff
 from .veo.vertex import VertexProvider
 
@@ -70,15 +74,21 @@ _providers = {}
 
 
 def get_provider(model=None):
-    """Return the configured provider (the emulator speaks the Gemini dialect).
+    """Return the provider for model (VEO_MODEL by default) in the configured family.
 
-    One per process and configuration: a run is one short step, and a new provider
-    each time would fetch a new OAuth token (Vertex) for every poll.
+    The family is VEO_PROVIDER's (the emulator speaks the Gemini API's dialects); the
+    catalog says which API serves the model: the Interactions API (Gemini Omni) or
+    predictLongRunning (Veo). One per process and configuration: a run is one short
+    step, and a new provider each time would fetch a new OAuth token (Vertex) for
+    every poll.
     """
+    api = catalog.api_of(model or settings.VEO_MODEL)
     key = (
+        api,
         settings.VEO_PROVIDER,
         settings.VEO_API_BASE_URL,
         settings.GEMINI_API_KEY,
+        settings.GEMINI_API_VERSION,
         tuple(settings.VEO_DOWNLOAD_HOSTS),
         settings.VEO_HTTP_TIMEOUT,
         settings.VERTEX_PROJECT,
@@ -89,14 +99,35 @@ def get_provider(model=None):
         settings.VERTEX_STORAGE_URI,
     )
     if key not in _providers:
-        _providers.clear()
-        _providers[key] = _new_provider()
+        # Both APIs of a family may be in use at once; a changed setting drops them all.
+        if any(old[1:] != key[1:] for old in _providers):
+            _providers.clear()
+        _providers[key] = _new_provider(api)
     return _providers[key]
 
 
-def _new_provider():
+def _new_provider(api):
     common = {"download_hosts": settings.VEO_DOWNLOAD_HOSTS, "timeout": settings.VEO_HTTP_TIMEOUT}
-    if settings.VEO_PROVIDER == "vertex":
+    vertex = settings.VEO_PROVIDER == "vertex"
+    if api == "interactions" and vertex:
+        # Omni on Vertex is served in the global location only.
+        return InteractionsProvider(
+            project=settings.VERTEX_PROJECT,
+            location="global",
+            credentials_file=settings.GOOGLE_APPLICATION_CREDENTIALS,
+            base_url=settings.VERTEX_API_BASE_URL or VERTEX_BASE_URL,
+            storage_base_url=settings.VERTEX_STORAGE_BASE_URL,
+            storage_uri=settings.VERTEX_STORAGE_URI,
+            **common,
+        )
+    if api == "interactions":
+        return InteractionsProvider(
+            api_key=settings.GEMINI_API_KEY,
+            base_url=settings.VEO_API_BASE_URL,
+            version=settings.GEMINI_API_VERSION,
+            **common,
+        )
+    if vertex:
         return VertexProvider(
             project=settings.VERTEX_PROJECT,
             location=settings.VERTEX_LOCATION,
@@ -170,7 +201,7 @@ def run(job_id):
     later = None
     try:
         job.refresh_from_db()
-        provider = get_provider()
+        provider = get_provider(job.model)
         if job.status == Status.IDLE and not services.job_claim(job.pk):
             return  # The provider is full; finishing jobs queue the next in line.
         job.refresh_from_db()
@@ -216,7 +247,23 @@ def _failure_cost(job, error):
         return pricing.ZERO if error.billed is False else None
     # Veo finished the video(s): Google bills them even if the download fails.
     samples = int((job.metadata or {}).get("samples_returned", 1))
-    return pricing.billed(job, samples=samples)[0]
+    return billed(job, samples=samples)[0]
+
+
+def billed(job, *, samples):
+    """Return (cost, seconds) Google bills for the job's finished videos.
+
+    The Interactions API counts video tokens in its usage; the cost is those tokens at
+    the catalog's rate, and unknown (None, so the estimate counts) when Google did not
+    report them. Veo bills per second of video.
+    """
+    if catalog.api_of(job.model) != "interactions":
+        return pricing.billed(job, samples=samples)
+    seconds = int(job.options["duration_seconds"]) * samples
+    tokens = (job.metadata or {}).get("video_tokens")
+    if tokens is None:
+        return None, seconds
+    return pricing.cost_of_tokens(job.model, tokens), seconds
 
 
 def _submit(job, provider, lease):
@@ -260,17 +307,25 @@ def _submit(job, provider, lease):
 
 
 def _request(job):
-    """Build the provider request from the job's prompt, options and input frames."""
-    frames = {}
+    """Build the provider request: the job's task, prompt, options, images and source.
+
+    Frames and reference images are the job's image resources (first-frame,
+    last-frame, reference-0, reference-1, ...); the source of an extend, edit or
+    upscale is the parent job's video: the generation that made it, and its local copy.
+    """
+    frames, references = {}, {}
     for resource in job.resources.filter(type=VideoResource.Type.IMAGE):
         stem = resource.filename.rsplit(".", 1)[0]
         if stem in (storage.FIRST_FRAME, storage.LAST_FRAME):
-            data = storage.absolute(resource.file_path).read_bytes()
-            frames[stem] = InputImage(data=data, mime_type=resource.content_type)
+            frames[stem] = _image(resource)
+        elif storage.reference_index(stem) is not None:
+            references[storage.reference_index(stem)] = _image(resource)
     options = job.options
+    task = Task(job.task or Task.TEXT)
     return GenerationRequest(
         prompt=job.prompt_text,
         model=job.model,
+        task=task,
         aspect_ratio=options["aspect_ratio"],
         resolution=options["resolution"],
         duration_seconds=int(options["duration_seconds"]),
@@ -279,7 +334,45 @@ def _request(job):
         person_generation=options.get("person_generation", ""),
         image=frames.get(storage.FIRST_FRAME),
         last_frame=frames.get(storage.LAST_FRAME),
+        reference_images=tuple(references[n] for n in sorted(references)),
+        source=_source(job.parent) if task in FROM_VIDEO and job.parent else None,
+        seed=options.get("seed"),
+        generate_audio=options.get("generate_audio"),
+        enhance_prompt=options.get("enhance_prompt"),
     )
+
+
+def _image(resource):
+    data = storage.absolute(resource.file_path).read_bytes()
+    return InputImage(data=data, mime_type=resource.content_type)
+
+
+def _source(parent):
+    """Return the parent job's video as a source: its generation, uri and local copy."""
+    video = (parent.metadata or {}).get("video") or {}
+    path = storage.absolute(storage.relative_output(parent.pk))
+    return SourceVideo(
+        job_id=str(parent.pk),
+        reference=parent.operation_name or "",
+        api=catalog.api_of(parent.model),
+        uri=_kept_uri(parent),
+        path=path if path.is_file() else None,
+        duration_seconds=float(video.get("duration_seconds") or 0.0),
+    )
+
+
+def _kept_uri(parent):
+    """Return the gs:// object Vertex wrote the parent's video to, or "" (none, or not known)."""
+    answer = (parent.metadata or {}).get("provider_response") or {}
+    uris = [v.get("gcsUri") for v in (answer.get("response") or {}).get("videos") or []]
+    uris += [
+        part.get("uri")
+        for step in answer.get("steps") or []
+        if isinstance(step, dict)
+        for part in step.get("content") or []
+        if isinstance(part, dict) and part.get("type") == "video"
+    ]
+    return next((uri for uri in uris if isinstance(uri, str) and uri.startswith("gs://")), "")
 
 
 def _gave_up(error, attempts):
@@ -306,6 +399,8 @@ def _poll(job, provider):
         "provider_response": redact_inline_video(operation.raw),
         "samples_returned": len(operation.samples),
     }
+    if operation.video_tokens is not None:
+        metadata["video_tokens"] = operation.video_tokens
     if not services.job_transition(
         job.pk,
         from_stage=Stage.GENERATING,
@@ -450,9 +545,11 @@ def _finish(job, lease):
         made.append(
             (VideoResource.Type.VIDEO, name, storage.relative_resource(job.pk, "video", name))
         )
+    samples = int((job.metadata or {}).get("samples_returned", 1))
     services.job_complete(
         job.pk,
-        samples=int((job.metadata or {}).get("samples_returned", 1)),
+        samples=samples,
+        billed=billed(job, samples=samples),
         video_path=storage.relative_output(job.pk),
         info=info,
         sha256=sha256(video),
@@ -460,6 +557,37 @@ def _finish(job, lease):
         resources=made,
     )
     transcripts.enqueue(job.pk)  # a task of its own: it never holds up or fails the job
+
+
+def cancel_at_provider(job_id):
+    """Send a cancelled job's cancel to Google once, then collect its late result.
+
+    Best effort, in the worker: a submit still in flight records its operation name
+    even after the cancel, so the cancel waits for it (as the late result does); the
+    cancel may fail or come too late, and Google may bill the generation anyway.
+    """
+    job = VideoCreationJob.objects.filter(pk=job_id, cancelled_at__isnull=False).first()
+    if job is None:
+        return
+    if not job.operation_name:
+        in_flight = job.submitted_at and timezone.now() - job.submitted_at < timedelta(
+            seconds=lease_seconds()
+        )
+        if in_flight:
+            schedule(
+                "jobs.tasks.cancel_at_provider",
+                job_id,
+                name=f"provider-cancel-{job_id}-{time.time_ns()}",
+                schedule_type=Schedule.ONCE,
+                repeats=-1,
+                next_run=timezone.now() + timedelta(seconds=5),
+            )
+        return
+    try:
+        get_provider(job.model).cancel(job.operation_name)
+    except VeoError as exc:
+        logger.info("Could not ask Google to stop job %s: %s", job_id, exc.message)
+    collect_late_result(job_id)
 
 
 def collect_late_result(job_id):
@@ -482,7 +610,7 @@ def collect_late_result(job_id):
         if in_flight:
             _collect_later(job_id, seconds=5)
         return
-    provider = get_provider()
+    provider = get_provider(job.model)
     try:
         operation = poll_once(job, provider)
         if operation.error is not None or not operation.samples:

@@ -62,6 +62,13 @@ def enqueue_late_result(job_id):
     )
 
 
+def enqueue_provider_cancel(job_id):
+    """Queue the cancel at Google (then the late result) once the cancel commits."""
+    transaction.on_commit(
+        partial(async_task, "jobs.tasks.cancel_at_provider", job_id, group="jobs")
+    )
+
+
 def job_create(
     *,
     owner: "AbstractBaseUser",
@@ -231,8 +238,9 @@ def _delete_files(job_id):
 def job_cancel(*, job) -> bool:
     """Stop waiting for a job that has not finished; return whether it was cancelled.
 
-    Veo has no cancel call: a generation already submitted may still be billed, so its
-    result, if it arrives, is kept on the cancelled job.
+    A worker then asks Google to stop a submitted generation (the Interactions API has
+    a cancel call; Veo's predictLongRunning has none). Either way it may still be
+    billed, so its result, if it arrives, is kept on the cancelled job.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -249,7 +257,7 @@ def job_cancel(*, job) -> bool:
             files_settled_at=None,
         )
         if changed and job.status == Status.PROCESSING:
-            enqueue_late_result(job.pk)
+            enqueue_provider_cancel(job.pk)
     if changed:
         job_write_metadata_file(job.pk)
         _job_ended(job.pk)
@@ -479,11 +487,14 @@ def job_fail(job_id, *, message, stage=None, actual_cost=UNKNOWN_COST) -> bool:
     return changed == 1
 
 
-def job_complete(job_id, *, video_path, info, sha256, size, resources, samples=1) -> bool:
+def job_complete(
+    job_id, *, video_path, info, sha256, size, resources, samples=1, billed=None
+) -> bool:
     """Record the finished video and its resources, then mark the job completed at 100 %.
 
     `resources` are (type, filename, relative path) of the files the pipeline made:
-    the poster, the audio track, extra samples.
+    the poster, the audio track, extra samples. `billed` is (cost, seconds) when the
+    pipeline knows them from Google's usage; else they come from the catalog's price.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -509,7 +520,7 @@ def job_complete(job_id, *, video_path, info, sha256, size, resources, samples=1
         for resource in made:
             if resource.filename == storage.POSTER_NAME:
                 metadata["poster_url"] = resource.url
-        cost, seconds = pricing.billed(job, samples=samples)
+        cost, seconds = billed or pricing.billed(job, samples=samples)
         changed = VideoCreationJob.objects.filter(
             pk=job_id, status=Status.PROCESSING, stage=Stage.FINISHING
         ).update(

@@ -13,6 +13,11 @@ def collect_late_result(job_id):
     pipeline.collect_late_result(job_id)
 
 
+def cancel_at_provider(job_id):
+    """Ask Google to stop a cancelled job's generation, then keep any late result."""
+    pipeline.cancel_at_provider(job_id)
+
+
 def recover_jobs():
     """The cluster's schedule: resume stalled jobs, time out old ones, queue waiting ones."""
     return services.jobs_recover()

@@ -185,14 +185,16 @@ def _read(response, dest, *, max_bytes):
     if response.status_code in (404, 410):
         raise VeoError(
             "The generated video is no longer on Google's servers (they keep "
-            "videos for 2 days). Retry the job to generate it again."
+            "videos for 2 days). Retry the job to generate it again.",
+            code=response.status_code,
         )
     if response.status_code >= 500 or response.status_code == 429:
         raise VeoError(f"Google's file server answered {response.status_code}.", retryable=True)
     if response.status_code != 200:
         raise VeoError(
             f"The video download was refused ({response.status_code}). "
-            "Check the API key's permissions."
+            "Check the API key's permissions.",
+            code=response.status_code,
         )
     length = response.headers.get("Content-Length") or "0"
     if not (length.isascii() and length.isdigit() and len(length) <= 19):

@@ -67,6 +67,9 @@ class GeminiProvider:
         )
         return parse_operation(data, fallback_name=operation_name)
 
+    def cancel(self, operation_name: str) -> None:
+        """Do nothing: predictLongRunning has no cancel, Google finishes what it started."""
+
     def download(self, sample: Sample, dest: Path, *, max_bytes: int) -> int:
         """Write the sample to dest (inline bytes, or its uri fetched safely)."""
         if sample.data is not None:

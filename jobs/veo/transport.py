@@ -69,10 +69,14 @@ class LastByteHeld:
         return chunk
 
 
-def send_submit(session, url, *, body, headers, timeout, credential, on_sending=None) -> dict:
+def send_submit(
+    session, url, *, body, headers, timeout, credential, on_sending=None, id_field="name"
+) -> dict:
     """POST the paid request once; return the JSON answer or raise a classified error.
 
-    `on_sending` is called once, just before the request's last byte is sent.
+    `on_sending` is called once, just before the request's last byte is sent. `id_field`
+    names what the answer calls the generation ("name" of an operation, "id" of an
+    interaction); an answer without it is an unknown outcome, as it may be running.
     """
     payload = json.dumps(body).encode()
     data = payload if on_sending is None else LastByteHeld(payload, on_sending)
@@ -95,7 +99,7 @@ def send_submit(session, url, *, body, headers, timeout, credential, on_sending=
     if response.status_code != 200:
         raise error_from_response(response, credential=credential)
     data = json_body(response, strict=False)
-    if not data.get("name"):
+    if not data.get(id_field):
         raise SubmitOutcomeUnknown("the API's answer had no operation name")
     return data
 
@@ -136,7 +140,10 @@ def error_from_response(response, *, credential) -> VeoError:
     """
     body = json_body(response, strict=False)
     err = body.get("error") if isinstance(body.get("error"), dict) else {}
-    status = err.get("status", "")
+    # Google's front ends send {"code": 429, "status": "RESOURCE_EXHAUSTED"}; the
+    # Interactions schema has a string code (a canonical name or a URI) and no status.
+    string_code = err.get("code") if isinstance(err.get("code"), str) else ""
+    status = str(err.get("status") or (string_code if string_code.isupper() else ""))
     message = err.get("message") or f"{response.status_code} {response.reason or ''}".strip()
     code = response.status_code
     details = [d for d in err.get("details") or [] if isinstance(d, dict)]
@@ -187,13 +194,16 @@ def error_from_response(response, *, credential) -> VeoError:
 
 
 def retry_delay(response, err) -> float | None:
-    """Return the wait Google asked for: RetryInfo.retryDelay, else Retry-After."""
+    """Return the wait Google asked for: RetryInfo.retryDelay, else retry-after-ms or Retry-After."""
     for detail in err.get("details") or []:
         if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("RetryInfo"):
             try:
                 return float(str(detail.get("retryDelay", "")).rstrip("s"))
             except ValueError:
                 pass
+    millis = response.headers.get("retry-after-ms", "")
+    if millis.replace(".", "", 1).isdigit():
+        return float(millis) / 1000
     header = response.headers.get("Retry-After", "")
     return float(header) if header.replace(".", "", 1).isdigit() else None
 

@@ -1,13 +1,16 @@
 """Veo on Vertex AI (Gemini Enterprise Agent Platform) over `requests`.
 
-Submit: POST v1/projects/{p}/locations/{l}/publishers/google/models/{m}:predictLongRunning
+Submit: POST v1beta1/projects/{p}/locations/{l}/publishers/google/models/{m}:predictLongRunning
 Poll:   POST .../models/{m}:fetchPredictOperation  {"operationName": "<full name>"}
 Result: response.videos[] with a Cloud Storage gcsUri (read with the same token) or the
 video inline as bytesBase64Encoded when no storageUri was given.
+The version and the body's names are the ones google-genai 3.6.1 sends (tests/veo/
+test_vertex_wire.py compares them); Google's REST samples show v1, which serves the same.
 OAuth tokens come from google-auth: a service-account (or authorized-user) JSON file, or
 application default credentials.
 """
 
+import base64
 import json
 import logging
 from pathlib import Path
@@ -20,14 +23,15 @@ import google.oauth2.credentials
 import requests
 from google.oauth2 import service_account
 
-from . import base, download, gemini, transport
-from .base import GenerationRequest, Operation, Sample, VeoError, VideoFields
+from . import base, download, transport
+from .base import GenerationRequest, Operation, Sample, SourceVideo, VeoError, VideoFields
 
 logger = logging.getLogger(__name__)
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 CREDENTIAL = "the Google Cloud credentials (GOOGLE_APPLICATION_CREDENTIALS)"
 PROBE_OPERATION = "00000000-0000-0000-0000-000000000000"
+API_VERSION = "v1beta1"
 
 
 def default_base_url(location):
@@ -101,10 +105,10 @@ class VertexProvider:
     # --- Calls ------------------------------------------------------------------
 
     def _model_url(self, model):
-        return (
-            f"{self.base_url}/v1/projects/{self.project}/locations/{self.location}"
-            f"/publishers/google/models/{model}"
-        )
+        return f"{self.base_url}/{API_VERSION}/{self._model_name(model)}"
+
+    def _model_name(self, model):
+        return f"projects/{self.project}/locations/{self.location}/publishers/google/models/{model}"
 
     def submit(self, request: GenerationRequest, *, on_sending=None) -> str:
         answer = transport.send_submit(
@@ -130,6 +134,9 @@ class VertexProvider:
         )
         return parse_operation(data, fallback_name=operation_name)
 
+    def cancel(self, operation_name: str) -> None:
+        """Do nothing: predictLongRunning has no cancel, Google finishes what it started."""
+
     def download(self, sample: Sample, dest: Path, *, max_bytes: int) -> int:
         if sample.data is not None:
             return download.write_inline(sample.data, dest, max_bytes=max_bytes)
@@ -154,7 +161,7 @@ class VertexProvider:
         result = {}
         for name in names:
             url = f"{self._model_url(name)}:fetchPredictOperation"
-            probe = f"{self._model_url(name).split('/v1/', 1)[1]}/operations/{PROBE_OPERATION}"
+            probe = f"{self._model_name(name)}/operations/{PROBE_OPERATION}"
             try:
                 response = self.session.post(
                     url, json={"operationName": probe}, headers=headers, timeout=self.timeout
@@ -212,11 +219,68 @@ def storage_url(gcs_uri, *, base_url):
 
 
 def request_body(request: GenerationRequest, *, storage_uri="") -> dict:
-    """Return the Vertex AI predictLongRunning body: the Gemini API's, plus storageUri."""
-    body = gemini.request_body(request)
-    if storage_uri:
-        body["parameters"]["storageUri"] = storage_uri
-    return body
+    """Return the Vertex AI predictLongRunning body, in the names google-genai sends.
+
+    With a storageUri, Vertex writes the videos to Cloud Storage and answers with their
+    gcsUri; without one it sends them inline.
+    """
+    instance = {"prompt": request.prompt}
+    if request.image is not None:
+        instance["image"] = _image(request.image)
+    if request.last_frame is not None:
+        instance["lastFrame"] = _image(request.last_frame)
+    if request.reference_images:
+        instance["referenceImages"] = [
+            {"image": _image(image), "referenceType": REFERENCE_TYPE}
+            for image in request.reference_images
+        ]
+    if request.source is not None:
+        instance["video"] = source_video(request.source)
+    parameters = {
+        "aspectRatio": request.aspect_ratio,
+        "resolution": request.resolution,
+        "durationSeconds": request.duration_seconds,
+        "sampleCount": request.sample_count,
+    }
+    optional = {
+        "negativePrompt": request.negative_prompt or None,
+        "personGeneration": request.person_generation or None,
+        "seed": request.seed,
+        "generateAudio": request.generate_audio,
+        "enhancePrompt": request.enhance_prompt,
+        "storageUri": storage_uri or None,
+    }
+    parameters |= {name: value for name, value in optional.items() if value is not None}
+    return {"instances": [instance], "parameters": parameters}
+
+
+# The SDK's enum value; Vertex's REST reference writes it in lower case.
+REFERENCE_TYPE = "ASSET"
+
+
+def _image(image):
+    return {
+        "bytesBase64Encoded": base64.b64encode(image.data).decode(),
+        "mimeType": image.mime_type,
+    }
+
+
+def source_video(source: SourceVideo) -> dict:
+    """Return instances[].video: the Cloud Storage object Vertex wrote, else the local copy.
+
+    Vertex reads a gs:// object in place (the studio's own storageUri output); any other
+    video goes inline, read from the job's file.
+    """
+    if source.uri.startswith("gs://"):
+        return {"gcsUri": source.uri, "mimeType": source.mime_type}
+    if source.path is None:
+        raise VeoError("The video this job starts from is no longer stored, so it cannot be sent.")
+    try:
+        data = Path(source.path).read_bytes()
+    except OSError as exc:
+        logger.warning("Cannot read the source video of job %s: %r", source.job_id, exc)
+        raise VeoError("The video this job starts from could not be read from storage.") from None
+    return {"bytesBase64Encoded": base64.b64encode(data).decode(), "mimeType": source.mime_type}
 
 
 VIDEO_FIELDS = VideoFields(uri="gcsUri", data="bytesBase64Encoded", mime_type="mimeType")

@@ -17,15 +17,20 @@ resolution, durationSeconds, negativePrompt, personGeneration (text-to-video: al
 image-to-video: allow_adult only), sampleCount (1), enhancePrompt and seed.
 
 Vertex AI (v1 or v1beta1, ``Authorization: Bearer`` with a token from ``POST /token``): submit
-with ``POST /v1/projects/{p}/locations/{l}/publishers/google/models/{model}:predictLongRunning``,
+with ``POST /v1beta1/projects/{p}/locations/{l}/publishers/google/models/{model}:predictLongRunning``,
 poll with ``POST .../models/{model}:fetchPredictOperation`` and the body
 ``{"operationName": name}``. A done operation lists
 ``videos[].gcsUri`` when the submit set ``parameters.storageUri`` (read them with
 ``GET /storage/v1/b/{bucket}/o/{object}?alt=media``), else ``videos[].bytesBase64Encoded``.
-Served models: veo-3.1-generate-001 and veo-3.1-fast-generate-001; any other answers 404
-"Publisher Model ... was not found". Accepted parameters: those above plus generateAudio,
-storageUri and compressionQuality, with sampleCount 1-4 and personGeneration allow_adult (the
-default) or disallow.
+Served models: veo-3.1-generate-001, veo-3.1-fast-generate-001 and veo-3.1-lite-generate-001;
+any other answers 404 "Publisher Model ... was not found". Accepted parameters: those above plus
+generateAudio (false renders no audio track), storageUri and compressionQuality, with
+sampleCount 1-4 and personGeneration allow_adult (the default) or disallow; a seed renders the
+same bytes for the same request. ``instances[0].referenceImages`` takes up to 3
+``{image, referenceType: "asset"}`` (either case; not on Lite; 8 seconds only), and
+``instances[0].video`` (``{gcsUri}`` of an object in the fake Cloud Storage, or
+``{bytesBase64Encoded}`` of an MP4, up to 141 s) is extended at durationSeconds 8 and 720p:
+the answer is the whole video, the source's length plus 7 seconds.
 
 ``POST /token`` grants ``ya29.emulator-...`` tokens for google-auth's service-account (JWT bearer)
 and authorized-user (refresh token) flows; ``service_account_info(base_url + "/token")`` returns a

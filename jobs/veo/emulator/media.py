@@ -80,31 +80,45 @@ def render_mp4(
     seconds: float,
     fps: int = 24,
     background: bytes | None = None,
+    audio: bool = True,
+    seed: int | None = None,
 ) -> None:
     """Write an H.264 + AAC MP4 of `seconds` showing `prompt` and a moving progress bar.
 
     `background` is an encoded image (PNG, JPEG, WebP...) drawn scaled to fit behind the text
     of every frame; bytes that Pillow cannot read raise OSError before anything is written.
+    Without `audio` the file has no audio track; a `seed` picks the progress bar's colour, so
+    two seeds draw two videos and one seed the same bytes.
     """
     # Decode the image first so that a bad one fails before a file is created.
     canvas = _text_background(prompt, width, height, background)
     narration = narration_for(prompt)
     if isinstance(dest, str | os.PathLike):
-        _encode(dest, canvas, seconds, fps, narration)
+        _encode(dest, canvas, seconds, fps, narration, audio=audio, seed=seed)
         return
     # faststart rewrites the finished file by name, so a file object gets a copy of a real file.
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "video.mp4")
-        _encode(path, canvas, seconds, fps, narration)
+        _encode(path, canvas, seconds, fps, narration, audio=audio, seed=seed)
         with open(path, "rb") as source:
             shutil.copyfileobj(source, dest)
 
 
-def _encode(path, background: Image.Image, seconds: float, fps: int, narration: str) -> None:
+def _encode(
+    path,
+    background: Image.Image,
+    seconds: float,
+    fps: int,
+    narration: str,
+    *,
+    audio=True,
+    seed=None,
+) -> None:
     """Encode the video to path, drawing only the moving part per frame over background.
 
     The audio packets' fingerprint is remembered with the narration.
     """
+    bar = "#4af" if seed is None else f"#{seed % 0xFFFFFF:06x}"
     width, height = background.size
     bar_top, bar_height = height - height // 12, max(4, height // 60)
     font = ImageFont.load_default(size=max(12, height // 30))
@@ -114,7 +128,7 @@ def _encode(path, background: Image.Image, seconds: float, fps: int, narration: 
         video = container.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.options = {"preset": "ultrafast"}
-        audio = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
+        sound = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio else None
 
         for index in range(frame_count):
             image = background.copy()
@@ -123,7 +137,7 @@ def _encode(path, background: Image.Image, seconds: float, fps: int, narration: 
             margin = width // 20
             draw.rectangle((margin, bar_top, width - margin, bar_top + bar_height), outline="#555")
             filled = margin + round((width - 2 * margin) * progress)
-            draw.rectangle((margin, bar_top, filled, bar_top + bar_height), fill="#4af")
+            draw.rectangle((margin, bar_top, filled, bar_top + bar_height), fill=bar)
             label = f"frame {index + 1}/{frame_count}  {index / fps:05.2f}s"
             draw.text((margin, bar_top - font.size * 1.5), label, font=font, fill="#aaa")
             frame = av.VideoFrame.from_image(image)
@@ -131,10 +145,12 @@ def _encode(path, background: Image.Image, seconds: float, fps: int, narration: 
             container.mux(video.encode(frame))
         container.mux(video.encode())
 
+        if sound is None:
+            return
         packets = []
-        for frame in _tone_frames(round(seconds * SAMPLE_RATE), audio.frame_size or 1024):
-            packets.extend(audio.encode(frame))
-        packets.extend(audio.encode())
+        for frame in _tone_frames(round(seconds * SAMPLE_RATE), sound.frame_size or 1024):
+            packets.extend(sound.encode(frame))
+        packets.extend(sound.encode())
         fingerprint = audio_fingerprint(packets)
         container.mux(packets)
     _remember(fingerprint, narration)

@@ -48,6 +48,7 @@ class Operation:
     storage_uri: str | None = None
     image: bool = False
     last_frame: bool = False
+    references: int = 0
     parameters: dict = field(default_factory=dict)
     # The Interactions dialect's own: what the create asked for and what happened to it since.
     task: str = ""
@@ -153,6 +154,7 @@ class Operations:
                     else None,
                     "image": op.image,
                     "last_frame": op.last_frame,
+                    "references": op.references,
                     "parameters": dict(op.parameters),
                     "sample_count": op.sample_count,
                     "storage_uri": op.storage_uri,
@@ -247,6 +249,7 @@ class Operations:
             storage_uri=request.storage_uri,
             image=request.image,
             last_frame=request.last_frame,
+            references=request.references,
             parameters=request.parameters,
         )
         renders = fault not in faults.VIDEOLESS_FAULTS
@@ -410,7 +413,15 @@ class Operations:
         # Render beside the final name so a download never sees a half-written file; the random
         # part keeps a render that outlived a stopped emulator from writing into this one's.
         partial = path.with_name(f"{op.file_id}.{secrets.token_hex(4)}.part")
-        frame = {"prompt": op.prompt, "width": op.width, "height": op.height, "seconds": op.seconds}
+        frame = {
+            "prompt": op.prompt,
+            "width": op.width,
+            "height": op.height,
+            "seconds": op.seconds,
+            # Vertex's generateAudio and seed (the Gemini dialect refuses the first).
+            "audio": op.parameters.get("generateAudio") is not False,
+            "seed": op.parameters.get("seed"),
+        }
         try:
             try:
                 render_mp4(partial, background=background, **frame)

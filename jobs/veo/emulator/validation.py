@@ -18,6 +18,10 @@ DURATIONS = (4, 6, 8)
 INSTANCE_FIELDS = frozenset({"prompt", "image", "lastFrame", "referenceImages", "video"})
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_REFERENCE_IMAGES = 3
+REFERENCE_TYPES = ("asset",)
+VIDEO_TYPES = ("video/mp4",)
+MAX_VIDEO_BYTES = 200 * 1024 * 1024
 
 
 @dataclass
@@ -32,6 +36,8 @@ class Request:
     storage_uri: str | None = None
     image: bool = False
     last_frame: bool = False
+    # How many reference images came (Vertex's instances[].referenceImages).
+    references: int = 0
     background: bytes | None = field(default=None, repr=False)
     parameters: dict = field(default_factory=dict)
 
@@ -48,6 +54,7 @@ def parse_request(model: str, raw: bytes, top_level, known_parameters, *, vertex
         seconds=seconds,
         image=has_image,
         last_frame=has_last_frame,
+        references=len(instance.get("referenceImages") or ()),
         background=picture,
         parameters=parameters,
     )
@@ -107,10 +114,19 @@ def parse_instance(instance: dict, *, vertex: bool) -> tuple[str, bytes | None, 
     if has_last_frame and not has_image:
         raise invalid("instances[0].lastFrame requires instances[0].image.")
     references = instance.get("referenceImages")
-    if references is not None and (not isinstance(references, list) or len(references) > 3):
-        raise invalid("instances[0].referenceImages must be a list of at most 3 images.")
+    if references is not None and (
+        not isinstance(references, list) or len(references) > MAX_REFERENCE_IMAGES
+    ):
+        raise invalid(
+            f"instances[0].referenceImages must be a list of at most {MAX_REFERENCE_IMAGES} images."
+        )
     if references and has_image:
         raise invalid("instances[0].referenceImages cannot be combined with instances[0].image.")
+    if references and instance.get("video") is not None:
+        raise invalid("instances[0].referenceImages cannot be combined with instances[0].video.")
+    if vertex:
+        for number, reference in enumerate(references or ()):
+            parse_reference_image(reference, f"instances[0].referenceImages[{number}]")
     picture = None
     if has_image:
         picture = parse_image(instance["image"], "instances[0].image", vertex=vertex)
@@ -180,6 +196,61 @@ def parse_image(value, where: str, *, vertex: bool) -> bytes | None:
     return data
 
 
+def parse_reference_image(value, where: str) -> None:
+    """Validate one of Vertex's referenceImages: {image: {...}, referenceType: "asset"}."""
+    if not isinstance(value, dict):
+        raise invalid(f"{where} must be an object with image and referenceType.")
+    for key in value:
+        if key not in ("image", "referenceType"):
+            raise invalid(
+                f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': "
+                "Cannot find field."
+            )
+    if value.get("image") is None:
+        raise invalid(f"{where}.image is required.")
+    parse_image(value["image"], f"{where}.image", vertex=True)
+    kind = value.get("referenceType", "asset")
+    # The SDK sends the enum's name (ASSET), Vertex's REST reference the lower case.
+    if not isinstance(kind, str) or kind.lower() not in REFERENCE_TYPES:
+        raise invalid(f"{where}.referenceType {kind!r} is not supported; use asset.")
+
+
+def parse_video(value, where: str) -> tuple[str | None, bytes | None]:
+    """Validate a video field; return its gs:// uri or its bytes (one of them is None)."""
+    if not isinstance(value, dict):
+        raise invalid(f"{where} must be an object with bytesBase64Encoded or gcsUri.")
+    for key in value:
+        if key not in ("bytesBase64Encoded", "gcsUri", "mimeType"):
+            raise invalid(
+                f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': "
+                "Cannot find field."
+            )
+    mime_type = value.get("mimeType", "video/mp4")
+    if mime_type not in VIDEO_TYPES:
+        raise invalid(f"{where}.mimeType {mime_type!r} is not supported; use video/mp4.")
+    if ("gcsUri" in value) == ("bytesBase64Encoded" in value):
+        raise invalid(f"{where} must hold either bytesBase64Encoded or gcsUri.")
+    if "gcsUri" in value:
+        uri = value["gcsUri"]
+        if (
+            not isinstance(uri, str)
+            or not (match := STORAGE_URI.fullmatch(uri))
+            or not match["path"]
+        ):
+            raise invalid(f"{where}.gcsUri must name a Cloud Storage object: gs://bucket/object.")
+        return uri, None
+    encoded = value["bytesBase64Encoded"]
+    if not isinstance(encoded, str) or not encoded.strip():
+        raise invalid(f"{where}.bytesBase64Encoded is required: the video must not be empty.")
+    if len(encoded) > (MAX_VIDEO_BYTES + 2) // 3 * 4 + 4:
+        raise invalid(f"{where} is larger than the 200 MB limit for videos.")
+    encoded = encoded.strip().translate(str.maketrans("-_", "+/"))
+    try:
+        return None, base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except ValueError:
+        raise invalid(f"{where}.bytesBase64Encoded is not valid base64.") from None
+
+
 def is_image_type(data: bytes, mime_type: str) -> bool:
     """Return whether data starts with the signature of mime_type."""
     match mime_type:
@@ -200,7 +271,7 @@ def parse_frame(instance: dict, parameters: dict, model: str) -> tuple[int, int,
     resolution = parameters.get("resolution", "720p")
     if resolution not in FRAME_SIZES:
         raise invalid(f"resolution {resolution!r} is not supported; use 720p, 1080p or 4k.")
-    if resolution == "4k" and model == "veo-3.1-lite-generate-preview":
+    if resolution == "4k" and "-lite-" in model:
         raise invalid(f"resolution '4k' is not supported by {model}.")
     seconds = parameters.get("durationSeconds", 8)
     # The docs list the values as strings and the SDKs send numbers; both arrive in practice.

@@ -4,22 +4,35 @@ Submit with ``POST /v1/projects/{p}/locations/{l}/publishers/google/models/{mode
 :predictLongRunning`` (``Authorization: Bearer`` with a token from ``POST /token``), poll with
 ``POST .../models/{model}:fetchPredictOperation`` and the body ``{"operationName": name}``. A
 done operation lists ``videos[].gcsUri`` when the submit set ``parameters.storageUri``, else
-``videos[].bytesBase64Encoded``.
+``videos[].bytesBase64Encoded``. (google-genai sends ``/v1beta1/``; both versions are served.)
+
+Veo 3.1 on Vertex also takes ``instances[].referenceImages`` (up to three assets; not on
+Lite) and ``instances[].video`` to extend: the answer is the source's length plus
+``durationSeconds``. ``generateAudio: false`` renders a video without an audio track, and a
+``seed`` renders the same bytes for the same request.
 """
 
 import base64
 import dataclasses
+import io
 import json
 import uuid
+
+import av
 
 from . import faults
 from .errors import ApiError, invalid
 from .gemini import PARAMETERS
 from .operations import Operation, Operations
-from .storage import parse_storage_uri
-from .validation import Request, check_shared_parameters, parse_request
+from .storage import STORAGE_URI, parse_storage_uri
+from .validation import Request, check_shared_parameters, parse_request, parse_video
 
-VERTEX_MODELS = ("veo-3.1-generate-001", "veo-3.1-fast-generate-001")
+VERTEX_MODELS = ("veo-3.1-generate-001", "veo-3.1-fast-generate-001", "veo-3.1-lite-generate-001")
+# The models that take no referenceImages.
+NO_REFERENCES = ("veo-3.1-lite-generate-001",)
+# What an extension adds, and the longest video Veo extends (so at most 148 s come out).
+EXTENSION_SECONDS = 7
+MAX_SOURCE_SECONDS = 141
 VERTEX_PARAMETERS = PARAMETERS | {"generateAudio", "storageUri", "compressionQuality"}
 VERTEX_PERSON_GENERATION = ("allow_adult", "disallow")
 COMPRESSION_QUALITIES = ("optimized", "lossless")
@@ -31,11 +44,17 @@ VERTEX_SAFETY_REASON = (
 )
 
 
-def parse_vertex_submit(model: str, raw: bytes) -> Request:
-    """Validate a predictLongRunning body the way Vertex AI does, or raise ApiError."""
+def parse_vertex_submit(model: str, raw: bytes, operations: Operations | None = None) -> Request:
+    """Validate a predictLongRunning body the way Vertex AI does, or raise ApiError.
+
+    A video to extend is read from its bytes, or from the fake Cloud Storage of operations.
+    """
     top_level = ("instances", "parameters", "labels")
     request = parse_request(model, raw, top_level, VERTEX_PARAMETERS, vertex=True)
     parameters = request.parameters
+    instance = json.loads(raw)["instances"][0]
+    if instance.get("referenceImages") and model in NO_REFERENCES:
+        raise invalid(f"instances[0].referenceImages is not supported by {model}.")
     sample_count = parameters.get("sampleCount", 1)
     if type(sample_count) is not int or not 1 <= sample_count <= 4:
         raise invalid(f"sampleCount {sample_count!r} is not supported; use 1 to 4.")
@@ -51,7 +70,48 @@ def parse_vertex_submit(model: str, raw: bytes) -> Request:
         )
     check_shared_parameters(parameters)
     storage_uri = parse_storage_uri(parameters.get("storageUri"))
-    return dataclasses.replace(request, sample_count=sample_count, storage_uri=storage_uri)
+    seconds = request.seconds
+    if instance.get("video") is not None:
+        if request.seconds != 8 or parameters.get("resolution", "720p") != "720p":
+            raise invalid(
+                "An extension of instances[0].video is made at durationSeconds 8 and "
+                "resolution 720p."
+            )
+        # The answer is the whole video: the source, then the seconds Veo added.
+        seconds = round(source_seconds(instance["video"], operations) + EXTENSION_SECONDS)
+    return dataclasses.replace(
+        request, sample_count=sample_count, storage_uri=storage_uri, seconds=seconds
+    )
+
+
+def source_seconds(value, operations: Operations | None) -> float:
+    """Return the length of the video to extend, or raise 400 naming instances[0].video."""
+    where = "instances[0].video"
+    uri, data = parse_video(value, where)
+    if uri is not None:
+        match = STORAGE_URI.fullmatch(uri)
+        try:
+            if operations is None:
+                raise ApiError(404, "NOT_FOUND", uri)
+            _, path = operations.storage_object(match["bucket"], match["path"], media=False)
+        except ApiError:
+            raise invalid(f"{where}.gcsUri {uri} cannot be read: no such object.") from None
+        source = path.open("rb")
+    else:
+        source = io.BytesIO(data)
+    try:
+        with source, av.open(source) as container:
+            if not container.streams.video or not container.duration:
+                raise ValueError("no video stream")
+            seconds = container.duration / av.time_base
+    except (av.FFmpegError, ValueError, OSError):
+        raise invalid(f"{where} does not hold an MP4 video.") from None
+    if seconds > MAX_SOURCE_SECONDS:
+        raise invalid(
+            f"{where} is {seconds:.0f} seconds long; videos up to {MAX_SOURCE_SECONDS} seconds "
+            "can be extended."
+        )
+    return seconds
 
 
 def publisher_model(project: str, location: str, model: str) -> str:
@@ -72,7 +132,7 @@ def submit(
 ) -> Operation:
     """Accept a Vertex AI generation request and start rendering it, or raise ApiError."""
     resource = publisher_model(project, location, model)
-    request = parse_vertex_submit(model, raw_body)
+    request = parse_vertex_submit(model, raw_body, operations)
     fault = faults.fault_in(request.prompt)
     if (refusal := faults.vertex_refusal(fault, project, location, model)) is not None:
         raise refusal

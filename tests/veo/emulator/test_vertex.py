@@ -103,7 +103,7 @@ def wait_until_done(emulator, auth, name, *, timeout=15):
 def submit_and_finish(emulator, auth, prompt, **parameters):
     response = submit(emulator, auth, prompt, **parameters)
     assert response.status_code == 200, response.text
-    return wait_until_done(emulator, auth, response.json()["name"])
+    return wait_until_done(emulator, auth, response.json()["name"], timeout=60)
 
 
 def storage_url(emulator, gcs_uri, *, prefix=""):
@@ -592,3 +592,151 @@ def test_nothing_is_saved_without_a_data_dir():
 
         assert not (emulator.data_dir / "state.json").exists()
     shutil.rmtree(emulator.data_dir)
+
+
+# --- Veo 3.1 GA: reference images, extension, audio and seed -----------------------------
+
+LITE = "veo-3.1-lite-generate-001"
+
+
+def reference(color="red", kind="ASSET"):
+    image = {"bytesBase64Encoded": encoded_image(color=color), "mimeType": "image/png"}
+    return {"image": image, "referenceType": kind}
+
+
+def inline_video(operation):
+    return base64.b64decode(operation["response"]["videos"][0]["bytesBase64Encoded"])
+
+
+def streams(data):
+    with av.open(io.BytesIO(data)) as container:
+        kinds = sorted({stream.type for stream in container.streams})
+        return kinds, container.duration / av.time_base
+
+
+def test_reference_images_are_taken_in_the_sdks_and_the_docs_spelling(emulator, auth):
+    instance = {
+        "prompt": "Three friends",
+        "referenceImages": [reference(), reference("blue", "asset"), reference("green")],
+    }
+
+    done = submit_and_finish_instance(emulator, auth, instance, durationSeconds=8)
+
+    assert streams(inline_video(done))[0] == ["audio", "video"]
+    (stats,) = emulator.stats()["operations"].values()
+    assert stats["prompt"] == "Three friends"
+
+
+def submit_and_finish_instance(emulator, auth, instance, **parameters):
+    response = submit(emulator, auth, None, instance=instance, **parameters)
+    assert response.status_code == 200, response.text
+    # Longer renders on a busy machine take a while.
+    return wait_until_done(emulator, auth, response.json()["name"], timeout=90)
+
+
+@pytest.mark.parametrize(
+    ("model", "instance", "field"),
+    [
+        (FAST, {"prompt": "ok", "referenceImages": [reference()] * 4}, "at most 3"),
+        (LITE, {"prompt": "ok", "referenceImages": [reference()]}, "not supported by " + LITE),
+        (FAST, {"prompt": "ok", "referenceImages": [reference(kind="STYLE")]}, "referenceType"),
+        (FAST, {"prompt": "ok", "referenceImages": [{"referenceType": "asset"}]}, "[0].image"),
+        (
+            FAST,
+            {"prompt": "ok", "referenceImages": [{**reference(), "mask": {}}]},
+            "referenceImages[0]",
+        ),
+        (
+            FAST,
+            {"prompt": "ok", "referenceImages": [reference()], "video": {"gcsUri": "gs://b/v.mp4"}},
+            "instances[0].video",
+        ),
+        (
+            FAST,
+            {"prompt": "ok", "video": {"gcsUri": "gs://studio-bucket/none.mp4"}},
+            "no such object",
+        ),
+        (FAST, {"prompt": "ok", "video": {"bytesBase64Encoded": "bm90IGEgdmlkZW8="}}, "MP4"),
+        (FAST, {"prompt": "ok", "video": {"bytesBase64Encoded": "!!"}}, "base64"),
+        (FAST, {"prompt": "ok", "video": {"gcsUri": "gs://b/v.mp4", "uri": "x"}}, ".video'"),
+        (
+            FAST,
+            {"prompt": "ok", "video": {"gcsUri": "gs://b/v.mp4", "mimeType": "video/webm"}},
+            "mimeType",
+        ),
+    ],
+)
+def test_bad_references_and_videos_are_refused_naming_the_field(refusing, model, instance, field):
+    emulator, auth = refusing
+    response = submit(emulator, auth, None, model=model, instance=instance, durationSeconds=8)
+
+    assert_error(response, 400, "INVALID_ARGUMENT", field)
+    assert emulator.submits == 0
+
+
+def test_extending_a_stored_video_adds_seven_seconds_to_it(emulator, auth):
+    first = submit_and_finish(
+        emulator, auth, "A boat sets out", storageUri="gs://studio-bucket/veo/"
+    )
+    source = first["response"]["videos"][0]["gcsUri"]
+
+    instance = {
+        "prompt": "It reaches the island",
+        "video": {"gcsUri": source, "mimeType": "video/mp4"},
+    }
+    extended = submit_and_finish_instance(
+        emulator, auth, instance, durationSeconds=8, storageUri="gs://studio-bucket/veo/"
+    )
+
+    url = storage_url(emulator, extended["response"]["videos"][0]["gcsUri"])
+    video = requests.get(url, headers=auth, timeout=10)
+    assert video.status_code == 200
+    assert abs(streams(video.content)[1] - 11) <= 0.2
+
+
+@pytest.mark.parametrize("parameters", [{"durationSeconds": 4}, {"resolution": "1080p"}])
+def test_an_extension_is_made_at_8_seconds_and_720p(refusing, parameters):
+    emulator, auth = refusing
+    instance = {"prompt": "ok", "video": {"gcsUri": "gs://b/v.mp4"}}
+    response = submit(
+        emulator, auth, None, instance=instance, **{"durationSeconds": 8, **parameters}
+    )
+
+    assert_error(response, 400, "INVALID_ARGUMENT", "durationSeconds 8 and resolution 720p")
+    assert emulator.submits == 0
+
+
+def test_extending_inline_bytes_adds_seven_seconds_to_them(emulator, auth):
+    first = inline_video(submit_and_finish(emulator, auth, "A kite rises"))
+
+    instance = {
+        "prompt": "It loops",
+        "video": {"bytesBase64Encoded": base64.b64encode(first).decode(), "mimeType": "video/mp4"},
+    }
+    extended = submit_and_finish_instance(emulator, auth, instance, durationSeconds=8)
+
+    assert abs(streams(inline_video(extended))[1] - 11) <= 0.2
+
+
+def test_audio_off_gives_a_video_without_an_audio_track(emulator, auth):
+    silent = inline_video(submit_and_finish(emulator, auth, "Quiet pond", generateAudio=False))
+    sound = inline_video(submit_and_finish(emulator, auth, "Loud pond", generateAudio=True))
+
+    assert streams(silent)[0] == ["video"]
+    assert streams(sound)[0] == ["audio", "video"]
+
+
+def test_a_seed_makes_the_same_request_render_the_same_bytes(emulator, auth):
+    first = inline_video(submit_and_finish(emulator, auth, "Same sea", seed=42))
+    again = inline_video(submit_and_finish(emulator, auth, "Same sea", seed=42))
+    other = inline_video(submit_and_finish(emulator, auth, "Same sea", seed=43))
+
+    assert first == again
+    assert first != other
+
+
+def test_lite_serves_text_and_frames_but_not_4k(refusing):
+    emulator, auth = refusing
+    response = submit(emulator, auth, "ok", model=LITE, resolution="4k", durationSeconds=8)
+
+    assert_error(response, 400, "INVALID_ARGUMENT", "resolution")
