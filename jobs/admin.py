@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
+from django.utils.html import format_html
 
-from . import pricing, services, usage
+from . import catalog, pricing, services, usage
 from .models import Batch, Budget, VideoCreationJob, VideoResource
 
 
@@ -28,7 +29,7 @@ class VideoCreationJobAdmin(admin.ModelAdmin):
         "status",
         "stage",
         "progress",
-        "model",
+        "model_column",
         "estimated_cost_usd",
         "actual_cost_usd",
         "created_at",
@@ -87,6 +88,21 @@ class VideoCreationJobAdmin(admin.ModelAdmin):
     @admin.display(description="Prompt", ordering="prompt_text")
     def short_prompt(self, obj):
         return obj.prompt_text[:80]
+
+    @admin.display(description="Model", ordering="model")
+    def model_column(self, obj):
+        """The model, and the catalog's warning when it retires within 30 days."""
+        warning = catalog.retirement_warning(obj.model)
+        if warning is None:
+            return obj.model
+        return format_html('{} <strong title="{}">(retiring)</strong>', obj.model, warning)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = self.get_object(request, object_id)
+        warning = catalog.retirement_warning(job.model) if job is not None else None
+        if warning and request.method == "GET":
+            self.message_user(request, warning, messages.WARNING)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_add_permission(self, request):
         return False

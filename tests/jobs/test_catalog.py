@@ -2,16 +2,19 @@
 
 import importlib
 import json
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.urls import reverse
+from django.utils import timezone
 
 import videostudio.settings
 from jobs import catalog
 from jobs.veo.base import Task
+from tests.factories import MODEL, make_job
 
 RAW = json.loads((Path(catalog.__file__).with_name("catalog.json")).read_text())["models"]
 OMNI = "gemini-omni-1.2-flash"
@@ -387,3 +390,32 @@ def test_a_broken_override_file_is_a_configuration_error(settings, tmp_path, con
     settings.VEO_CATALOG_FILE = str(path)
     with pytest.raises(ImproperlyConfigured):
         catalog.models()
+
+
+@pytest.fixture
+def retiring_soon(override):
+    """MODEL, retiring in ten days."""
+    day = timezone.localdate() + timedelta(days=10)
+    override({MODEL: {"retired": "", "retiring": day.isoformat()}})
+    return day
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_the_retiring_warning_on_the_list_and_the_job(
+    admin_client, user, retiring_soon
+):
+    job = make_job(user)
+    listing = admin_client.get(reverse("admin:jobs_videocreationjob_changelist")).content.decode()
+    warning = f"Veo 3.1 Fast retires on {retiring_soon:%Y-%m-%d} (in 10 days)"
+    assert f'<strong title="{warning}' in listing
+    page = admin_client.get(reverse("admin:jobs_videocreationjob_change", args=[job.pk]))
+    assert warning in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_no_warning_for_a_model_that_is_not_retiring(admin_client, user):
+    job = make_job(user)
+    listing = admin_client.get(reverse("admin:jobs_videocreationjob_changelist")).content.decode()
+    assert "(retiring)" not in listing
+    page = admin_client.get(reverse("admin:jobs_videocreationjob_change", args=[job.pk]))
+    assert "retires on" not in page.content.decode()

@@ -322,3 +322,31 @@ def test_bad_periods_are_explained(logged_in):
         reverse("jobs:usage"), {"period": "custom", "start": "2026-05-02", "end": "2026-05-01"}
     )
     assert "The period&#x27;s start is after its end." in response.content.decode()
+
+
+OMNI = "gemini-omni-1.2-flash"
+
+
+def test_a_token_priced_job_costs_the_tokens_google_counted(user):
+    # 10 s of 720p is 57,920 video tokens at $17.50 a million (the reference's §8).
+    assert pricing.cost_of_tokens(OMNI, 57_920) == Decimal("1.0136")
+    assert pricing.cost_of_tokens(OMNI, 0) == Decimal("0")
+    # Unknown usage, or a model priced per second: the pipeline falls back to billed().
+    assert pricing.cost_of_tokens(OMNI, None) is None
+    assert pricing.cost_of_tokens(MODEL, 57_920) is None
+
+    job = make_job(user, model=OMNI, options={**JOB_OPTIONS, "duration_seconds": 10})
+    assert pricing.billed(job, samples=1) == (Decimal("1.0136"), 10)
+    assert pricing.job_estimate(OMNI, job.options) == Decimal("1.0136")
+
+
+def test_a_token_priced_job_counts_its_estimate_against_the_budget(user):
+    Budget.objects.create(user=None, period=Budget.Period.MONTHLY, limit_usd=Decimal("1.00"))
+    with pytest.raises(pricing.BudgetExceeded, match=re.escape("would cost $1.01")):
+        services.job_create(
+            owner=user,
+            prompt_text="A fox",
+            model=OMNI,
+            options={**JOB_OPTIONS, "duration_seconds": 10},
+        )
+    assert not VideoCreationJob.objects.exists()
