@@ -27,6 +27,7 @@ FAULTS = frozenset(
         "html",
         "truncated",
         "expired",
+        "download-404-once",
         "slow",
     }
 )

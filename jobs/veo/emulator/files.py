@@ -5,7 +5,7 @@ Start an upload with ``POST /upload/{v1|v1beta}/files`` (key in ``x-goog-api-key
 {display_name, mime_type, size_bytes}}``); the upload URL comes back in ``X-Goog-Upload-URL``.
 Send the bytes there (``X-Goog-Upload-Command: upload, finalize``; no key, the URL is the
 session) and get ``{"file": {...}}`` in ``PROCESSING``. ``GET /{version}/files/{id}`` answers
-``PROCESSING`` once and ``ACTIVE`` from then on (or from a second after the upload); the bytes are
+``PROCESSING`` once and ``ACTIVE`` from then on (or from 3 seconds after the upload); the bytes are
 at ``GET /{version}/files/{id}:download?alt=media`` or ``GET /{version}/files/{id}?alt=media``.
 A file that is not ``ACTIVE`` cannot be used in an interaction.
 """
@@ -27,7 +27,7 @@ from .errors import ApiError, invalid
 from .operations import new_id
 
 # A file becomes ACTIVE on the first GET after PROCESSING, or this long after its upload.
-PROCESSING_SECONDS = 1.0
+PROCESSING_SECONDS = 3.0
 RETENTION_SECONDS = 48 * 3600
 MAX_FILE_BYTES = 2 * 1024 * 1024 * 1024
 
@@ -191,15 +191,17 @@ class Files:
             self._uploads.pop(upload_id, None)
         return stored
 
-    def get(self, file_id: str, *, counting: bool = True) -> StoredFile | None:
-        """Return an uploaded file (None if there is none); a GET turns PROCESSING to ACTIVE."""
+    def get(self, file_id: str) -> StoredFile | None:
+        """Return an uploaded, finalized file, or None if there is none."""
         with self._lock:
             stored = self._files.get(file_id)
-        if stored is None or not stored.finalized:
-            return None
-        if counting and not stored.active():
-            stored.seen_processing = True
-        return stored
+        return stored if stored is not None and stored.finalized else None
+
+    def read(self, stored: StoredFile, base_url: str) -> dict:
+        """Return a file's metadata for a GET, which answers PROCESSING once, then ACTIVE."""
+        resource = stored.resource(base_url)
+        stored.seen_processing = True
+        return resource
 
     def delete(self, file_id: str) -> bool:
         """Forget an uploaded file; return whether there was one."""

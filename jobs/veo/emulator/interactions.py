@@ -34,7 +34,6 @@ import base64
 import binascii
 import dataclasses
 import importlib
-import importlib.util
 import json
 import logging
 import re
@@ -121,9 +120,12 @@ def is_transcription_model(model) -> bool:
 def optional_module(name: str):
     """Return the emulator module another engineer adds (transcribe, hooks), or None."""
     qualified = f"{__package__}.{name}"
-    if importlib.util.find_spec(qualified) is None:
+    try:
+        return importlib.import_module(qualified)
+    except ModuleNotFoundError as error:
+        if error.name != qualified:
+            raise  # The module is there but imports something missing: say so.
         return None
-    return importlib.import_module(qualified)
 
 
 def parse_body(raw: bytes) -> dict:
@@ -184,8 +186,8 @@ def content_parts(value) -> list[dict]:
             content = item.get("content", [])
             if isinstance(content, str):
                 content = [{"type": "text", "text": content}]
-            if not isinstance(content, list):
-                raise invalid(f"input[{index}].content must be a list of contents.")
+            if not isinstance(content, list) or not all(isinstance(c, dict) for c in content):
+                raise invalid(f"input[{index}].content must be a list of content objects.")
             parts.extend(content)
         elif item["type"] in ("model_output", "thought"):
             continue
@@ -266,7 +268,7 @@ class Interactions:
         )
         if refusal is not None:
             if refusal.code == 429:
-                # The SDK honours only retry-after-ms; Google sends it beside RetryInfo.
+                # The SDK honours only retry-after-ms, so a 429 carries it beside RetryInfo.
                 delay = faults.retry_delay(refusal)
                 refusal.headers = {**refusal.headers, "retry-after-ms": str(round(delay * 1000))}
             raise refusal
@@ -517,7 +519,7 @@ class Interactions:
         match = FILE_URI.fullmatch(uri) if isinstance(uri, str) else None
         if match is None:
             raise invalid(f"{where}.uri {uri!r} is not a Files API uri.")
-        stored = self.files.get(match["file_id"], counting=False)
+        stored = self.files.get(match["file_id"])
         if stored is None:
             raise ApiError(
                 403,
@@ -647,11 +649,11 @@ class Interactions:
 
     def _watch(self, op: Operation) -> None:
         """Announce the interaction's end to the hooks module, when there is one."""
-        if optional_module("hooks") is None:
+        if (hooks := optional_module("hooks")) is None:
             return
-        threading.Thread(target=self._notify_when_done, args=(op,), daemon=True).start()
+        threading.Thread(target=self._notify_when_done, args=(op, hooks), daemon=True).start()
 
-    def _notify_when_done(self, op: Operation) -> None:
+    def _notify_when_done(self, op: Operation, hooks) -> None:
         self.operations.wait_ready(op, step=0.1)
         status = self.status(op)
         if status not in ("completed", "failed") or op.deleted or self.operations.stopped:
@@ -659,6 +661,6 @@ class Interactions:
         if not self.operations.mark_notified(op):
             return
         try:
-            optional_module("hooks").notify(f"interaction.{status}", {"id": op.name})
+            hooks.notify(f"interaction.{status}", {"id": op.name})
         except Exception:  # A broken hook must not take the emulator down.
             logger.exception("Notifying the end of %s failed", op.name)

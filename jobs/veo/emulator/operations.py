@@ -60,6 +60,7 @@ class Operation:
     notified: bool = False
     render_failed: bool = False
     poll_fault_spent: bool = False
+    download_fault_spent: bool = False
     polls: int = 0
     downloads: int = 0
     rendered_at: float | None = None
@@ -206,6 +207,15 @@ class Operations:
         """Return when a token this emulator issued expires, or None for any other token."""
         with self._lock:
             return self._tokens.get(token)
+
+    def spend_download_fault(self, op: Operation) -> bool:
+        """Return True the first time a download-404-once download is asked for, then False."""
+        with self._lock:
+            if op.download_fault_spent:
+                return False
+            op.download_fault_spent = True
+            self._save()
+        return True
 
     def note_redirected_key(self) -> None:
         """Count a credential that followed a redirect off the API host."""

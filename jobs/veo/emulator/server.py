@@ -186,12 +186,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(200, token, {"Cache-Control": "no-store"})
         elif match := VERTEX_INTERACTION_PATH.fullmatch(path):
             self._check_token("aiplatform.googleapis.com")
-            self._interaction(method, match, body, VERTEX)
+            self._interaction(method, match, query, body, VERTEX)
         elif match := UPLOAD_PATH.fullmatch(path):
             self._upload(method, match["version"], query, body)
         elif match := INTERACTION_PATH.fullmatch(path):
             self._check_key(query)
-            self._interaction(method, match, body, GEMINI)
+            self._interaction(method, match, query, body, GEMINI)
         elif (match := FILE_PATH.fullmatch(path)) and not (
             match["version"] == "v1beta" and match["download"] and method == "GET"
         ):
@@ -243,8 +243,12 @@ class Handler(BaseHTTPRequestHandler):
             )
         gemini.check_key(key, self.emulator.api_key)
 
-    def _interaction(self, method, match, body, dialect) -> None:
+    def _interaction(self, method, match, query, body, dialect) -> None:
         interactions = self.emulator.interactions
+        if query.get("stream", ["false"])[0].lower() == "true":
+            raise ApiError(
+                400, "INVALID_ARGUMENT", "stream is not supported by this emulator; poll instead."
+            )
         where = {"dialect": dialect}
         if dialect == VERTEX:
             version = "v1beta1"
@@ -296,11 +300,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         if method != "GET":
             raise ApiError(404, "NOT_FOUND", NOT_FOUND_MESSAGE)
-        if (stored := files.get(file_id, counting=not media)) is not None:
+        if (stored := files.get(file_id)) is not None:
             if media:
                 self._send_video(files.path(stored), content_type=stored.mime_type)
             else:
-                self._send_json(200, stored.resource(self._base_url()))
+                self._send_json(200, files.read(stored, self._base_url()))
             return
         op, video = self.operations.video(file_id, counting=media)
         if media:
@@ -369,6 +373,9 @@ class Handler(BaseHTTPRequestHandler):
                 self._send_bytes(200, b"<html>error</html>", "text/html; charset=utf-8")
             case "expired":
                 raise gone
+            case "download-404-once" if self.operations.spend_download_fault(op):
+                # The file is not there yet right after completion; the retry finds it.
+                raise ApiError(404, "NOT_FOUND", "File not found or not yet ACTIVE.")
             case "truncated":
                 self._send_video(path, truncate=True)
             case _:
