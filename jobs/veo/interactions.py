@@ -503,7 +503,9 @@ def parse_interaction(data: dict, *, fallback_name="") -> Operation:
             data=base64.b64decode(video["data"]) if video.get("data") else None,
             mime_type=video.get("mime_type") or "video/mp4",
         )
-        return Operation(name=name, done=True, samples=(sample,), video_tokens=tokens, raw=data)
+        return Operation(
+            name=name, done=True, samples=(sample,), video_tokens=tokens, raw=without_video(data)
+        )
     if status in FAILED:
         return Operation(
             name=name,
@@ -513,6 +515,27 @@ def parse_interaction(data: dict, *, fallback_name="") -> Operation:
             raw=data,
         )
     return Operation(name=name, raw=data)
+
+
+def without_video(data):
+    """Return the interaction with inline video bytes replaced by their size.
+
+    The answer is kept in the job's metadata; a whole base64 video belongs in a file.
+    """
+    steps = []
+    for step in data.get("steps") or []:
+        if isinstance(step, dict) and isinstance(step.get("content"), list):
+            step = {
+                **step,
+                "content": [
+                    {**part, "data": f"<{len(part['data'])} base64 characters omitted>"}
+                    if isinstance(part, dict) and isinstance(part.get("data"), str)
+                    else part
+                    for part in step["content"]
+                ],
+            }
+        steps.append(step)
+    return {**data, "steps": steps} if "steps" in data else data
 
 
 def _model_outputs(data):

@@ -4,8 +4,10 @@ Each task runs end to end over HTTP (create, polls, download, finish) and the em
 counters say how many creates Google would have billed: one per job under every fault.
 """
 
+import base64
 import io
 import json
+from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -17,9 +19,9 @@ from django.test import TestCase
 from django.utils import timezone
 from PIL import Image
 
-from jobs import pipeline, services
+from jobs import pipeline, services, storage
 from jobs.frames import Frame
-from jobs.models import VideoCreationJob
+from jobs.models import VideoCreationJob, VideoResource
 from jobs.veo.base import Task
 from jobs.veo.emulator import service_account_info
 from jobs.veo.vertex import load_credentials_file
@@ -268,7 +270,7 @@ def vertex(settings, omni, tmp_path):
 
 
 def test_omni_on_vertex_writes_to_the_bucket_and_an_extend_reads_it_in_place(
-    vertex, user, settings
+    vertex, user, settings, data_dir
 ):
     parent = run_job(user, "Vertex Omni parent")
     assert parent.status == Status.COMPLETED, parent.error
@@ -284,6 +286,8 @@ def test_omni_on_vertex_writes_to_the_bucket_and_an_extend_reads_it_in_place(
         timeout=5,
     )
     assert gone.status_code == 200
+    # Nor is the studio's own copy needed: Vertex reads the object where it wrote it.
+    (data_dir / "videos" / parent.pk / "output.mp4").unlink()
     child = run_job(user, "Vertex Omni extend", task=Task.EXTEND, parent=parent)
     assert child.status == Status.COMPLETED, child.error
     assert vertex.submits_for("Vertex Omni extend") == 1
@@ -332,3 +336,106 @@ def test_a_cancel_reaches_google_once_and_no_create_is_sent(settings, user):
     job.refresh_from_db()
     assert job.error == services.CANCELLED_MESSAGE
     assert not job.resources.filter(filename="late-result.mp4").exists()
+
+
+def google_answers(*, steps_after=0, status="completed", tokens=10_000, mp4=b""):
+    """Fake Google's Interactions wire: a create, polls running steps_after times, a file."""
+    interaction, file = "v1_Wire", f"{GEMINI}/v1/files/wire"
+    create = responses.post(
+        f"{GEMINI}/v1/interactions", json={"id": interaction, "status": "in_progress"}
+    )
+    for _ in range(steps_after):
+        responses.get(
+            f"{GEMINI}/v1/interactions/{interaction}",
+            json={"id": interaction, "status": "in_progress"},
+        )
+    video = {"type": "video", "uri": file, "mime_type": "video/mp4"}
+    done = {
+        "id": interaction,
+        "status": status,
+        "steps": [{"type": "model_output", "content": [video]}],
+        "usage": {"output_tokens_by_modality": [{"modality": "video", "tokens": tokens}]},
+    }
+    responses.get(f"{GEMINI}/v1/interactions/{interaction}", json=done)
+    responses.get(f"{file}?alt=media", body=mp4, content_type="video/mp4")
+    return create
+
+
+@responses.activate
+def test_the_cost_is_the_tokens_google_counted_not_the_estimate(settings, user, mp4_bytes):
+    settings.VEO_API_BASE_URL = GEMINI
+    create = google_answers(tokens=10_000, mp4=mp4_bytes)
+    job = run_job(user, "Omni tokens")
+    assert job.status == COMPLETED, job.error
+    assert job.actual_cost_usd == Decimal("0.1750")  # 10,000 tokens at $17.50 a million
+    assert job.estimated_cost_usd != job.actual_cost_usd
+    assert create.call_count == 1
+
+
+@responses.activate
+def test_a_slow_generation_is_polled_until_done_with_one_create(settings, user, mp4_bytes):
+    settings.VEO_API_BASE_URL = GEMINI
+    settings.VEO_POLL_INTERVAL = 0
+    create = google_answers(steps_after=3, mp4=mp4_bytes)
+    job = run_job(user, "Omni slow")
+    assert job.status == COMPLETED, job.error
+    polls = [
+        c for c in responses.calls if c.request.method == "GET" and "interactions" in c.request.url
+    ]
+    assert len(polls) >= 4
+    assert create.call_count == 1
+
+
+@responses.activate
+def test_an_unknown_status_waits_until_the_deadline_then_times_out(settings, user):
+    settings.VEO_API_BASE_URL = GEMINI
+    interaction = "v1_Odd"
+    job = make_job(
+        user,
+        model=OMNI,
+        options=OPTIONS,
+        status=Status.PROCESSING,
+        stage=Stage.GENERATING,
+        operation_name=interaction,
+        submitted_at=timezone.now(),
+    )
+    responses.get(
+        f"{GEMINI}/v1/interactions/{interaction}",
+        json={"id": interaction, "status": "a_status_from_next_year"},
+    )
+    pipeline.run(job.pk)
+    job.refresh_from_db()
+    assert job.status == Status.PROCESSING and job.next_run_at is not None
+    deadline = timedelta(minutes=settings.VEO_JOB_DEADLINE_MINUTES + 1)
+    VideoCreationJob.objects.filter(pk=job.pk).update(submitted_at=timezone.now() - deadline)
+    pipeline.run(job.pk)
+    job.refresh_from_db()
+    assert job.status == FAILED
+    assert job.error.startswith("Timed out")
+    assert not [c for c in responses.calls if c.request.method == "POST"]
+
+
+@responses.activate
+def test_reference_images_are_sent_in_their_order(settings, user, mp4_bytes, data_dir):
+    settings.VEO_API_BASE_URL = GEMINI
+    create = google_answers(mp4=mp4_bytes)
+    job = make_job(user, model=OMNI, options=OPTIONS, task=Task.REFERENCES.value)
+    # Stored out of order: the pipeline orders them by their number, not by the rows.
+    for index, colour in ((1, "blue"), (0, "red")):
+        image = frame(colour)
+        relative = storage.relative_resource(job.pk, "image", f"reference-{index}.png")
+        storage.absolute(relative).parent.mkdir(parents=True, exist_ok=True)
+        storage.absolute(relative).write_bytes(image.data)
+        services.resource_add(
+            job_id=job.pk,
+            kind=VideoResource.Type.IMAGE,
+            filename=f"reference-{index}.png",
+            file_path=relative,
+        )
+    pipeline.run(job.pk)
+    run_due_jobs(timeout=30)
+    body = json.loads(create.calls[0].request.body)
+    first, second, text = body["input"][0]["content"]
+    assert base64.b64decode(first["data"]) == frame("red").data
+    assert base64.b64decode(second["data"]) == frame("blue").data
+    assert text["text"].startswith("[# References <IMAGE_REF_0>@Image1 <IMAGE_REF_1>@Image2]")

@@ -247,6 +247,9 @@ def test_an_inline_video_is_decoded():
     operation = parse_interaction(completed({"type": "video", "data": data}, tokens=None))
     assert operation.samples[0].data == b"\x00\x00\x00 ftypisom"
     assert operation.video_tokens is None
+    # The answer kept in the job's metadata holds the video's size, not the video.
+    kept = operation.raw["steps"][-1]["content"][0]["data"]
+    assert kept == f"<{len(data)} base64 characters omitted>"
 
 
 def test_completed_without_a_video_is_a_failure_that_says_so_and_keeps_googles_text():
