@@ -380,19 +380,26 @@ class FromVideoForm(forms.Form):
         return self.cleaned_data.get("prompt_text", "").strip() or self.parent.prompt_text
 
     def job_options(self):
-        """Return the child's options: the parent's, fitted to the task's limits."""
-        parent_options = dict(self.parent.options or {})
-        limits = offer(self.parent.model)
-        values = dict(parent_options)
-        durations = limits.limit(self.task, "durations")
-        if durations and values.get("duration_seconds") not in durations:
-            values["duration_seconds"] = int(durations[0])
-        resolutions = limits.limit(self.task, "resolutions")
-        if self.task == Task.UPSCALE and resolutions:
-            values["resolution"] = resolutions[-1]
-        elif resolutions and values.get("resolution") not in resolutions:
-            values["resolution"] = resolutions[0]
-        return values
+        return child_options(self.parent, self.task)
+
+
+def child_options(parent, task) -> dict:
+    """Return a child job's options: its parent's, fitted to the task's limits.
+
+    An upscale asks for the largest resolution the task lists; a duration or resolution
+    the task does not list becomes the first it does.
+    """
+    limits = offer(parent.model)
+    values = dict(parent.options or {})
+    durations = limits.limit(task, "durations")
+    if durations and values.get("duration_seconds") not in durations:
+        values["duration_seconds"] = int(durations[0])
+    resolutions = limits.limit(task, "resolutions")
+    if task == Task.UPSCALE and resolutions:
+        values["resolution"] = resolutions[-1]
+    elif resolutions and values.get("resolution") not in resolutions:
+        values["resolution"] = resolutions[0]
+    return values
 
 
 class UsageForm(forms.Form):

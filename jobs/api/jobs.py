@@ -17,12 +17,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Prefetch
 from django.http import Http404
 from ninja import Query, Router
 
 from jobs import catalog, frames, options, pricing, services
 from jobs.access import get_job_for_user
+from jobs.forms import child_options, offer
 from jobs.models import VideoCreationJob
+from jobs.veo.base import FROM_VIDEO, Task
 from videostudio.envelope import (
     ApiError,
     Envelope,
@@ -48,6 +51,14 @@ from .schemas import (
 
 router = Router(tags=["jobs"], by_alias=True)  # camelCase in the document too
 FRAMES = {"image": "image", "last_frame": "lastFrame"}
+# The knobs a body may set beside its options, by stored name and name on the wire.
+KNOBS = {"seed": "seed", "generate_audio": "generateAudio", "enhance_prompt": "enhancePrompt"}
+# The catalog's flag (jobs.forms.Offer) that says a model takes each knob.
+FLAGS = {"seed": "seed", "generate_audio": "audio_toggle", "enhance_prompt": "enhance_prompt"}
+# What a job's answer reads of its children: their ids.
+CHILD_IDS = Prefetch(
+    "children", queryset=VideoCreationJob.objects.only("pk", "parent_id").order_by("created_at")
+)
 # The operations that take a job's id, for the links from the answers that give one.
 JOB_OPERATIONS = ("getJob", "cancelJob", "retryJob", "deleteJob", "getJobVideo")
 
@@ -71,7 +82,7 @@ def list_jobs(request, filters: Query[JobFilters]):
     """One page of jobs; pass `nextCursor` back as `cursor` for the next (null on the last)."""
     jobs = (
         VideoCreationJob.objects.for_user(request.user)
-        .prefetch_related("resources")
+        .prefetch_related("resources", CHILD_IDS)
         .select_related("draft_version")  # the origin's version number
         .defer("draft_version__prompts")
         .order_by("-created_at", "-pk")
@@ -90,7 +101,7 @@ def list_jobs(request, filters: Query[JobFilters]):
     "jobs",
     url_name="jobs",
     operation_id="createJob",
-    response={201: Envelope[JobCreatedOut], **error_responses(409, 413, 429)},
+    response={201: Envelope[JobCreatedOut], **error_responses(404, 409, 413, 429)},
     summary="Create a job (the seed's createVideo)",
     openapi_extra={
         **request_body(JobIn),
@@ -106,10 +117,18 @@ def create_job(request, idempotency_key: str | None = idempotency.key_header()):
 def _create(request, body):
     check_rate_limit(request.user)
     errors = {}
-    model, options = _options(body, errors)
+    parent = _parent(request, body, errors)
+    model, options = _options(body, errors, parent=parent)
     images = {name: _frame(body, name, sent, errors) for name, sent in FRAMES.items()}
+    references = _references(body, errors)
+    task = _task(body, model, parent, references, errors)
     if errors:
         raise invalid(errors)
+    arguments = {"task": task} if task not in (Task.TEXT, Task.IMAGE) else {}
+    if parent is not None:
+        arguments["parent"] = parent
+    if references:
+        arguments["reference_images"] = tuple(references)
     try:
         job = services.job_create(
             owner=request.user,
@@ -118,6 +137,7 @@ def _create(request, body):
             model=model,
             options=options,
             **images,
+            **arguments,
         )
     except pricing.BudgetExceeded as exc:
         raise budget_refused(exc) from None
@@ -126,16 +146,91 @@ def _create(request, body):
     return ok(JobCreatedOut(job_id=job.pk), status=201)
 
 
-def _options(body, errors):
-    """Return (model, stored options) with the defaults filled in; add problems to errors."""
+def _parent(request, body, errors):
+    """Return the job `parentId` names; someone else's is a 404, as one that does not exist."""
+    if body.parent_id is None:
+        return None
+    try:
+        return get_job_for_user(request.user, body.parent_id)
+    except Http404:
+        message = f"No job {body.parent_id} of yours to start from."
+        raise ApiError(404, message, fields={"parentId": message}) from None
+
+
+def _task(body, model, parent, references, errors):
+    """Return the job's task, sent or implied; add what the model or parent refuse to errors."""
+    task = body.task
+    if task is None:
+        task = Task.IMAGE if body.image else Task.REFERENCES if references else Task.TEXT
+    task = Task(task)
+    if errors.get("options.model"):
+        return task
+    offered = offer(model)
+    label = catalog.models()[model].label
+    if not offered.offers(task):
+        tasks = ", ".join(offered.tasks)
+        errors["task"] = f"{label} does not offer {task}; it offers {tasks}."
+    elif task == Task.REFERENCES:
+        limit = offered.images(task)
+        if not references and "referenceImages" not in errors:
+            errors["referenceImages"] = "Send at least one image for reference_to_video."
+        elif len(references) > limit:
+            errors["referenceImages"] = (
+                f"{label} takes at most {limit} reference images; {len(references)} were sent."
+            )
+    if references and task != Task.REFERENCES:
+        errors["referenceImages"] = "Reference images go with the task reference_to_video."
+    if task in FROM_VIDEO:
+        if parent is None:
+            errors["parentId"] = f"Give the finished job whose video to {task}."
+        elif parent.status != VideoCreationJob.Status.COMPLETED or not parent.video_url:
+            errors["parentId"] = f"Job {parent.pk} has no video to {task}."
+    elif parent is not None:
+        errors["parentId"] = "A parent job goes with the tasks extend, edit and upscale."
+    for name, sent in KNOBS.items():
+        if getattr(body, name) is not None and not getattr(offered, FLAGS[name]):
+            errors[sent] = f"{label} does not take {sent}."
+    return task
+
+
+def _references(body, errors):
+    """Return the reference images as frames; add problems to errors as referenceImages[n]."""
+    images = []
+    for n, image in enumerate(body.reference_images or ()):
+        frame = _read_image(image, f"referenceImages[{n}]", errors)
+        if frame is not None:
+            images.append(frame)
+    return images
+
+
+def _options(body, errors, *, parent=None):
+    """Return (model, stored options) with the defaults filled in; add problems to errors.
+
+    A job made from another job's video takes that job's model and options unless the
+    body sets them.
+    """
     values = stored_options(body.options)
-    model = values.pop("model", options.default_model())
+    base = child_options(parent, body.task) if parent is not None else {}
+    model = values.pop("model", parent.model if parent is not None else options.default_model())
     offered = catalog.offered(settings.VEO_PROVIDER)
-    if model not in offered:
+    spec = catalog.models().get(model)
+    if spec is not None and spec.retired:
+        errors["options.model"] = (
+            f"{spec.label} was retired by Google on {spec.retired}. Choose one of: "
+            f"{', '.join(offered)}."
+        )
+    elif model not in offered:
         errors["options.model"] = (
             f"Unknown or unavailable model {model!r}. Choose one of: {', '.join(offered)}."
         )
-    return model, {**options.defaults("negative_prompt"), **values}
+    for name, sent in KNOBS.items():
+        value = getattr(body, name)
+        if value is None:
+            continue
+        if name in values and values[name] != value:
+            errors[sent] = f"{sent} and options.{sent} differ; send one."
+        values[name] = value
+    return model, {**options.defaults("negative_prompt"), **base, **values}
 
 
 def _frame(body, name, sent, errors):
@@ -143,6 +238,10 @@ def _frame(body, name, sent, errors):
     frame_in = getattr(body, name)
     if frame_in is None:
         return None
+    return _read_image(frame_in, sent, errors)
+
+
+def _read_image(frame_in, sent, errors):
     try:
         data = base64.b64decode(frame_in.data, validate=True)
     except (binascii.Error, ValueError):

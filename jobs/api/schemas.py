@@ -6,7 +6,7 @@ naming it; the messages a person reads come from the validators here and from
 videostudio.api's translation of pydantic's errors.
 """
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from django.urls import reverse
 from pydantic import (
@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from jobs import options
-from jobs.models import VideoCreationJob
+from jobs.models import TASK_CHOICES, VideoCreationJob
 from videostudio.envelope import CamelSchema, InputSchema, Timestamp
 
 PROMPT_NEEDED = "Write a prompt: Veo needs a description of the video."
@@ -29,6 +29,10 @@ FRAME_HINT = 'Use {"data": "<base64>", "mimeType": "image/png"}.'
 OPTIONS_HINT = 'Use an object, e.g. {"resolution": "720p"}.'
 PROMPT_ID_MAX_CHARS = 255
 JobStatus = Literal[tuple(VideoCreationJob.Status.values)]
+TaskName = Literal[tuple(value for value, _label in TASK_CHOICES)]
+SEED_MAX = 2**32 - 1
+# More than any model takes: the catalog's limit is checked with the model known.
+REFERENCE_IMAGES_MAX = 10
 
 
 # An example of each option, from the catalog's first model; the catalog decides the rest.
@@ -48,9 +52,14 @@ def _options_schema(name, *, doc):
     fields = {}
     for option in options.OPTIONS.values():
         examples = [OPTION_EXAMPLES[option.name]] if option.name in OPTION_EXAMPLES else None
-        if option.kind is int:
+        # An option that may be unset (None: the model's default) is typed `kind | None`.
+        kind = next((a for a in get_args(option.kind) if a is not type(None)), option.kind)
+        if kind is bool:
+            annotation = StrictBool | None
+            field = Field(None, examples=examples)
+        elif kind is int:
             annotation = StrictInt | None
-            field = Field(None, ge=0, le=2**31 - 1, examples=examples)
+            field = Field(None, ge=0, le=SEED_MAX, examples=examples)
         else:
             annotation = StrictStr | None
             field = Field(None, max_length=option.max_chars, examples=examples)
@@ -104,6 +113,29 @@ class JobIn(InputSchema):
     options: JobOptionsIn | None = None
     image: FrameIn | None = None
     last_frame: FrameIn | None = None
+    task: TaskName | None = Field(
+        None,
+        description="What the job does; left out: image_to_video with an image, "
+        "reference_to_video with referenceImages, text_to_video otherwise. extend, edit "
+        "and upscale need parentId.",
+    )
+    parent_id: StrictStr | None = Field(
+        None, description="The finished job whose video an extend, edit or upscale starts from."
+    )
+    reference_images: list[FrameIn] | None = Field(
+        None,
+        max_length=REFERENCE_IMAGES_MAX,
+        description="For reference_to_video: images of a subject or style, up to the model's limit.",
+    )
+    seed: StrictInt | None = Field(
+        None, ge=0, le=SEED_MAX, description="Where the model takes one."
+    )
+    generate_audio: StrictBool | None = Field(
+        None, description="Audio on or off, where the model lets you choose; left out: its default."
+    )
+    enhance_prompt: StrictBool | None = Field(
+        None, description="Let Google rewrite the prompt, where the model offers it."
+    )
 
     @field_validator("prompt_text", mode="before")
     @classmethod
@@ -122,6 +154,16 @@ class JobIn(InputSchema):
             not isinstance(value, dict) or not isinstance(value.get("data"), str)
         ):
             raise ValueError(FRAME_HINT)
+        return value
+
+    @field_validator("reference_images", mode="before")
+    @classmethod
+    def _references(cls, value):
+        if value is not None and (
+            not isinstance(value, list)
+            or not all(isinstance(v, dict) and isinstance(v.get("data"), str) for v in value)
+        ):
+            raise ValueError(f"Use a list of images, each {FRAME_HINT[4:]}")
         return value
 
 
@@ -205,9 +247,17 @@ class JobOut(CamelSchema):
     retry_of: str | None
     estimated_cost_usd: str
     origin: OriginOut
+    task: TaskName = Field(description="What the job does.")
+    parent_id: str | None = Field(
+        description="The job whose video this one extends, edits or upscales."
+    )
+    children: list[str] = Field(
+        description="The jobs made from this one's video (extend, edit, upscale), oldest first."
+    )
 
     @classmethod
     def of(cls, job):
+        """Reads the children's ids: a list should prefetch them (`prefetch_related`)."""
         return cls(
             id=job.pk,
             prompt_id=job.prompt_id,
@@ -225,6 +275,9 @@ class JobOut(CamelSchema):
             retry_of=job.retry_of_id,
             estimated_cost_usd=str(job.estimated_cost_usd),
             origin=OriginOut.of(job),
+            task=job.task,
+            parent_id=job.parent_id,
+            children=[child.pk for child in job.children.all()],
         )
 
 

@@ -38,6 +38,10 @@ JOB_KEYS = {
     "retryOf",
     "estimatedCostUsd",
     "origin",
+    # Issue 15's additions: what the job does and its lineage.
+    "task",
+    "parentId",
+    "children",
 }
 RESOURCE_KEYS = {"id", "jobId", "type", "url", "filename", "filePath", "createdAt"}
 
@@ -404,7 +408,8 @@ def test_listing_takes_the_same_queries_for_any_page_size(
     add_jobs(2)
     few = queries()
     add_jobs(40)
-    with django_assert_max_num_queries(4):
+    # The session, the user, the page, its resources, its children's ids.
+    with django_assert_max_num_queries(5):
         response = client.get(url("jobs"), {"limit": 100})
     assert len(response.json()["data"]) == 42
     assert queries() == few
