@@ -169,7 +169,9 @@ class JobForm(GenerationOptionsForm):
         help_text="The same seed, prompt and options give a similar video again.",
     )
     generate_audio = forms.BooleanField(label="Generate audio", required=False, initial=True)
-    sample_count = forms.TypedChoiceField(label="Videos per request", coerce=int)
+    sample_count = forms.TypedChoiceField(
+        label="Videos per request", coerce=int, required=False, empty_value=None
+    )
     enhance_prompt = forms.BooleanField(
         label="Let Google enhance the prompt", required=False, initial=True
     )

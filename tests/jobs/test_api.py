@@ -18,6 +18,7 @@ from jobs.media import probe
 from jobs.models import Budget, IdempotencyKey, VideoCreationJob, VideoResource
 from tests.conftest import run_due_jobs
 from tests.factories import Stage, Status, api_client, make_job, make_jobs, make_resource
+from tests.jobs.test_task_views import task_catalog  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -779,3 +780,88 @@ def test_an_api_job_runs_to_a_playable_video_against_the_emulator(
     assert probe(path).duration > 3
     poster = next(r for r in data["resources"] if r["filename"] == "poster.jpg")
     assert api.get(poster["url"]).status_code == 200
+
+
+# --- Tasks: the body's task, parent, reference images and knobs (issue 15) --------------
+
+
+def refs(count):
+    return [{"data": png_b64()} for _ in range(count)]
+
+
+@pytest.mark.usefixtures("task_catalog")
+@pytest.mark.parametrize(
+    ("body", "field", "fragment"),
+    [
+        ({"task": "reference_to_video", "options": {"model": "test-plain"}}, "task", "offer"),
+        ({"task": "dance"}, "task", ""),
+        (
+            {"task": "reference_to_video", "referenceImages": refs(3)},
+            "referenceImages",
+            "at most 2",
+        ),
+        ({"task": "reference_to_video"}, "referenceImages", "at least one"),
+        ({"referenceImages": {"data": "x"}}, "referenceImages", "list"),
+        (
+            {"task": "text_to_video", "referenceImages": refs(1)},
+            "referenceImages",
+            "reference_to_video",
+        ),
+        (
+            {"task": "reference_to_video", "referenceImages": [{"data": "!"}]},
+            "referenceImages[0]",
+            "base64",
+        ),
+        ({"task": "extend"}, "parentId", "finished job"),
+        ({"seed": 7, "options": {"model": "test-plain"}}, "seed", "does not take"),
+        ({"seed": -1}, "seed", ""),
+        ({"generateAudio": "yes"}, "generateAudio", ""),
+        ({"options": {"model": "veo-3.0-generate-001"}}, "options.model", "retired"),
+    ],
+)
+def test_a_task_the_model_refuses_is_a_400_naming_the_field(api, data_dir, body, field, fragment):
+    response = post_job(api, {"promptText": "A heron", **body})
+    error = assert_error(response, 400)
+    assert field in error["fields"], error
+    assert fragment in error["fields"][field]
+    assert VideoCreationJob.objects.count() == 0
+    assert not (data_dir / "videos").exists() or not any((data_dir / "videos").iterdir())
+
+
+@pytest.mark.usefixtures("task_catalog")
+def test_an_edit_of_a_job_without_a_video_is_refused_naming_the_parent(api, user):
+    queued = make_job(user, model="test-full")
+    response = post_job(api, {"promptText": "At night", "task": "edit", "parentId": queued.pk})
+    error = assert_error(response, 400)
+    assert "has no video to edit" in error["fields"]["parentId"]
+    assert VideoCreationJob.objects.count() == 1
+
+
+@pytest.mark.usefixtures("task_catalog")
+def test_someone_elses_parent_is_refused_as_not_found(api, other_user):
+    theirs = make_job(
+        other_user, model="test-full", status=Status.COMPLETED, video_url="videos/t/output.mp4"
+    )
+    for parent_id in (theirs.pk, "no-such-job"):
+        body = {"promptText": "More", "task": "extend", "parentId": parent_id}
+        error = assert_error(post_job(api, body), 404, "No job")
+        assert set(error["fields"]) == {"parentId"}
+    assert VideoCreationJob.objects.count() == 1
+
+
+@pytest.mark.usefixtures("task_catalog")
+def test_a_parent_goes_only_with_a_task_from_a_video(api, user):
+    done = make_job(user, model="test-full", status=Status.COMPLETED, video_url="v/o.mp4")
+    error = assert_error(post_job(api, {"promptText": "A", "parentId": done.pk}), 400)
+    assert "extend, edit and upscale" in error["fields"]["parentId"]
+
+
+def test_a_jobs_read_says_its_task_parent_and_children(api, user):
+    parent = make_job(user, status=Status.COMPLETED, video_url="v/o.mp4")
+    child = make_job(user, task="extend", parent=parent)
+    data = api.get(url("job", parent.pk)).json()["data"]
+    assert (data["task"], data["parentId"], data["children"]) == ("text_to_video", None, [child.pk])
+    listed = {j["id"]: j for j in api.get(url("jobs")).json()["data"]}
+    assert listed[child.pk]["task"] == "extend"
+    assert listed[child.pk]["parentId"] == parent.pk
+    assert listed[parent.pk]["children"] == [child.pk]
