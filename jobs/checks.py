@@ -1,4 +1,9 @@
-"""Start-up checks: a data dir the studio can write to, and a cap on spending."""
+"""Start-up checks: a data dir the studio can write to, a usable model, a cap on spending.
+
+Every manage.py command that serves (runserver, qcluster, `studio`, which runs `check`)
+runs the checks and stops on an Error; gunicorn runs none, so videostudio/wsgi.py calls
+require_usable_model() itself.
+"""
 
 import os
 from pathlib import Path
@@ -6,6 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.checks import Error, register
 from django.core.checks import Warning as CheckWarning
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
 
@@ -30,6 +36,30 @@ def check_data_dir(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_model_setting(app_configs=None, **kwargs):
+    """Refuse a VEO_MODEL the catalog does not know, has retired, or the family lacks.
+
+    The form and the API preselect it; started anyway, a job meant for it would run, and
+    bill, on another model.
+    """
+    from . import catalog
+
+    problem = catalog.model_setting_problem()
+    if problem is None:
+        return []
+    return [Error(problem, id="videostudio.E003")]
+
+
+def require_usable_model():
+    """Raise ImproperlyConfigured with the one-line reason when VEO_MODEL is unusable."""
+    from . import catalog
+
+    problem = catalog.model_setting_problem()
+    if problem:
+        raise ImproperlyConfigured(problem)
 
 
 @register()

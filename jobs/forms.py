@@ -15,6 +15,9 @@ CREATE_TASKS = (Task.TEXT, Task.IMAGE, Task.REFERENCES)
 TASK_LABELS = dict(TASK_CHOICES)
 IMAGE_TYPES = "image/png,image/jpeg,image/webp"
 SEED_MAX = 2**32 - 1
+# A switch the model has a default for: left at "", the job leaves it to the model.
+SWITCH_CHOICES = [("", "The model's default"), ("on", "On"), ("off", "Off")]
+SWITCH = {"on": True, "off": False}
 
 
 @dataclass(frozen=True)
@@ -52,26 +55,15 @@ def offer(model) -> Offer:
     spec = catalog.models().get(model)
     if spec is None:
         return Offer(tasks={Task.TEXT.value: {}})
-    if hasattr(catalog, "tasks_of"):
-        tasks = catalog.tasks_of(model)
-        if not isinstance(tasks, dict):
-            tasks = {str(task): {} for task in tasks}
-        return Offer(
-            tasks={str(task): dict(limits or {}) for task, limits in tasks.items()},
-            seed=bool(getattr(spec, "seed", False)),
-            negative_prompt=bool(getattr(spec, "negative_prompt", True)),
-            audio_toggle=bool(getattr(spec, "audio_toggle", False)),
-            sample_counts=tuple(getattr(spec, "sample_counts", spec.samples_per_request)),
-            enhance_prompt=bool(getattr(spec, "enhance_prompt", False)),
-            warning=catalog.retirement_warning(model) or "",
-        )
-    # The catalog before tasks: what its image and reference keys say.
-    tasks = {Task.TEXT.value: {}}
-    if spec.image_input:
-        tasks[Task.IMAGE.value] = {"images": 2 if spec.last_frame else 1}
-    if spec.reference_images:
-        tasks[Task.REFERENCES.value] = {"images": spec.reference_images}
-    return Offer(tasks=tasks, sample_counts=spec.samples_per_request)
+    return Offer(
+        tasks={str(task): dict(limits) for task, limits in catalog.tasks_of(model).items()},
+        seed=spec.seed,
+        negative_prompt=spec.negative_prompt,
+        audio_toggle=spec.audio_toggle,
+        sample_counts=spec.sample_counts,
+        enhance_prompt=spec.enhance_prompt,
+        warning=catalog.retirement_warning(model) or "",
+    )
 
 
 class MultipleImagesInput(forms.ClearableFileInput):
@@ -109,9 +101,13 @@ class GenerationOptionsForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         specs = catalog.offered(settings.VEO_PROVIDER)
-        self.fields["model"].choices = [(name, spec.label) for name, spec in specs.items()]
-        default = specs.get(options.default_model()) or next(iter(specs.values()))
-        self.fields["model"].initial = default.name
+        choices = [(name, spec.label) for name, spec in specs.items()]
+        # Never another model in VEO_MODEL's place (start-up refuses one it cannot use):
+        # should it retire while the studio runs, the person chooses, nothing is preselected.
+        if options.default_model() not in specs:
+            choices.insert(0, ("", "Choose a model"))
+        self.fields["model"].choices = choices
+        self.fields["model"].initial = options.default_model()
         everything = {f: set() for f in ("aspect_ratios", "resolutions", "durations")}
         for spec in specs.values():
             for field in everything:
@@ -168,12 +164,23 @@ class JobForm(GenerationOptionsForm):
         max_value=SEED_MAX,
         help_text="The same seed, prompt and options give a similar video again.",
     )
-    generate_audio = forms.BooleanField(label="Generate audio", required=False, initial=True)
+    generate_audio = forms.TypedChoiceField(
+        label="Audio",
+        choices=SWITCH_CHOICES,
+        coerce=SWITCH.get,
+        required=False,
+        empty_value=None,
+    )
     sample_count = forms.TypedChoiceField(
         label="Videos per request", coerce=int, required=False, empty_value=None
     )
-    enhance_prompt = forms.BooleanField(
-        label="Let Google enhance the prompt", required=False, initial=True
+    enhance_prompt = forms.TypedChoiceField(
+        label="Prompt enhancement",
+        choices=SWITCH_CHOICES,
+        coerce=SWITCH.get,
+        required=False,
+        empty_value=None,
+        help_text="Google may rewrite the prompt to add detail.",
     )
     reference_images = ImagesField(
         label="Reference images",

@@ -7,6 +7,8 @@ plain data without Django), except the model's, which is the VEO_MODEL setting.
 jobs.services.job_create checks the prompt's length for every entry point.
 """
 
+import types
+import typing
 from dataclasses import dataclass, fields
 
 from django.conf import settings
@@ -30,10 +32,24 @@ class Option:
     # For a text option, the longest value accepted.
     max_chars: int | None = None
 
+    @property
+    def optional(self):
+        """Whether leaving it out leaves the choice to the model (seed, audio, enhance)."""
+        return self.default is None and self.name != "model"
 
-def _option(name, kind, default):
+
+def _option(name, annotation, default):
+    kind = _base_type(annotation)
     longest = NEGATIVE_PROMPT_MAX_CHARS if name == "negative_prompt" else OPTION_MAX_CHARS
     return Option(name, kind, default, to_camel(name), longest if kind is str else None)
+
+
+def _base_type(annotation):
+    """Return int for `int | None`, and the annotation itself for a plain type."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        (kind,) = (arg for arg in typing.get_args(annotation) if arg is not type(None))
+        return kind
+    return annotation
 
 
 OPTIONS = {
@@ -85,8 +101,9 @@ def check_prompt_length(prompt_text) -> None:
 def clean_values(values) -> dict:
     """Return options with each value checked against its type and length.
 
-    A whole number sent as a float (`8.0`, as some JSON writers do) becomes that int;
-    None drops the option. Raise ValidationError keyed by option name otherwise.
+    A whole number sent as a float (`8.0`, as some JSON writers do) becomes that int; a
+    switch (generate_audio, enhance_prompt) takes only true or false; None drops the
+    option, which leaves an optional one to the model. Raise ValidationError keyed by option name otherwise.
     """
     if not isinstance(values, dict):
         raise ValidationError('Give the options as an object, e.g. {"resolution": "720p"}.')
@@ -97,6 +114,11 @@ def clean_values(values) -> dict:
             errors[name] = f"Not an option; use {', '.join(OPTIONS)}."
         elif value is None:
             continue
+        elif option.kind is bool:
+            if isinstance(value, bool):
+                cleaned[name] = value
+            else:
+                errors[name] = "Use true or false."
         elif option.kind is int:
             if isinstance(value, float) and value.is_integer():
                 value = int(value)

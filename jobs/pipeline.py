@@ -69,7 +69,7 @@ def failure_sentence(error):
 _providers = {}
 
 
-def get_provider():
+def get_provider(model=None):
     """Return the configured provider (the emulator speaks the Gemini dialect).
 
     One per process and configuration: a run is one short step, and a new provider

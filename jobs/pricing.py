@@ -83,5 +83,13 @@ def job_estimate(model, options) -> Decimal:
 def billed(job, *, samples) -> tuple[Decimal, int]:
     """Return (cost, seconds) Google bills for `samples` videos of this job."""
     seconds = int(job.options["duration_seconds"]) * samples
-    rate = catalog.models()[job.model].price(job.options["resolution"])
-    return (rate or ZERO) * seconds, seconds
+    spec = catalog.models().get(job.model)
+    rate = spec.price(job.options["resolution"]) if spec else None
+    return catalog.money((rate or ZERO) * seconds), seconds
+
+
+def cost_of_tokens(model, video_tokens) -> Decimal | None:
+    """Return what Google bills for `video_tokens` video output tokens (Interactions'
+    usage) on a model priced per token; None when the model is priced per second or the
+    count is unknown, and the job's cost comes from billed() instead."""
+    return catalog.cost_of_tokens(model, video_tokens)

@@ -22,9 +22,12 @@ from django_q.tasks import async_task
 from . import catalog, limits, pricing, storage
 from . import options as job_options
 from .models import Batch, VideoCreationJob, VideoResource
+from .veo.base import Task
 from .webhooks import services as webhooks
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from django.contrib.auth.models import AbstractBaseUser
 
     from drafts.models import DraftVersion
@@ -65,8 +68,11 @@ def job_create(
     prompt_text: str,
     model: str,
     options: dict,
+    task: Task | str | None = None,
+    parent: VideoCreationJob | None = None,
     image: "Frame | None" = None,
     last_frame: "Frame | None" = None,
+    reference_images: "Sequence[Frame]" = (),
     prompt_id: str | None = None,
     retry_of: VideoCreationJob | None = None,
     draft_version: "DraftVersion | None" = None,
@@ -74,23 +80,42 @@ def job_create(
     check_budget: bool = True,
     check_limit: bool = True,
 ) -> VideoCreationJob:
-    """Validate and store a new job with its input frames, then queue it for generation.
+    """Validate and store a new job with its input images, then queue it for generation.
 
     Every way of making a job comes here, so each gets the same rules: the prompt's
-    length (jobs.options) and the options the catalog accepts. `image` and `last_frame`
-    are jobs.frames.Frame objects; they are written under the job's resources/images/
-    before the row commits, and removed again if it does not. A job run from a draft
-    points at the version it ran (`draft_version`) and at that version's draft.
+    length (jobs.options), and what the catalog says the model does with this task, its
+    options, its images and its parent (catalog.validate_request), all before anything
+    is stored or queued. `task` left out is image to video when frames come, reference
+    images to video when references do, else text to video. `parent` is the job whose
+    video an extend, edit or upscale starts from; an edit or upscale is as long as it.
+    `image`, `last_frame` and `reference_images` are jobs.frames.Frame objects; they are
+    written under the job's resources/images/ (first-frame, last-frame, reference-0,
+    reference-1, ...) before the row commits, and removed again if it does not. A job
+    run from a draft points at the version it ran (`draft_version`) and at its draft.
     """
+    reference_images = tuple(reference_images)
+    if task is None:
+        task = _implied_task(image or last_frame, reference_images)
     job_options.check_prompt_length(prompt_text)
-    catalog.validate_options(
-        model, options, has_image=image is not None, has_last_frame=last_frame is not None
+    catalog.validate_request(
+        model,
+        task=task,
+        options=options,
+        image_count=int(image is not None) + int(last_frame is not None),
+        has_last_frame=last_frame is not None,
+        reference_count=len(reference_images),
+        parent=parent,
     )
+    task = Task(task)
+    if task in (Task.EDIT, Task.UPSCALE):
+        options = {**options, "duration_seconds": catalog.chain_seconds(parent)}
     job = VideoCreationJob(
         owner=owner,
         prompt_text=prompt_text,
         model=model,
         options=options,
+        task=task.value,
+        parent=parent,
         estimated_cost_usd=pricing.job_estimate(model, options),
         retry_of=retry_of,
         draft_id=draft_version.draft_id if draft_version else None,
@@ -99,7 +124,7 @@ def job_create(
     )
     if prompt_id:
         job.prompt_id = prompt_id
-    job.full_clean(exclude=["owner"])
+    job.full_clean(exclude=["owner", "parent"])
     try:
         with transaction.atomic():
             if check_limit:
@@ -110,7 +135,9 @@ def job_create(
             job.save(force_insert=True)
             if check_budget:
                 webhooks.budgets_check(owner.pk)
-            for stem, frame in ((storage.FIRST_FRAME, image), (storage.LAST_FRAME, last_frame)):
+            stems = [(storage.FIRST_FRAME, image), (storage.LAST_FRAME, last_frame)]
+            stems += [(storage.reference_stem(i), f) for i, f in enumerate(reference_images)]
+            for stem, frame in stems:
                 if frame is not None:
                     _store_frame(job, stem, frame)
             enqueue_run(job.pk)
@@ -118,6 +145,12 @@ def job_create(
         _delete_files(job.pk)  # never hides why the create failed
         raise
     return job
+
+
+def _implied_task(frame, reference_images) -> Task:
+    if reference_images:
+        return Task.REFERENCES
+    return Task.IMAGE if frame is not None else Task.TEXT
 
 
 def _store_frame(job, stem, frame):
@@ -130,26 +163,36 @@ def _store_frame(job, stem, frame):
 
 
 def job_retry(*, job, owner) -> VideoCreationJob:
-    """Create a new job with a failed job's prompt, options and frames, linked to it.
+    """Create a new job with a failed job's prompt, task, parent, options and images.
 
     The retry joins the failed job's batch only when it is the batch owner's own: someone
     else's retry (staff seeing everyone's work) is theirs, outside that person's batch.
     """
     if job.status != Status.FAILED:
         raise JobStateError("Only a failed or cancelled job can be retried.")
-    frames = {}
+    frames, references = {}, {}
     for resource in job.resources.filter(type=VideoResource.Type.IMAGE):
         stem, _, extension = resource.filename.rpartition(".")
         path = storage.absolute(resource.file_path or "")
-        if stem in (storage.FIRST_FRAME, storage.LAST_FRAME) and path.is_file():
+        if not path.is_file():
+            continue
+        if stem in (storage.FIRST_FRAME, storage.LAST_FRAME):
             frames[stem] = _StoredFrame(path.read_bytes(), extension)
+        elif storage.reference_index(stem) is not None:
+            references[storage.reference_index(stem)] = _StoredFrame(path.read_bytes(), extension)
+    first = frames.get(storage.FIRST_FRAME) or frames.get(storage.LAST_FRAME)
+    # A job made before tasks existed says text to video whatever its frames were.
+    task = job.task if job.task != Task.TEXT else _implied_task(first, references)
     return job_create(
         owner=owner,
         prompt_text=job.prompt_text,
         model=job.model,
         options=job.options,
+        task=task,
+        parent=job.parent,
         image=frames.get(storage.FIRST_FRAME),
         last_frame=frames.get(storage.LAST_FRAME),
+        reference_images=[references[i] for i in sorted(references)],
         prompt_id=job.prompt_id,
         retry_of=job,
         draft_version=job.draft_version,

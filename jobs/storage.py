@@ -37,6 +37,21 @@ AUDIO_NAME = "audio.m4a"
 LATE_RESULT_NAME = "late-result.mp4"
 # Uploaded frames for image-to-video: first-frame.<ext>, last-frame.<ext>.
 FIRST_FRAME, LAST_FRAME = "first-frame", "last-frame"
+# Reference images for reference-to-video, in their order: reference-0.<ext>, reference-1...
+REFERENCE = "reference"
+
+
+def reference_stem(index) -> str:
+    """Return the file stem of the job's `index`th reference image (from 0)."""
+    return f"{REFERENCE}-{index}"
+
+
+def reference_index(stem) -> int | None:
+    """Return the position of a reference image's stem ("reference-2" -> 2), else None."""
+    prefix, _, number = stem.partition("-")
+    return int(number) if prefix == REFERENCE and number.isdigit() else None
+
+
 RESOURCE_DIRS = {
     "image": "images",
     "audio": "audio",

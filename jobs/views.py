@@ -93,9 +93,8 @@ def index(request):
                 options=form.job_options(),
                 image=form.cleaned_data.get("image"),
                 last_frame=form.cleaned_data.get("last_frame"),
-                **_task_arguments(
-                    form.job_task(), reference_images=form.cleaned_data.get("reference_images")
-                ),
+                task=form.job_task(),
+                reference_images=form.cleaned_data.get("reference_images") or (),
             )
         except (pricing.BudgetExceeded, limits.CreationLimitExceeded) as exc:
             form.add_error(None, exc)
@@ -112,19 +111,6 @@ def index(request):
     status = 400 if form.is_bound else 200
     context["estimate"] = _estimate(_options_data(form))
     return render(request, "jobs/index.html", context, status=status)
-
-
-def _task_arguments(task, *, parent=None, reference_images=None):
-    """Return job_create's task arguments; the defaults are left out."""
-    arguments = {}
-    # Until job_create takes a task, a text or image job goes as before.
-    if task not in (Task.TEXT, Task.IMAGE):
-        arguments["task"] = task
-    if parent is not None:
-        arguments["parent"] = parent
-    if reference_images:
-        arguments["reference_images"] = tuple(reference_images)
-    return arguments
 
 
 # The create form's values a re-render keeps: every field but the files.
@@ -392,36 +378,31 @@ def _video_forms(job, sent):
     if job.status != VideoCreationJob.Status.COMPLETED or not job.video_url:
         return []
     tasks = offer(job.model).video_tasks()
+    if Task.EXTEND in tasks and catalog.chain_room(job) == 0:
+        tasks.remove(Task.EXTEND)  # the chain is as long as the model makes them
     return [sent.get(task) or FromVideoForm(task=task, parent=job) for task in tasks]
-
-
-# The most links a page follows up a chain of parents.
-MAX_CHAIN = 50
 
 
 def _lineage(job, viewer):
     """Return the job's parent, its children and its extension chain's length and room left.
 
-    The chain runs from this job up through each job it extends to the first video; its
-    length is the sum of their durations. The room left is the model's limit minus that.
+    The length counts along the chain of extensions back to the first video
+    (catalog.chain_seconds); the room left is what the model's limit leaves of it.
     """
-    chain, node = [job], job
-    while node.task == Task.EXTEND and node.parent_id and len(chain) < MAX_CHAIN:
-        node = node.parent
-        chain.append(node)
     children = list(
         job.children.for_user(viewer)
         .order_by("created_at")
         .only("pk", "task", "status", "prompt_text", "options", "created_at")
     )
-    seconds = sum(int((j.options or {}).get("duration_seconds") or 0) for j in chain)
+    room = catalog.chain_room(job)
     limit = offer(job.model).limit(Task.EXTEND, "chain_max_seconds")
+    extended = job.task == Task.EXTEND or room is not None
     return {
         "parent": job.parent if job.parent_id else None,
         "children": children,
-        "chain_seconds": seconds if len(chain) > 1 or limit else None,
-        "chain_limit": limit,
-        "room_left": max(int(limit) - seconds, 0) if limit else None,
+        "chain_seconds": catalog.chain_seconds(job) if extended else None,
+        "chain_limit": limit if room is not None else None,
+        "room_left": room,
     }
 
 
@@ -485,7 +466,8 @@ def job_from_video(request, pk, task):
                 prompt_text=form.job_prompt(),
                 model=job.model,
                 options=form.job_options(),
-                **_task_arguments(task, parent=job),
+                task=task,
+                parent=job,
             )
         except (pricing.BudgetExceeded, limits.CreationLimitExceeded) as exc:
             form.add_error(None, exc)

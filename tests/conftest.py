@@ -1,6 +1,8 @@
 """Shared fixtures: a data dir per test, users, API and admin clients, a live Veo emulator."""
 
+import os
 import time
+from pathlib import Path
 
 import pytest
 from django.core.cache import caches
@@ -8,9 +10,16 @@ from django_q.conf import Conf
 
 from jobs.veo.emulator import Emulator
 from jobs.veo.emulator.media import render_mp4
-from tests.factories import api_client, make_user
+from tests.factories import MODEL, api_client, make_user
 
 API_KEY = "test-key-not-secret"
+# The suite runs jobs on a Veo preview over the emulator's predictLongRunning dialect:
+# the built-in catalog marks the previews retired, so this override keeps them usable,
+# and VEO_MODEL names one, in the test process (the fixture below) and in every studio,
+# worker or command process a test starts (they inherit the environment).
+LEGACY_CATALOG = str(Path(__file__).with_name("legacy_catalog.json"))
+os.environ.setdefault("VEO_CATALOG_FILE", LEGACY_CATALOG)
+os.environ.setdefault("VEO_MODEL", MODEL)
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +41,20 @@ def data_dir(settings, tmp_path):
     settings.DATA_DIR = path
     settings.MEDIA_ROOT = path
     return path
+
+
+@pytest.fixture(autouse=True)
+def legacy_models(settings):
+    """Run the tests' jobs on MODEL, a Veo preview the test catalog keeps usable."""
+    settings.VEO_CATALOG_FILE = LEGACY_CATALOG
+    settings.VEO_MODEL = MODEL
+
+
+@pytest.fixture
+def real_catalog(settings):
+    """The built-in catalog as shipped, with the studio's default model."""
+    settings.VEO_CATALOG_FILE = ""
+    settings.VEO_MODEL = "gemini-omni-1.2-flash"
 
 
 @pytest.fixture(autouse=True)

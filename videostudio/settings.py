@@ -270,6 +270,9 @@ if not VEO_API_BASE_URL.startswith(("https://", "http://")):
         f"VEO_API_BASE_URL must be an http(s) URL, not {VEO_API_BASE_URL!r}."
     )
 VEO_API_BASE_URL = VEO_API_BASE_URL.rstrip("/")
+# The Interactions API's version on the Gemini API: v1 as google-genai sends it;
+# Google's REST samples use v1beta.
+GEMINI_API_VERSION = env_choice("GEMINI_API_VERSION", "v1", ("v1", "v1beta"))
 
 # Vertex AI: OAuth tokens from GOOGLE_APPLICATION_CREDENTIALS (a service-account JSON
 # file) or application default credentials; VERTEX_API_BASE_URL and
@@ -287,9 +290,12 @@ if VERTEX_STORAGE_URI and not VERTEX_STORAGE_URI.startswith("gs://"):
         f"VERTEX_STORAGE_URI must start with gs://, not {VERTEX_STORAGE_URI!r}."
     )
 
+# The model preselected for new jobs: Gemini Omni on the Gemini API (the emulator speaks
+# it too), Veo 3.1 Fast on Vertex. One the catalog does not know, or a retired one,
+# stops start-up (jobs.checks.check_model_setting) instead of running jobs on another.
 VEO_MODEL = env_str(
     "VEO_MODEL",
-    "veo-3.1-fast-generate-001" if VEO_PROVIDER == "vertex" else "veo-3.1-fast-generate-preview",
+    "veo-3.1-fast-generate-001" if VEO_PROVIDER == "vertex" else "gemini-omni-1.2-flash",
 )
 # A JSON file in the shape of jobs/catalog.json whose models replace or extend the
 # built-in ones (a model set to null is removed), so new and retired models and new

@@ -23,9 +23,8 @@ from ninja import Query, Router
 
 from jobs import catalog, frames, options, pricing, services
 from jobs.access import get_job_for_user
-from jobs.forms import child_options, offer
+from jobs.forms import child_options
 from jobs.models import VideoCreationJob
-from jobs.veo.base import FROM_VIDEO, Task
 from videostudio.envelope import (
     ApiError,
     Envelope,
@@ -53,8 +52,6 @@ router = Router(tags=["jobs"], by_alias=True)  # camelCase in the document too
 FRAMES = {"image": "image", "last_frame": "lastFrame"}
 # The knobs a body may set beside its options, by stored name and name on the wire.
 KNOBS = {"seed": "seed", "generate_audio": "generateAudio", "enhance_prompt": "enhancePrompt"}
-# The catalog's flag (jobs.forms.Offer) that says a model takes each knob.
-FLAGS = {"seed": "seed", "generate_audio": "audio_toggle", "enhance_prompt": "enhance_prompt"}
 # What a job's answer reads of its children: their ids.
 CHILD_IDS = Prefetch(
     "children", queryset=VideoCreationJob.objects.only("pk", "parent_id").order_by("created_at")
@@ -117,18 +114,12 @@ def create_job(request, idempotency_key: str | None = idempotency.key_header()):
 def _create(request, body):
     check_rate_limit(request.user)
     errors = {}
-    parent = _parent(request, body, errors)
+    parent = _parent(request, body)
     model, options = _options(body, errors, parent=parent)
     images = {name: _frame(body, name, sent, errors) for name, sent in FRAMES.items()}
     references = _references(body, errors)
-    task = _task(body, model, parent, references, errors)
     if errors:
         raise invalid(errors)
-    arguments = {"task": task} if task not in (Task.TEXT, Task.IMAGE) else {}
-    if parent is not None:
-        arguments["parent"] = parent
-    if references:
-        arguments["reference_images"] = tuple(references)
     try:
         job = services.job_create(
             owner=request.user,
@@ -136,17 +127,21 @@ def _create(request, body):
             prompt_id=body.prompt_id,
             model=model,
             options=options,
+            task=body.task,  # left out: implied by the images sent (job_create)
+            parent=parent,
+            reference_images=references,
             **images,
-            **arguments,
         )
     except pricing.BudgetExceeded as exc:
         raise budget_refused(exc) from None
     except ValidationError as exc:
-        raise refused(exc, options_prefix=True) from None
+        # The knobs sent beside the options are named as sent, and so is the parent.
+        renames = {name: sent for name, sent in KNOBS.items() if getattr(body, name) is not None}
+        raise refused(exc, options_prefix=True, renames={**renames, "parent": "parentId"}) from None
     return ok(JobCreatedOut(job_id=job.pk), status=201)
 
 
-def _parent(request, body, errors):
+def _parent(request, body):
     """Return the job `parentId` names; someone else's is a 404, as one that does not exist."""
     if body.parent_id is None:
         return None
@@ -155,42 +150,6 @@ def _parent(request, body, errors):
     except Http404:
         message = f"No job {body.parent_id} of yours to start from."
         raise ApiError(404, message, fields={"parentId": message}) from None
-
-
-def _task(body, model, parent, references, errors):
-    """Return the job's task, sent or implied; add what the model or parent refuse to errors."""
-    task = body.task
-    if task is None:
-        task = Task.IMAGE if body.image else Task.REFERENCES if references else Task.TEXT
-    task = Task(task)
-    if errors.get("options.model"):
-        return task
-    offered = offer(model)
-    label = catalog.models()[model].label
-    if not offered.offers(task):
-        tasks = ", ".join(offered.tasks)
-        errors["task"] = f"{label} does not offer {task}; it offers {tasks}."
-    elif task == Task.REFERENCES:
-        limit = offered.images(task)
-        if not references and "referenceImages" not in errors:
-            errors["referenceImages"] = "Send at least one image for reference_to_video."
-        elif len(references) > limit:
-            errors["referenceImages"] = (
-                f"{label} takes at most {limit} reference images; {len(references)} were sent."
-            )
-    if references and task != Task.REFERENCES:
-        errors["referenceImages"] = "Reference images go with the task reference_to_video."
-    if task in FROM_VIDEO:
-        if parent is None:
-            errors["parentId"] = f"Give the finished job whose video to {task}."
-        elif parent.status != VideoCreationJob.Status.COMPLETED or not parent.video_url:
-            errors["parentId"] = f"Job {parent.pk} has no video to {task}."
-    elif parent is not None:
-        errors["parentId"] = "A parent job goes with the tasks extend, edit and upscale."
-    for name, sent in KNOBS.items():
-        if getattr(body, name) is not None and not getattr(offered, FLAGS[name]):
-            errors[sent] = f"{label} does not take {sent}."
-    return task
 
 
 def _references(body, errors):
@@ -214,9 +173,9 @@ def _options(body, errors, *, parent=None):
     model = values.pop("model", parent.model if parent is not None else options.default_model())
     offered = catalog.offered(settings.VEO_PROVIDER)
     spec = catalog.models().get(model)
-    if spec is not None and spec.retired:
+    if spec is not None and spec.retired_on():
         errors["options.model"] = (
-            f"{spec.label} was retired by Google on {spec.retired}. Choose one of: "
+            f"{spec.label} was retired by Google on {spec.retired_on()}. Choose one of: "
             f"{', '.join(offered)}."
         )
     elif model not in offered:

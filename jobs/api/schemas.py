@@ -6,7 +6,7 @@ naming it; the messages a person reads come from the validators here and from
 videostudio.api's translation of pydantic's errors.
 """
 
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from django.urls import reverse
 from pydantic import (
@@ -44,6 +44,9 @@ OPTION_EXAMPLES = {
     "negative_prompt": "text, logos",
     "sample_count": 1,
     "person_generation": "allow_all",
+    "seed": 42,
+    "generate_audio": True,
+    "enhance_prompt": True,
 }
 
 
@@ -52,14 +55,14 @@ def _options_schema(name, *, doc):
     fields = {}
     for option in options.OPTIONS.values():
         examples = [OPTION_EXAMPLES[option.name]] if option.name in OPTION_EXAMPLES else None
-        # An option that may be unset (None: the model's default) is typed `kind | None`.
-        kind = next((a for a in get_args(option.kind) if a is not type(None)), option.kind)
-        if kind is bool:
+        if option.kind is bool:
             annotation = StrictBool | None
             field = Field(None, examples=examples)
-        elif kind is int:
+        elif option.kind is int:
             annotation = StrictInt | None
-            field = Field(None, ge=0, le=SEED_MAX, examples=examples)
+            # Veo on Vertex takes a seed as a uint32.
+            largest = SEED_MAX if option.name == "seed" else 2**31 - 1
+            field = Field(None, ge=0, le=largest, examples=examples)
         else:
             annotation = StrictStr | None
             field = Field(None, max_length=option.max_chars, examples=examples)

@@ -51,6 +51,10 @@ class GenerationOptions:
     negative_prompt: str = ""
     sample_count: int = 1
     person_generation: str = ""
+    # None leaves the choice to the model (the catalog says which models take each).
+    seed: int | None = None
+    generate_audio: bool | None = None
+    enhance_prompt: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -81,11 +85,6 @@ class GenerationRequest(GenerationOptions):
     last_frame: InputImage | None = None
     reference_images: tuple[InputImage, ...] = ()
     source: SourceVideo | None = None
-    # None leaves the choice to the model. (They move into GenerationOptions once the
-    # forms and the API offer them per model.)
-    seed: int | None = None
-    generate_audio: bool | None = None
-    enhance_prompt: bool | None = None
 
 
 @dataclass(frozen=True)

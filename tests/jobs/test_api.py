@@ -798,22 +798,22 @@ def refs(count):
         (
             {"task": "reference_to_video", "referenceImages": refs(3)},
             "referenceImages",
-            "at most 2",
+            "up to 2",
         ),
         ({"task": "reference_to_video"}, "referenceImages", "at least one"),
         ({"referenceImages": {"data": "x"}}, "referenceImages", "list"),
         (
             {"task": "text_to_video", "referenceImages": refs(1)},
             "referenceImages",
-            "reference_to_video",
+            "go with reference images",
         ),
         (
             {"task": "reference_to_video", "referenceImages": [{"data": "!"}]},
             "referenceImages[0]",
             "base64",
         ),
-        ({"task": "extend"}, "parentId", "finished job"),
-        ({"seed": 7, "options": {"model": "test-plain"}}, "seed", "does not take"),
+        ({"task": "extend"}, "parentId", "Choose the job"),
+        ({"seed": 7, "options": {"model": "test-plain"}}, "seed", "takes no seed"),
         ({"seed": -1}, "seed", ""),
         ({"generateAudio": "yes"}, "generateAudio", ""),
         ({"options": {"model": "veo-3.0-generate-001"}}, "options.model", "retired"),
@@ -853,7 +853,7 @@ def test_someone_elses_parent_is_refused_as_not_found(api, other_user):
 def test_a_parent_goes_only_with_a_task_from_a_video(api, user):
     done = make_job(user, model="test-full", status=Status.COMPLETED, video_url="v/o.mp4")
     error = assert_error(post_job(api, {"promptText": "A", "parentId": done.pk}), 400)
-    assert "extend, edit and upscale" in error["fields"]["parentId"]
+    assert "Only an extend, edit or upscale" in error["fields"]["parentId"]
 
 
 def test_a_jobs_read_says_its_task_parent_and_children(api, user):

@@ -7,19 +7,21 @@ what the catalog says the model takes, and nothing else.
 
 import io
 import json
+import re
+from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 from PIL import Image
 
+from jobs import catalog
 from jobs.models import VideoCreationJob, VideoResource
 from tests.factories import JOB_OPTIONS, Stage, Status, make_job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("task_catalog")]
 
-# Until i15-catalog is merged: catalog.tasks_of, its flags, job_create(task=, parent=, ...).
-NEEDS_CATALOG = pytest.mark.xfail(strict=True, reason="needs the catalog's tasks (i15-catalog)")
 PRICES = {"720p": "0.10", "1080p": "0.12", "4k": "0.30"}
 
 
@@ -93,8 +95,6 @@ def form(**values):
 
 def names(page):
     """The names of the create form's fields in a page."""
-    import re
-
     return set(re.findall(r'name="([a-z_]+)"', page)) - {"csrfmiddlewaretoken"}
 
 
@@ -124,7 +124,6 @@ def test_the_picker_offers_the_models_tasks_and_the_fields_follow_the_task(logge
     assert "reference_images" not in names(frames)
 
 
-@NEEDS_CATALOG
 def test_a_model_with_one_task_shows_only_what_it_takes(logged_in):
     response = logged_in.get(
         reverse("jobs:form-fields"),
@@ -187,9 +186,9 @@ def test_a_form_without_a_task_makes_a_text_job_as_before(logged_in):
 
 
 def finished(owner, **fields):
+    fields = {"model": "test-full", **fields}
     return make_job(
         owner,
-        model="test-full",
         status=Status.COMPLETED,
         stage=Stage.DONE,
         progress=100,
@@ -198,7 +197,6 @@ def finished(owner, **fields):
     )
 
 
-@NEEDS_CATALOG
 def test_a_finished_jobs_page_offers_extend_edit_and_upscale_where_the_model_does(logged_in, user):
     job = finished(user)
     page = logged_in.get(job.get_absolute_url()).content.decode()
@@ -211,7 +209,6 @@ def test_a_finished_jobs_page_offers_extend_edit_and_upscale_where_the_model_doe
     assert "/extend/" not in logged_in.get(running.get_absolute_url()).content.decode()
 
 
-@NEEDS_CATALOG
 def test_a_jobs_page_shows_its_parent_children_and_the_chains_room_left(logged_in, user):
     root = finished(user, prompt_text="A heron on a lake")
     first = finished(
@@ -232,22 +229,15 @@ def test_a_jobs_page_shows_its_parent_children_and_the_chains_room_left(logged_i
     assert first.get_absolute_url() in page and "job-parent" not in page
 
 
-@NEEDS_CATALOG
 def test_the_retiring_warning_shows_beside_the_model_and_on_the_job_page(
     logged_in, user, settings, tmp_path
 ):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     soon = (timezone.now() + timedelta(days=10)).date().isoformat()
     path = tmp_path / "catalog.json"
     entry = {**PLAIN, "retiring": soon, "source": "Google's deprecations page"}
     path.write_text(json.dumps({"models": {"test-plain": entry}}))
     settings.VEO_CATALOG_FILE = str(path)
     settings.VEO_MODEL = "test-plain"
-    from jobs import catalog
-
     warning = catalog.retirement_warning("test-plain")
     assert warning
     page = logged_in.get(reverse("jobs:index")).content.decode()
@@ -256,7 +246,6 @@ def test_the_retiring_warning_shows_beside_the_model_and_on_the_job_page(
     assert warning in logged_in.get(job.get_absolute_url()).content.decode()
 
 
-@NEEDS_CATALOG
 def test_extend_makes_a_child_job_linked_to_this_one(
     logged_in, user, django_capture_on_commit_callbacks
 ):
@@ -271,7 +260,6 @@ def test_extend_makes_a_child_job_linked_to_this_one(
     assert child.owner == user
 
 
-@NEEDS_CATALOG
 def test_an_edit_needs_an_instruction_and_names_the_field(logged_in, user):
     parent = finished(user)
     response = logged_in.post(reverse("jobs:edit", args=[parent.pk]), {"edit-prompt_text": " "})
@@ -289,7 +277,6 @@ def test_someone_elses_job_cannot_be_extended(logged_in, other_user):
     assert not VideoCreationJob.objects.filter(parent=theirs).exists()
 
 
-@NEEDS_CATALOG
 def test_reference_images_are_stored_as_the_jobs_image_resources(
     logged_in, data_dir, django_capture_on_commit_callbacks
 ):

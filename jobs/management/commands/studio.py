@@ -23,7 +23,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 
-from jobs import services
+from jobs import catalog, services
+from jobs.management.commands.veo_check import reachability
+from jobs.veo.base import VeoError
 from videostudio.datadir import prepare_data_dir
 
 STOP_GRACE = 6.0
@@ -60,6 +62,7 @@ class Command(BaseCommand):
         try:
             if settings.VEO_PROVIDER == "emulator":
                 self._start_emulator()
+            self._log_reachable_models()
             self._start("worker", [sys.executable, "manage.py", "qcluster"])
             self._ensure_free(host, port, "PORT")
             self._start(
@@ -133,6 +136,32 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(f"Created the first user {username!r} from DJANGO_SUPERUSER_*.")
+
+    def _log_reachable_models(self):
+        """Say which catalog models the credentials reach, as veo_check does; never stop."""
+        names = list(catalog.offered())
+        try:
+            results = reachability(names)
+        except VeoError as exc:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Could not ask which models the credentials reach: {exc.message}"
+                )
+            )
+            return
+        reached = [name for name in names if not results.get(name, "not checked")]
+        self.stdout.write(f"Models these credentials reach: {', '.join(reached) or 'none'}.")
+        for name in names:
+            if name not in reached:
+                reason = results.get(name, "not checked")
+                self.stdout.write(self.style.WARNING(f"  Not reachable: {name}: {reason}"))
+        if settings.VEO_MODEL not in reached:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"VEO_MODEL={settings.VEO_MODEL} is not reachable with these credentials; "
+                    "its jobs will fail until it is (see `manage.py veo_check`)."
+                )
+            )
 
     # --- Children -----------------------------------------------------------------
 
