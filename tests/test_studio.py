@@ -492,7 +492,6 @@ def test_a_list_of_twenty_live_cards_polls_once_every_two_seconds_and_stops_at_t
 
 
 @pytest.mark.browser
-@pytest.mark.xfail(strict=True, reason="needs the catalog's tasks (i15-catalog)")
 def test_a_person_extends_a_finished_job_and_plays_the_child(studio):
     """Issue 15: Extend on a finished job's page makes a linked child that plays."""
     from playwright.sync_api import expect, sync_playwright

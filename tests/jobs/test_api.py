@@ -865,3 +865,47 @@ def test_a_jobs_read_says_its_task_parent_and_children(api, user):
     assert listed[child.pk]["task"] == "extend"
     assert listed[child.pk]["parentId"] == parent.pk
     assert listed[parent.pk]["children"] == [child.pk]
+
+
+@pytest.mark.usefixtures("task_catalog")
+def test_an_extend_by_api_makes_a_child_with_its_parents_model_and_the_knobs(api, user):
+    parent = make_job(user, model="test-full", status=Status.COMPLETED, video_url="v/o.mp4")
+    body = {"promptText": "It flies", "task": "extend", "parentId": parent.pk, "seed": 9}
+    response = post_job(api, {**body, "generateAudio": False})
+    assert response.status_code == 201, response.json()
+    child = VideoCreationJob.objects.get(pk=response.json()["data"]["jobId"])
+    assert (child.task, child.parent, child.model) == ("extend", parent, "test-full")
+    assert (child.options["seed"], child.options["generate_audio"]) == (9, False)
+    data = api.get(url("job", parent.pk)).json()["data"]
+    assert data["children"] == [child.pk]
+
+
+@pytest.mark.usefixtures("task_catalog")
+def test_an_extension_past_the_chains_limit_is_refused_naming_the_parent(api, user):
+    long = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 8}
+    root = make_job(
+        user, model="test-full", status=Status.COMPLETED, video_url="v/o.mp4", options=long
+    )
+    middle = make_job(
+        user,
+        model="test-full",
+        status=Status.COMPLETED,
+        video_url="v/o.mp4",
+        task="extend",
+        parent=root,
+        options=long,
+    )
+    last = make_job(
+        user,
+        model="test-full",
+        status=Status.COMPLETED,
+        video_url="v/o.mp4",
+        task="extend",
+        parent=middle,
+        options={**long, "duration_seconds": 4},
+    )
+    # 8 + 8 + 4 = 20 s, the test model's longest chain.
+    response = post_job(api, {"promptText": "More", "task": "extend", "parentId": last.pk})
+    error = assert_error(response, 400)
+    assert "20 s" in error["fields"]["parentId"]
+    assert VideoCreationJob.objects.count() == 3

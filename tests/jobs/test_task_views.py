@@ -137,6 +137,31 @@ def test_a_model_with_one_task_shows_only_what_it_takes(logged_in):
     assert "prompt_text" not in names(page)
 
 
+def test_the_knobs_show_where_the_model_has_them_and_are_stored_as_chosen(logged_in):
+    full = names(logged_in.get(reverse("jobs:index")).content.decode())
+    assert {"seed", "generate_audio", "sample_count", "enhance_prompt", "negative_prompt"} <= full
+    plain = names(
+        logged_in.get(reverse("jobs:form-fields"), {"model": "test-plain"}).content.decode()
+    )
+    assert not {"seed", "generate_audio", "sample_count", "enhance_prompt"} & plain
+
+    data = form(seed="42", generate_audio="off", enhance_prompt="", sample_count="2")
+    response = logged_in.post(reverse("jobs:index"), data)
+    assert response.status_code == 302, response.context["form"].errors
+    job = VideoCreationJob.objects.get()
+    assert job.options["seed"] == 42
+    assert job.options["generate_audio"] is False
+    assert job.options["sample_count"] == 2
+    assert "enhance_prompt" not in job.options  # left to the model
+
+
+def test_a_seed_out_of_range_is_an_error_on_the_seed(logged_in):
+    response = logged_in.post(reverse("jobs:index"), form(seed=str(2**32)))
+    assert response.status_code == 400
+    assert "seed" in response.context["form"].errors
+    assert not VideoCreationJob.objects.exists()
+
+
 def test_without_javascript_the_refresh_button_shows_the_fields_and_creates_nothing(logged_in):
     response = logged_in.post(reverse("jobs:index"), form(task="reference_to_video", refresh="1"))
     page = response.content.decode()
