@@ -20,7 +20,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
-from . import pricing, services, storage
+from . import pricing, services, storage, transcripts
 from .media import NotAVideo, extract_audio, probe, sha256, write_poster
 from .models import VideoCreationJob, VideoResource
 from .veo.base import (
@@ -459,6 +459,7 @@ def _finish(job, lease):
         size=video.stat().st_size,
         resources=made,
     )
+    transcripts.enqueue(job.pk)  # a task of its own: it never holds up or fails the job
 
 
 def collect_late_result(job_id):

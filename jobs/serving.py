@@ -24,11 +24,15 @@ CHUNK_SIZE = 256 * 1024
 def serve_file(request, relative_path, *, content_type):
     """Return the response sending this file of the data dir; raise Http404 if it is missing.
 
-    A range outside the file is a 416 with `Content-Range: bytes */<size>`.
+    Text (a transcript's .vtt and .txt) is sent as UTF-8. A range outside the file is a
+    416 with `Content-Range: bytes */<size>`.
     """
     path = storage.absolute(relative_path)
     if not path.is_file():
         raise Http404("The file is missing from the data directory.")
+    if content_type.startswith("text/") and "charset" not in content_type:
+        # Transcripts (text/vtt, text/plain) are UTF-8; WebVTT allows no other encoding.
+        content_type += "; charset=utf-8"
     if settings.MEDIA_OFFLOAD:
         response = HttpResponse(content_type=content_type)
         if settings.MEDIA_OFFLOAD == "nginx":

@@ -1,6 +1,6 @@
 """django-q2 entry points: thin adapters from a task to the pipeline or a service."""
 
-from . import pipeline, services
+from . import pipeline, services, transcripts
 
 
 def run_job(job_id):
@@ -16,3 +16,8 @@ def collect_late_result(job_id):
 def recover_jobs():
     """The cluster's schedule: resume stalled jobs, time out old ones, queue waiting ones."""
     return services.jobs_recover()
+
+
+def transcribe_job(job_id):
+    """Write a completed job's transcript; a failure is noted on the job, never raised."""
+    transcripts.transcribe(job_id)

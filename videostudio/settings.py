@@ -301,6 +301,8 @@ VEO_MODEL = env_str(
 # built-in ones (a model set to null is removed), so new and retired models and new
 # prices need no code change.
 VEO_CATALOG_FILE = env_str("VEO_CATALOG_FILE")
+# The model that transcribes a finished video's audio track; empty turns transcripts off.
+TRANSCRIBE_MODEL = env_str("TRANSCRIBE_MODEL", "gemini-3.5-transcribe")
 # The most jobs one batch run of a draft may start (prompts x rows of values).
 BATCH_MAX_JOBS = env_int("BATCH_MAX_JOBS", 200, minimum=1)
 VEO_IMAGE_MAX_BYTES = env_int("VEO_IMAGE_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)

@@ -1,12 +1,25 @@
-"""Render small but real MP4s that show a prompt, and grow them for download benchmarks."""
+"""Render small but real MP4s that show a prompt, and grow them for download benchmarks.
 
+Every video carries a narration, a sentence made from its prompt, which the emulator
+gives back when asked to transcribe the audio (transcribe.py). The audio itself is a
+tone, so the narration is kept beside it: a registry keyed by a fingerprint of the
+encoded audio packets. A studio that copies the audio track out of the video without
+re-encoding it (PyAV's stream copy drops stream metadata, so a tag would not survive)
+sends the same packets back, whatever container it puts them in. The registry lives
+in the emulator's process: audio rendered before a restart is unknown to it.
+"""
+
+import hashlib
 import io
 import math
 import os
+import re
 import shutil
 import struct
 import tempfile
+import threading
 from array import array
+from collections import OrderedDict
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,6 +30,45 @@ SAMPLE_RATE = 48_000
 # A slow arpeggio (A4, C#5, E5, A5), one note per half second, quiet enough not to startle.
 NOTES_HZ = (440.0, 554.37, 659.25, 880.0)
 VOLUME = 0.08
+NARRATION_MAX_CHARS = 120
+REGISTRY_SIZE = 10_000
+# Fault markers ([fault=...]) and role tags (<FIRST_FRAME>) are instructions, not speech.
+NOT_SPOKEN = re.compile(r"\[[^\]]*\]|<[^>]*>")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+
+_narrations: OrderedDict[str, str] = OrderedDict()
+_narrations_lock = threading.Lock()
+
+
+def narration_for(prompt: str) -> str:
+    """Return the sentence the narrator speaks over a video of prompt."""
+    text = " ".join(NOT_SPOKEN.sub(" ", prompt).split())
+    sentence = SENTENCE_END.split(text, maxsplit=1)[0] if text else ""
+    if len(sentence) > NARRATION_MAX_CHARS:
+        sentence = sentence[:NARRATION_MAX_CHARS].rsplit(" ", 1)[0] + " …"
+    return f"Narrator: {sentence or 'a video without words.'}"
+
+
+def audio_fingerprint(packets) -> str:
+    """Return the fingerprint of encoded audio: a SHA-256 over its packets' bytes, in order."""
+    digest = hashlib.sha256()
+    for packet in packets:
+        digest.update(bytes(packet))
+    return digest.hexdigest()
+
+
+def narration_of(fingerprint: str) -> str | None:
+    """Return the narration of the audio with this fingerprint, if this process made it."""
+    with _narrations_lock:
+        return _narrations.get(fingerprint)
+
+
+def _remember(fingerprint: str, narration: str) -> None:
+    with _narrations_lock:
+        _narrations[fingerprint] = narration
+        _narrations.move_to_end(fingerprint)
+        while len(_narrations) > REGISTRY_SIZE:
+            _narrations.popitem(last=False)
 
 
 def render_mp4(
@@ -36,19 +88,23 @@ def render_mp4(
     """
     # Decode the image first so that a bad one fails before a file is created.
     canvas = _text_background(prompt, width, height, background)
+    narration = narration_for(prompt)
     if isinstance(dest, str | os.PathLike):
-        _encode(dest, canvas, seconds, fps)
+        _encode(dest, canvas, seconds, fps, narration)
         return
     # faststart rewrites the finished file by name, so a file object gets a copy of a real file.
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "video.mp4")
-        _encode(path, canvas, seconds, fps)
+        _encode(path, canvas, seconds, fps, narration)
         with open(path, "rb") as source:
             shutil.copyfileobj(source, dest)
 
 
-def _encode(path, background: Image.Image, seconds: float, fps: int) -> None:
-    """Encode the video to path, drawing only the moving part per frame over background."""
+def _encode(path, background: Image.Image, seconds: float, fps: int, narration: str) -> None:
+    """Encode the video to path, drawing only the moving part per frame over background.
+
+    The audio packets' fingerprint is remembered with the narration.
+    """
     width, height = background.size
     bar_top, bar_height = height - height // 12, max(4, height // 60)
     font = ImageFont.load_default(size=max(12, height // 30))
@@ -75,9 +131,13 @@ def _encode(path, background: Image.Image, seconds: float, fps: int) -> None:
             container.mux(video.encode(frame))
         container.mux(video.encode())
 
+        packets = []
         for frame in _tone_frames(round(seconds * SAMPLE_RATE), audio.frame_size or 1024):
-            container.mux(audio.encode(frame))
-        container.mux(audio.encode())
+            packets.extend(audio.encode(frame))
+        packets.extend(audio.encode())
+        fingerprint = audio_fingerprint(packets)
+        container.mux(packets)
+    _remember(fingerprint, narration)
 
 
 def _text_background(
