@@ -1,4 +1,7 @@
-"""Serve a local stand-in for Google's Veo endpoints, in the Gemini API and Vertex AI dialects.
+"""Serve a local stand-in for Google's video endpoints: Interactions, Files and Veo predict.
+
+The Interactions dialect (Gemini Omni on the Gemini API and on Vertex AI) and the Files API are
+described in ``interactions`` and ``files``; the prompt markers below steer them too.
 
 Run ``python -m jobs.veo.emulator --port 8765 --latency 4 --data-dir DIR``, or start an
 ``Emulator`` in a test (``with Emulator(latency=0) as emulator:``; ``emulator.wait(timeout)``
@@ -42,6 +45,8 @@ Markers in the prompt steer a single request:
 
 ``[latency=SECONDS]``
     Finish this operation SECONDS after submit instead of after the server's latency.
+``[retry-after=SECONDS]``
+    The delay a submit-429 advises (RetryInfo, Retry-After, retry-after-ms); 2 by default.
 ``[submit-delay=SECONDS]``
     Accept and count the submit at once, but hold its answer SECONDS (at most 60): the
     window in which a caller killed mid-submit cannot know the request went through.
@@ -83,7 +88,8 @@ faults apply to the Cloud Storage download (inline bytes have no download to bre
 operation, what the submit carried.
 
 Modules: ``server`` (the ``Emulator``, HTTP routing, ``main``), ``operations`` (accepted
-operations, renders and state.json), ``gemini`` and ``vertex`` (one per dialect),
+operations, renders and state.json), ``gemini``, ``vertex`` and ``interactions`` (one per
+dialect), ``files`` (the Files API),
 ``validation`` (the submit fields both dialects share), ``faults`` (the prompt markers),
 ``oauth`` (the token endpoint and service-account key), ``storage`` (the fake Cloud Storage),
 ``media`` (the synthetic MP4s) and ``errors`` (Google's error envelope). Nothing in the

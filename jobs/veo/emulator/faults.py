@@ -4,6 +4,7 @@ A marker in the prompt steers one request (see the package docstring for the lis
 ``[fault=NAME]``, ``[latency=SECONDS]``, ``[submit-delay=SECONDS]`` and ``[pad-mb=N]``.
 """
 
+import math
 import re
 
 from .errors import ApiError, invalid
@@ -35,6 +36,7 @@ FAULT_MARKER = re.compile(r"\[fault=([a-z0-9-]+)\]")
 LATENCY_MARKER = re.compile(r"\[latency=(\d+(?:\.\d+)?)\]")
 PAD_MARKER = re.compile(r"\[pad-mb=(\d+)\]")
 SUBMIT_DELAY_MARKER = re.compile(r"\[submit-delay=(\d+(?:\.\d+)?)\]")
+RETRY_MARKER = re.compile(r"\[retry-after=(\d+(?:\.\d+)?)\]")
 PAD_MAX_MB = 8192
 DONE_ERROR = {"code": 13, "message": "Internal error while generating the video."}
 QUOTA_MESSAGE = (
@@ -69,7 +71,20 @@ def quota_error(quota_id, metric, dimensions, retry_delay, *, message=QUOTA_MESS
     )
 
 
-def refusal(fault: str | None, model: str) -> ApiError | None:
+def retry_seconds(prompt: str) -> float:
+    """Return the retry delay a 429 advises: a ``[retry-after=SECONDS]`` marker's, or 2."""
+    return float(match[1]) if (match := RETRY_MARKER.search(prompt)) else 2.0
+
+
+def retry_delay(error: ApiError) -> float:
+    """Return the seconds of an error's RetryInfo, or 0 when it has none."""
+    for detail in error.details:
+        if detail.get("@type", "").endswith("google.rpc.RetryInfo"):
+            return float(detail["retryDelay"].removesuffix("s"))
+    return 0.0
+
+
+def refusal(fault: str | None, model: str, *, retry_seconds: float = 2.0) -> ApiError | None:
     """Return the error a submit-time fault answers with, when Google does not accept the job."""
     dimensions = {"location": "global", "model": model}
     match fault:
@@ -78,8 +93,8 @@ def refusal(fault: str | None, model: str) -> ApiError | None:
                 "GenerateRequestsPerMinutePerProjectPerModel",
                 "generativelanguage.googleapis.com/generate_requests_per_model",
                 dimensions,
-                "2s",
-                headers={"Retry-After": "2"},
+                f"{retry_seconds:g}s",
+                headers={"Retry-After": f"{math.ceil(retry_seconds)}"},
             )
         case "daily-quota":
             return quota_error(
@@ -108,7 +123,9 @@ def refusal(fault: str | None, model: str) -> ApiError | None:
     return None
 
 
-def vertex_refusal(fault: str | None, project: str, location: str, model: str) -> ApiError | None:
+def vertex_refusal(
+    fault: str | None, project: str, location: str, model: str, *, retry_seconds: float = 2.0
+) -> ApiError | None:
     """Return the error a submit-time fault answers with on Vertex AI, if it refuses the job."""
     metric = "aiplatform.googleapis.com/online_prediction_requests_per_base_model"
     dimensions = {"region": location, "base_model": model}
@@ -122,9 +139,9 @@ def vertex_refusal(fault: str | None, project: str, location: str, model: str) -
                 "OnlinePredictionRequestsPerMinutePerProjectPerBaseModel",
                 metric,
                 dimensions,
-                "2s",
+                f"{retry_seconds:g}s",
                 message=message,
-                headers={"Retry-After": "2"},
+                headers={"Retry-After": f"{math.ceil(retry_seconds)}"},
             )
         case "daily-quota":
             return quota_error(
@@ -163,7 +180,7 @@ def vertex_refusal(fault: str | None, project: str, location: str, model: str) -
                     }
                 ],
             )
-    return refusal(fault, model)
+    return refusal(fault, model, retry_seconds=retry_seconds)
 
 
 def padding(prompt: str) -> int:

@@ -49,6 +49,15 @@ class Operation:
     image: bool = False
     last_frame: bool = False
     parameters: dict = field(default_factory=dict)
+    # The Interactions dialect's own: what the create asked for and what happened to it since.
+    task: str = ""
+    resolution: str = "720p"
+    delivery: str = "inline"
+    api_version: str = "v1"
+    generated_seconds: int = 0
+    cancelled: bool = False
+    deleted: bool = False
+    notified: bool = False
     render_failed: bool = False
     poll_fault_spent: bool = False
     polls: int = 0
@@ -87,6 +96,8 @@ class Operations:
         self.submits = 0
         self.redirect_key_leaks = 0
         self.token_grants = 0
+        # Every create that reached a video dialect, refused or not: what a retrying client costs.
+        self.create_requests: list[str] = []
         self._operations: dict[str, Operation] = {}
         self._files: dict[str, Operation] = {}
         self._objects: dict[tuple[str, str], Operation] = {}
@@ -103,10 +114,25 @@ class Operations:
             self._stopped = True
         self._renderer.shutdown(wait=False, cancel_futures=True)
 
+    @property
+    def stopped(self) -> bool:
+        """Whether the emulator has stopped, so that nothing waiting on it should wait on."""
+        return self._stopped
+
     def submits_for(self, prompt_substring: str) -> int:
         """Return how many accepted submits had a prompt containing prompt_substring."""
         with self._lock:
             return sum(prompt_substring in op.prompt for op in self._operations.values())
+
+    def requests_for(self, prompt_substring: str) -> int:
+        """Return how many create requests, accepted or refused, had prompt_substring."""
+        with self._lock:
+            return sum(prompt_substring in prompt for prompt in self.create_requests)
+
+    def note_request(self, prompt: str) -> None:
+        """Count a create request before it is refused or accepted."""
+        with self._lock:
+            self.create_requests.append(prompt)
 
     def stats(self) -> dict:
         """Return the counters that tests and the chaos harness check."""
@@ -129,6 +155,8 @@ class Operations:
                     "parameters": dict(op.parameters),
                     "sample_count": op.sample_count,
                     "storage_uri": op.storage_uri,
+                    "task": op.task,
+                    "cancelled": op.cancelled,
                 }
                 for op in self._operations.values()
             }
@@ -136,16 +164,18 @@ class Operations:
                 "submits": self.submits,
                 "token_grants": self.token_grants,
                 "redirect_key_leaks": self.redirect_key_leaks,
+                "create_requests": len(self.create_requests),
                 "operations": operations,
             }
 
-    def video(self, file_id: str) -> tuple[Operation, Path]:
+    def video(self, file_id: str, *, counting: bool = True) -> tuple[Operation, Path]:
         """Return a rendered video's operation and path, counting the download."""
         with self._lock:
             op = self._files.get(file_id)
             if op is None or not self.video_path(op).exists():
                 raise ApiError(404, "NOT_FOUND", NOT_FOUND_MESSAGE)
-            op.downloads += 1
+            if counting:
+                op.downloads += 1
         return op, self.video_path(op)
 
     def storage_object(self, bucket: str, name: str, *, media: bool) -> tuple[Operation, Path]:
@@ -183,10 +213,16 @@ class Operations:
             self.redirect_key_leaks += 1
             self._save()
 
-    def accept(self, name: str, model: str, dialect: str, request: Request, fault) -> Operation:
-        """Store an accepted operation, start its render, and answer as its fault asks."""
+    def accept(
+        self, name: str, model: str, dialect: str, request: Request, fault, **extra
+    ) -> Operation:
+        """Store an accepted operation, start its render, and answer as its fault asks.
+
+        ``extra`` sets the Interactions dialect's own fields of the Operation.
+        """
         faults.padding(request.prompt)  # Refuse an oversized pad before anything is stored.
         op = Operation(
+            **extra,
             name=name,
             model=model,
             prompt=request.prompt,
@@ -225,7 +261,7 @@ class Operations:
         """Count a poll and return the operation and whether it is done, or raise ApiError."""
         with self._lock:
             op = self._operations.get(name)
-            if op is None or op.dialect != dialect:
+            if op is None or op.dialect != dialect or op.deleted:
                 raise ApiError(404, "NOT_FOUND", NOT_FOUND_MESSAGE)
             op.polls += 1
             ready = self.ready(op)
@@ -234,6 +270,50 @@ class Operations:
                 self._save()
                 raise ApiError(503, "UNAVAILABLE", "The service is currently unavailable.")
         return op, ready
+
+    def find(self, name: str, dialect: str) -> Operation:
+        """Return a stored operation of the dialect without counting a poll, or raise 404."""
+        with self._lock:
+            op = self._operations.get(name)
+        if op is None or op.dialect != dialect or op.deleted:
+            raise ApiError(404, "NOT_FOUND", NOT_FOUND_MESSAGE)
+        return op
+
+    def cancel(self, name: str, dialect: str) -> Operation:
+        """Mark a running operation cancelled; raise 400 when it has already ended."""
+        op = self.find(name, dialect)
+        with self._lock:
+            if op.cancelled or self.ready(op):
+                raise ApiError(
+                    400,
+                    "FAILED_PRECONDITION",
+                    "Interaction is not in a cancellable state: only a running background "
+                    "interaction can be cancelled.",
+                )
+            op.cancelled = True
+            self._save()
+        return op
+
+    def remove(self, name: str, dialect: str) -> None:
+        """Forget a stored operation (still counted; its video stays downloadable), or raise 404."""
+        op = self.find(name, dialect)
+        with self._lock:
+            op.deleted = True
+            self._save()
+
+    def mark_notified(self, op: Operation) -> bool:
+        """Record that op's terminal event went out; return False when it already had."""
+        with self._lock:
+            if op.notified:
+                return False
+            op.notified = True
+            self._save()
+        return True
+
+    def wait_ready(self, op: Operation, *, step: float = 0.05) -> None:
+        """Block until op is done, cancelled, or the emulator stops."""
+        while not self.ready(op) and not op.cancelled and not self._stopped:
+            time.sleep(step)
 
     @staticmethod
     def ready(op: Operation) -> bool:

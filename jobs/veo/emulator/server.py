@@ -18,6 +18,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import gemini, oauth, storage, vertex
 from .errors import NOT_FOUND_MESSAGE, ApiError
+from .files import Files, iso_time
+from .interactions import GEMINI, VERTEX, Interactions
 from .operations import Operation, Operations
 
 logger = logging.getLogger(__name__)
@@ -31,6 +33,17 @@ VERTEX_PATH = re.compile(
     r"/v1(?:beta1)?/projects/(?P<project>[^/:]+)/locations/(?P<location>[^/:]+)"
     r"/publishers/google/models/(?P<model>[^/:]+):(?P<method>[A-Za-z]+)"
 )
+INTERACTION_PATH = re.compile(
+    r"/(?P<version>v1|v1beta)/interactions(?:/(?P<id>[A-Za-z0-9_-]+)(?P<cancel>/cancel)?)?"
+)
+VERTEX_INTERACTION_PATH = re.compile(
+    r"/v1beta1/projects/(?P<project>[^/:]+)/locations/(?P<location>[^/:]+)"
+    r"/interactions(?:/(?P<id>[A-Za-z0-9_-]+)(?P<cancel>/cancel)?)?"
+)
+FILE_PATH = re.compile(
+    r"/(?P<version>v1|v1beta)/files/(?P<file_id>[a-z0-9]+)(?P<download>:download)?"
+)
+UPLOAD_PATH = re.compile(r"/upload/(?P<version>v1|v1beta)/files")
 STORAGE_PATH = re.compile(r"(?:/download)?/storage/v1/b/(?P<bucket>[^/]+)/o/(?P<object>.+)")
 KEY_IN_TEXT = re.compile(r"(key=)[^&\s\"]+")
 
@@ -43,6 +56,8 @@ class Emulator:
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="veo-emulator-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.operations = Operations(self.data_dir, latency=latency, persistent=bool(data_dir))
+        self.files = Files(self.data_dir)
+        self.interactions = Interactions(self.operations, self.files)
         self.base_url = ""
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -108,6 +123,10 @@ class Emulator:
         """Return how many accepted submits had a prompt containing prompt_substring."""
         return self.operations.submits_for(prompt_substring)
 
+    def requests_for(self, prompt_substring: str) -> int:
+        """Return how many create requests, refused ones too, had prompt_substring."""
+        return self.operations.requests_for(prompt_substring)
+
     def stats(self) -> dict:
         """Return the counters that tests and the chaos harness check."""
         return self.operations.stats()
@@ -126,6 +145,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self._dispatch("POST")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
 
     def log_message(self, format, *args):
         logger.info("%s %s", self.address_string(), KEY_IN_TEXT.sub(r"\1<redacted>", format % args))
@@ -162,6 +184,19 @@ class Handler(BaseHTTPRequestHandler):
             content_type = self.headers.get("Content-Type") or ""
             token = oauth.grant_token(self.operations, body, content_type)
             self._send_json(200, token, {"Cache-Control": "no-store"})
+        elif match := VERTEX_INTERACTION_PATH.fullmatch(path):
+            self._check_token("aiplatform.googleapis.com")
+            self._interaction(method, match, query, body, VERTEX)
+        elif match := UPLOAD_PATH.fullmatch(path):
+            self._upload(method, match["version"], query, body)
+        elif match := INTERACTION_PATH.fullmatch(path):
+            self._check_key(query)
+            self._interaction(method, match, query, body, GEMINI)
+        elif (match := FILE_PATH.fullmatch(path)) and not (
+            match["version"] == "v1beta" and match["download"] and method == "GET"
+        ):
+            self._check_key(query)
+            self._file(method, match, query)
         elif path.startswith(("/v1/", "/v1beta1/")):
             self._check_token("aiplatform.googleapis.com")
             self._route_vertex(method, path, body)
@@ -188,6 +223,108 @@ class Handler(BaseHTTPRequestHandler):
             self._download(op, video, ApiError(404, "NOT_FOUND", "File not found or expired"))
         else:
             raise ApiError(404, "NOT_FOUND", NOT_FOUND_MESSAGE)
+
+    def _check_key(self, query) -> None:
+        """Refuse a request to the Interactions or Files API without the accepted key."""
+        key = self.headers.get("x-goog-api-key") or query.get("key", [""])[0]
+        if key and self.emulator.api_key and key != self.emulator.api_key:
+            raise ApiError(
+                401,
+                "UNAUTHENTICATED",
+                "API key not valid. Please pass a valid API key.",
+                details=[
+                    {
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": "API_KEY_INVALID",
+                        "domain": "googleapis.com",
+                        "metadata": {"service": "generativelanguage.googleapis.com"},
+                    }
+                ],
+            )
+        gemini.check_key(key, self.emulator.api_key)
+
+    def _interaction(self, method, match, query, body, dialect) -> None:
+        interactions = self.emulator.interactions
+        if query.get("stream", ["false"])[0].lower() == "true":
+            raise ApiError(
+                400, "INVALID_ARGUMENT", "stream is not supported by this emulator; poll instead."
+            )
+        where = {"dialect": dialect}
+        if dialect == VERTEX:
+            version = "v1beta1"
+            place = {"project": match["project"], "location": match["location"]}
+        else:
+            version, place = match["version"], {}
+        interaction_id = match["id"]
+        if interaction_id is None and method == "POST":
+            answer = interactions.create(
+                body, api_version=version, base_url=self._base_url(), **where, **place
+            )
+        elif interaction_id is not None and match["cancel"] and method == "POST":
+            answer = interactions.cancel(interaction_id, base_url=self._base_url(), **where)
+        elif interaction_id is not None and not match["cancel"] and method == "GET":
+            answer = interactions.get(interaction_id, base_url=self._base_url(), **where)
+        elif interaction_id is not None and not match["cancel"] and method == "DELETE":
+            answer = interactions.delete(interaction_id, **where)
+        else:
+            raise ApiError(404, "NOT_FOUND", NOT_FOUND_MESSAGE)
+        self._send_json(200, answer)
+
+    def _upload(self, method, version, query, body) -> None:
+        """Open a resumable upload (with the key) or take its bytes (the URL is the session)."""
+        if method != "POST":
+            raise ApiError(404, "NOT_FOUND", NOT_FOUND_MESSAGE)
+        upload_id = query.get("upload_id", [""])[0]
+        if not upload_id:
+            self._check_key(query)
+            upload_id = self.emulator.files.start(body, self.headers, version)
+            url = f"{self._base_url()}/upload/{version}/files?upload_id={upload_id}"
+            headers = {"X-Goog-Upload-URL": url, "X-Goog-Upload-Status": "active"}
+            self._send_json(200, {}, headers)
+            return
+        stored = self.emulator.files.upload(upload_id, body, self.headers)
+        if stored is None:
+            self._send_json(200, {}, {"X-Goog-Upload-Status": "active"})
+        else:
+            resource = stored.resource(self._base_url())
+            self._send_json(200, {"file": resource}, {"X-Goog-Upload-Status": "final"})
+
+    def _file(self, method, match, query) -> None:
+        """Answer the Files API for an uploaded file or a generated video."""
+        files, file_id = self.emulator.files, match["file_id"]
+        media = bool(match["download"]) or query.get("alt", [""])[0] == "media"
+        if method == "DELETE" and not match["download"]:
+            if not files.delete(file_id):
+                raise ApiError(404, "NOT_FOUND", NOT_FOUND_MESSAGE)
+            self._send_json(200, {})
+            return
+        if method != "GET":
+            raise ApiError(404, "NOT_FOUND", NOT_FOUND_MESSAGE)
+        if (stored := files.get(file_id)) is not None:
+            if media:
+                self._send_video(files.path(stored), content_type=stored.mime_type)
+            else:
+                self._send_json(200, files.read(stored, self._base_url()))
+            return
+        op, video = self.operations.video(file_id, counting=media)
+        if media:
+            self._download(op, video, ApiError(404, "NOT_FOUND", "File not found or expired"))
+            return
+        base = f"{self._base_url()}/{match['version']}/files/{file_id}"
+        self._send_json(
+            200,
+            {
+                "name": f"files/{file_id}",
+                "mimeType": "video/mp4",
+                "sizeBytes": str(video.stat().st_size),
+                "createTime": iso_time(op.submitted_at),
+                "updateTime": iso_time(op.rendered_at or op.submitted_at),
+                "uri": base,
+                "downloadUri": f"{base}:download?alt=media",
+                "state": "ACTIVE",
+                "source": "GENERATED",
+            },
+        )
 
     def _route_vertex(self, method, path, body) -> None:
         match = VERTEX_PATH.fullmatch(path)
@@ -241,10 +378,12 @@ class Handler(BaseHTTPRequestHandler):
             case _:
                 self._send_video(path)
 
-    def _send_video(self, path: Path, *, truncate: bool = False) -> None:
+    def _send_video(
+        self, path: Path, *, truncate: bool = False, content_type: str = "video/mp4"
+    ) -> None:
         size = path.stat().st_size
         self.send_response(200)
-        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(size))
         self.end_headers()
         with path.open("rb") as video:
