@@ -493,7 +493,7 @@ def test_a_list_of_twenty_live_cards_polls_once_every_two_seconds_and_stops_at_t
 
 @pytest.mark.browser
 def test_a_person_extends_a_finished_job_and_plays_the_child(studio):
-    """Issue 15: Extend on a finished job's page makes a linked child that plays."""
+    """Issue 15: Extend on a finished job's page makes a linked child that plays, with captions."""
     from playwright.sync_api import expect, sync_playwright
 
     studio_shell(
@@ -521,6 +521,14 @@ def test_a_person_extends_a_finished_job_and_plays_the_child(studio):
 
         video = page.locator("video#job-video")
         expect(video).to_be_visible(timeout=90_000)
+        # The captions come from a transcription after the video is done: the page has
+        # its track once they are written.
+        captions = page.locator('video#job-video track[kind="captions"]')
+        deadline = time.monotonic() + 60
+        while not captions.count() and time.monotonic() < deadline:
+            page.wait_for_timeout(1_000)
+            page.reload()
+        expect(captions).to_have_count(1)
         page.wait_for_function(
             "() => document.querySelector('video#job-video').readyState >= 2", timeout=20_000
         )
@@ -528,7 +536,13 @@ def test_a_person_extends_a_finished_job_and_plays_the_child(studio):
         page.wait_for_function(
             "() => document.querySelector('video#job-video').currentTime > 0.5", timeout=20_000
         )
+        page.wait_for_function(
+            "() => { const t = document.querySelector('video#job-video').textTracks[0];"
+            " return t && t.cues && t.cues.length > 0; }",
+            timeout=20_000,
+        )
         played = video.evaluate("v => v.currentTime")
+        cues = video.evaluate("v => v.textTracks[0].cues.length")
 
         # The parent's page lists its child.
         page.goto(studio.url + parent_path)
@@ -536,7 +550,7 @@ def test_a_person_extends_a_finished_job_and_plays_the_child(studio):
         expect(page.locator(f'#job-children a[href="{child_path}"]')).to_have_count(1)
         browser.close()
 
-    assert played > 0.5
+    assert played > 0.5 and cues > 0
     child_id = child_path.rstrip("/").rsplit("/", 1)[1]
     parent_id = parent_path.rstrip("/").rsplit("/", 1)[1]
     db = sqlite3.connect(studio.data_dir / "videostudio.sqlite3")
