@@ -254,6 +254,17 @@ def test_a_jobs_page_shows_its_parent_children_and_the_chains_room_left(logged_i
     assert first.get_absolute_url() in page and "job-parent" not in page
 
 
+def test_a_chain_at_its_limit_offers_no_extend(logged_in, user):
+    long = {**JOB_OPTIONS, "duration_seconds": 8}
+    root = finished(user, options=long)
+    middle = finished(user, task="extend", parent=root, options=long)
+    last = finished(user, task="extend", parent=middle, options={**long, "duration_seconds": 4})
+    page = logged_in.get(last.get_absolute_url()).content.decode()
+    assert "20 s of 20 s: 0 s left to extend" in page
+    assert reverse("jobs:extend", args=[last.pk]) not in page
+    assert reverse("jobs:edit", args=[last.pk]) in page
+
+
 def test_the_retiring_warning_shows_beside_the_model_and_on_the_job_page(
     logged_in, user, settings, tmp_path
 ):
