@@ -24,9 +24,8 @@ SWITCH = {"on": True, "off": False}
 class Offer:
     """What one model accepts, as the forms show it: its tasks with their limits, its flags."""
 
-    tasks: dict = dataclasses.field(
-        default_factory=dict
-    )  # task -> {"images": n, "durations": [...], ...}
+    # Task name -> its limits ({"images": n, "durations": [...], "chain_max_seconds": n}).
+    tasks: dict = dataclasses.field(default_factory=dict)
     seed: bool = False
     negative_prompt: bool = True
     audio_toggle: bool = False
