@@ -21,6 +21,7 @@ import hashlib
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user
 from django.contrib.auth.decorators import login_not_required
@@ -41,9 +42,10 @@ from videostudio.pagination import page_of
 from . import catalog, limits, pricing, services, storage, usage
 from .access import get_batch_for_user, get_job_for_user
 from .archive import stream_zip
-from .forms import GenerationOptionsForm, JobForm, UsageForm
+from .forms import FromVideoForm, GenerationOptionsForm, JobForm, UsageForm, offer
 from .models import Batch, VideoCreationJob, VideoResource, sees_all_jobs
 from .serving import serve_file
+from .veo.base import Task
 
 JOBS_PER_PAGE = 20
 # What a job's card shows; a list reads no other column (the ORM's cost grows with them).
@@ -72,16 +74,27 @@ def _poll_status(request, job):
 
 @require_http_methods(["GET", "POST"])
 def index(request):
-    form = JobForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    """The job list and the create form.
+
+    A POST with `refresh` (the form's button for a browser without JavaScript, after
+    choosing another model or task) shows the form again with that model's and task's
+    fields, the values kept, and creates nothing.
+    """
+    if request.method == "POST" and "refresh" in request.POST:
+        form = JobForm(initial=_chosen(request.POST))
+    else:
+        form = JobForm(request.POST or None, request.FILES or None)
+    if form.is_bound and form.is_valid():
         try:
             job = services.job_create(
                 owner=request.user,
                 prompt_text=form.cleaned_data["prompt_text"],
                 model=form.cleaned_data["model"],
                 options=form.job_options(),
-                image=form.cleaned_data["image"],
-                last_frame=form.cleaned_data["last_frame"],
+                image=form.cleaned_data.get("image"),
+                last_frame=form.cleaned_data.get("last_frame"),
+                task=form.job_task(),
+                reference_images=form.cleaned_data.get("reference_images") or (),
             )
         except (pricing.BudgetExceeded, limits.CreationLimitExceeded) as exc:
             form.add_error(None, exc)
@@ -98,6 +111,27 @@ def index(request):
     status = 400 if form.is_bound else 200
     context["estimate"] = _estimate(_options_data(form))
     return render(request, "jobs/index.html", context, status=status)
+
+
+# The create form's values a re-render keeps: every field but the files.
+KEPT_VALUES = [
+    name for name, field in JobForm.base_fields.items() if not isinstance(field, forms.FileField)
+]
+
+
+def _chosen(data):
+    """Return the create form's values as sent, as the initial values of a new form."""
+    return {name: data[name] for name in KEPT_VALUES if name in data}
+
+
+@require_GET
+def form_fields(request):
+    """Return the create form's options for the model and task chosen (an htmx partial).
+
+    The form's values come along and are kept; nothing is checked or created.
+    """
+    form = JobForm(initial=_chosen(request.GET))
+    return render(request, "jobs/index.html#job-options", {"form": form})
 
 
 # --- The job list's one poller ----------------------------------------------------------
@@ -188,8 +222,9 @@ def _options_data(form):
     """Return the generation options a create form shows: as sent, or its initial values."""
     if form.is_bound:
         return form.data
-    names = GenerationOptionsForm.base_fields
-    return {name: form[name].initial for name in names if form[name].initial is not None}
+    names = [name for name in GenerationOptionsForm.base_fields if name in form.fields]
+    values = {name: form[name].initial for name in names if form[name].initial is not None}
+    return {**values, **{k: v for k, v in form.initial.items() if k in names}}
 
 
 def _mark_queue_positions(jobs):
@@ -310,14 +345,7 @@ def job_detail(request, job):
     """
     if request.htmx and (not_modified := _not_modified(request, job)) is not None:
         return not_modified
-    _mark_queue_positions([job])
-    context = {"job": job}
-    if not request.htmx:
-        context["prompt_place"] = _prompt_place(job)
-    if job.is_finished or not request.htmx:
-        resources = list(job.resources.all())
-        poster = next((r for r in resources if r.filename == storage.POSTER_NAME), None)
-        context.update(resources=resources, poster=poster, swap_oob=request.htmx)
+    context = _detail_context(request, job)
     template = "jobs/job_detail.html"
     if request.htmx:
         template += "#job-status"
@@ -326,6 +354,56 @@ def job_detail(request, job):
         return _revalidated(response, _poll_etag(request, job.pk, job.status, job.updated_at))
     patch_vary_headers(response, ["HX-Request"])  # The full page, never the partial.
     return response
+
+
+def _detail_context(request, job, *, video_forms=None):
+    """Return what the job's page (or its last poll) shows; `video_forms` as sent, if any."""
+    _mark_queue_positions([job])
+    context = {"job": job}
+    if not request.htmx:
+        context["warning"] = offer(job.model).warning
+        context["prompt_place"] = _prompt_place(job)
+        context["lineage"] = _lineage(job, request.user)
+    if job.is_finished or not request.htmx:
+        resources = list(job.resources.all())
+        poster = next((r for r in resources if r.filename == storage.POSTER_NAME), None)
+        context.update(resources=resources, poster=poster, swap_oob=request.htmx)
+    if job.is_finished:
+        context["video_forms"] = _video_forms(job, video_forms or {})
+    return context
+
+
+def _video_forms(job, sent):
+    """Return the forms that make a child of this finished job, for the tasks its model offers."""
+    if job.status != VideoCreationJob.Status.COMPLETED or not job.video_url:
+        return []
+    tasks = offer(job.model).video_tasks()
+    if Task.EXTEND in tasks and catalog.chain_room(job) == 0:
+        tasks.remove(Task.EXTEND)  # the chain is as long as the model makes them
+    return [sent.get(task) or FromVideoForm(task=task, parent=job) for task in tasks]
+
+
+def _lineage(job, viewer):
+    """Return the job's parent, its children and its extension chain's length and room left.
+
+    The length counts along the chain of extensions back to the first video
+    (catalog.chain_seconds); the room left is what the model's limit leaves of it.
+    """
+    children = list(
+        job.children.for_user(viewer)
+        .order_by("created_at")
+        .only("pk", "task", "status", "prompt_text", "options", "created_at")
+    )
+    room = catalog.chain_room(job)
+    limit = offer(job.model).limit(Task.EXTEND, "chain_max_seconds")
+    extended = job.task == Task.EXTEND or room is not None
+    return {
+        "parent": job.parent if job.parent_id else None,
+        "children": children,
+        "chain_seconds": catalog.chain_seconds(job) if extended else None,
+        "chain_limit": limit if room is not None else None,
+        "room_left": room,
+    }
 
 
 def _prompt_place(job):
@@ -374,6 +452,45 @@ def job_delete(request, pk):
         return redirect(job)
     messages.success(request, "Deleted the job and its files.")
     return redirect("jobs:index")
+
+
+@require_POST
+def job_from_video(request, pk, task):
+    """Extend, edit or upscale a finished job's video as a new job linked to it."""
+    job = get_job_for_user(request.user, pk)
+    form = FromVideoForm(request.POST, task=task, parent=job)
+    if form.is_valid():
+        try:
+            child = services.job_create(
+                owner=request.user,
+                prompt_text=form.job_prompt(),
+                model=job.model,
+                options=form.job_options(),
+                task=task,
+                parent=job,
+            )
+        except (pricing.BudgetExceeded, limits.CreationLimitExceeded) as exc:
+            form.add_error(None, exc)
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"{TASK_DONE[task]} queued as a new job.")
+            return redirect(child)
+    context = _detail_context(request, job, video_forms={Task(task): form})
+    return render(request, "jobs/job_detail.html", context, status=400)
+
+
+TASK_DONE = {Task.EXTEND: "The extension", Task.EDIT: "The edit", Task.UPSCALE: "The upscale"}
+
+
+def _add_errors(form, error):
+    """Show a ValidationError from job_create on the prompt when it names it, else above."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, messages_ in error.message_dict.items():
+        for message in messages_:
+            form.add_error("prompt_text" if field == "prompt_text" else None, message)
 
 
 def _message(exc):

@@ -95,7 +95,9 @@ def test_the_job_body_in_the_document_is_the_one_that_validates(client, user):
     schema = document()["components"]["schemas"]["JobIn"]
     assert schema["required"] == ["promptText"]
     assert schema["additionalProperties"] is False
-    assert set(schema["properties"]) == {"promptText", "promptId", "options", "image", "lastFrame"}
+    seed = {"promptText", "promptId", "options", "image", "lastFrame"}
+    tasks = {"task", "parentId", "referenceImages", "seed", "generateAudio", "enhancePrompt"}
+    assert set(schema["properties"]) == seed | tasks
 
 
 def test_the_answers_in_the_document_are_camel_case_as_sent():
@@ -103,6 +105,7 @@ def test_the_answers_in_the_document_are_camel_case_as_sent():
     assert {"promptText", "videoUrl", "createdAt", "estimatedCostUsd"} <= set(
         schemas["JobOut"]["properties"]
     )
+    assert {"task", "parentId", "children"} <= set(schemas["JobOut"]["required"])
     assert "jobId" in schemas["JobCreatedOut"]["properties"]
     assert "canEdit" in schemas["DraftOut"]["properties"]
 

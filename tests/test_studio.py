@@ -25,6 +25,8 @@ from jobs.watchdog import descendants
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 USERNAME, PASSWORD = "director", "correct-horse-battery-staple"
+# The model the extend test chooses in the form (empty: the form's default).
+EXTEND_MODEL = ""
 
 pytestmark = pytest.mark.studio
 
@@ -487,6 +489,75 @@ def test_a_list_of_twenty_live_cards_polls_once_every_two_seconds_and_stops_at_t
         late = [path for at, path in polls if at > ended and path.startswith("/jobs/changes/")]
         assert late == []
         browser.close()
+
+
+@pytest.mark.browser
+def test_a_person_extends_a_finished_job_and_plays_the_child(studio):
+    """Issue 15: Extend on a finished job's page makes a linked child that plays, with captions."""
+    from playwright.sync_api import expect, sync_playwright
+
+    studio_shell(
+        studio,
+        "from django.contrib.auth.models import User; "
+        "User.objects.create_user('dee', 'dee@example.com', 'dee-long-passphrase')",
+    )
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = log_in(browser, studio, "dee", "dee-long-passphrase")
+        if EXTEND_MODEL:
+            page.get_by_label("Model").select_option(EXTEND_MODEL)
+        page.get_by_label("Prompt", exact=True).fill("A heron standing still in the reeds")
+        page.get_by_role("button", name="Generate video").click()
+        expect(page.locator("video#job-video")).to_be_visible(timeout=60_000)
+        parent_path = page.url.removeprefix(studio.url)
+
+        # The finished job offers Extend; the child links back to it.
+        page.get_by_label("What happens next (optional)").fill("The heron takes off over the lake")
+        page.get_by_role("button", name="Extend this video").click()
+        expect(page.locator("#job-parent")).to_have_attribute("href", parent_path)
+        expect(page.locator("#job-chain")).to_contain_text("s left to extend")
+        child_path = page.url.removeprefix(studio.url)
+        assert child_path != parent_path
+
+        video = page.locator("video#job-video")
+        expect(video).to_be_visible(timeout=90_000)
+        # The captions come from a transcription after the video is done: the page has
+        # its track once they are written.
+        captions = page.locator('video#job-video track[kind="captions"]')
+        deadline = time.monotonic() + 60
+        while not captions.count() and time.monotonic() < deadline:
+            page.wait_for_timeout(1_000)
+            page.reload()
+        expect(captions).to_have_count(1)
+        page.wait_for_function(
+            "() => document.querySelector('video#job-video').readyState >= 2", timeout=20_000
+        )
+        video.evaluate("v => { v.muted = true; return v.play(); }")
+        page.wait_for_function(
+            "() => document.querySelector('video#job-video').currentTime > 0.5", timeout=20_000
+        )
+        page.wait_for_function(
+            "() => { const t = document.querySelector('video#job-video').textTracks[0];"
+            " return t && t.cues && t.cues.length > 0; }",
+            timeout=20_000,
+        )
+        played = video.evaluate("v => v.currentTime")
+        cues = video.evaluate("v => v.textTracks[0].cues.length")
+
+        # The parent's page lists its child.
+        page.goto(studio.url + parent_path)
+        expect(page.locator("#job-children")).to_contain_text("The heron takes off over the lake")
+        expect(page.locator(f'#job-children a[href="{child_path}"]')).to_have_count(1)
+        browser.close()
+
+    assert played > 0.5 and cues > 0
+    child_id = child_path.rstrip("/").rsplit("/", 1)[1]
+    parent_id = parent_path.rstrip("/").rsplit("/", 1)[1]
+    db = sqlite3.connect(studio.data_dir / "videostudio.sqlite3")
+    row = db.execute(
+        "SELECT task, parent_id, status FROM video_creation_jobs WHERE id = ?", [child_id]
+    ).fetchone()
+    assert row == ("extend", parent_id, "completed")
 
 
 def test_ctrl_c_stops_every_process_within_seconds(studio):

@@ -21,17 +21,20 @@ def budget_refused(exc) -> ApiError:
     return ApiError(403, " ".join(exc.messages))
 
 
-def refused(exc, *, options_prefix=False) -> ApiError:
+def refused(exc, *, options_prefix=False, renames=None) -> ApiError:
     """Return a 400 for a ValidationError from the services, its fields named as sent.
 
     With options_prefix, an option's name is written as inside `options`
-    (`options.durationSeconds`), as a job's request sends it.
+    (`options.durationSeconds`), as a job's request sends it. `renames` maps a service's
+    name for a field to the request's (`parent` -> `parentId`) where they differ.
     """
     if not hasattr(exc, "error_dict"):
         return ApiError(400, " ".join(exc.messages))
     fields = {}
     for name, messages in exc.message_dict.items():
-        if options_prefix and name in options.OPTIONS:
+        if renames and name in renames:
+            field = renames[name]
+        elif options_prefix and name in options.OPTIONS:
             field = f"options.{options.OPTIONS[name].api_name}"
         elif name == NON_FIELD_ERRORS:
             field = "request"

@@ -17,11 +17,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Prefetch
 from django.http import Http404
 from ninja import Query, Router
 
 from jobs import catalog, frames, options, pricing, services
 from jobs.access import get_job_for_user
+from jobs.forms import child_options
 from jobs.models import VideoCreationJob
 from videostudio.envelope import (
     ApiError,
@@ -48,6 +50,12 @@ from .schemas import (
 
 router = Router(tags=["jobs"], by_alias=True)  # camelCase in the document too
 FRAMES = {"image": "image", "last_frame": "lastFrame"}
+# The knobs a body may set beside its options, by stored name and name on the wire.
+KNOBS = {"seed": "seed", "generate_audio": "generateAudio", "enhance_prompt": "enhancePrompt"}
+# What a job's answer reads of its children: their ids.
+CHILD_IDS = Prefetch(
+    "children", queryset=VideoCreationJob.objects.only("pk", "parent_id").order_by("created_at")
+)
 # The operations that take a job's id, for the links from the answers that give one.
 JOB_OPERATIONS = ("getJob", "cancelJob", "retryJob", "deleteJob", "getJobVideo")
 
@@ -71,7 +79,7 @@ def list_jobs(request, filters: Query[JobFilters]):
     """One page of jobs; pass `nextCursor` back as `cursor` for the next (null on the last)."""
     jobs = (
         VideoCreationJob.objects.for_user(request.user)
-        .prefetch_related("resources")
+        .prefetch_related("resources", CHILD_IDS)
         .select_related("draft_version")  # the origin's version number
         .defer("draft_version__prompts")
         .order_by("-created_at", "-pk")
@@ -90,7 +98,7 @@ def list_jobs(request, filters: Query[JobFilters]):
     "jobs",
     url_name="jobs",
     operation_id="createJob",
-    response={201: Envelope[JobCreatedOut], **error_responses(409, 413, 429)},
+    response={201: Envelope[JobCreatedOut], **error_responses(404, 409, 413, 429)},
     summary="Create a job (the seed's createVideo)",
     openapi_extra={
         **request_body(JobIn),
@@ -106,8 +114,10 @@ def create_job(request, idempotency_key: str | None = idempotency.key_header()):
 def _create(request, body):
     check_rate_limit(request.user)
     errors = {}
-    model, options = _options(body, errors)
+    parent = _parent(request, body)
+    model, options = _options(body, errors, parent=parent)
     images = {name: _frame(body, name, sent, errors) for name, sent in FRAMES.items()}
+    references = _references(body, errors)
     if errors:
         raise invalid(errors)
     try:
@@ -117,25 +127,69 @@ def _create(request, body):
             prompt_id=body.prompt_id,
             model=model,
             options=options,
+            task=body.task,  # left out: implied by the images sent (job_create)
+            parent=parent,
+            reference_images=references,
             **images,
         )
     except pricing.BudgetExceeded as exc:
         raise budget_refused(exc) from None
     except ValidationError as exc:
-        raise refused(exc, options_prefix=True) from None
+        # The knobs sent beside the options are named as sent, and so is the parent.
+        renames = {name: sent for name, sent in KNOBS.items() if getattr(body, name) is not None}
+        raise refused(exc, options_prefix=True, renames={**renames, "parent": "parentId"}) from None
     return ok(JobCreatedOut(job_id=job.pk), status=201)
 
 
-def _options(body, errors):
-    """Return (model, stored options) with the defaults filled in; add problems to errors."""
+def _parent(request, body):
+    """Return the job `parentId` names; someone else's is a 404, as one that does not exist."""
+    if body.parent_id is None:
+        return None
+    try:
+        return get_job_for_user(request.user, body.parent_id)
+    except Http404:
+        message = f"No job {body.parent_id} of yours to start from."
+        raise ApiError(404, message, fields={"parentId": message}) from None
+
+
+def _references(body, errors):
+    """Return the reference images as frames; add problems to errors as referenceImages[n]."""
+    images = []
+    for n, image in enumerate(body.reference_images or ()):
+        frame = _read_image(image, f"referenceImages[{n}]", errors)
+        if frame is not None:
+            images.append(frame)
+    return images
+
+
+def _options(body, errors, *, parent=None):
+    """Return (model, stored options) with the defaults filled in; add problems to errors.
+
+    A job made from another job's video takes that job's model and options unless the
+    body sets them.
+    """
     values = stored_options(body.options)
-    model = values.pop("model", options.default_model())
+    base = child_options(parent, body.task) if parent is not None else {}
+    model = values.pop("model", parent.model if parent is not None else options.default_model())
     offered = catalog.offered(settings.VEO_PROVIDER)
-    if model not in offered:
+    spec = catalog.models().get(model)
+    if spec is not None and spec.retired_on():
+        errors["options.model"] = (
+            f"{spec.label} was retired by Google on {spec.retired_on()}. Choose one of: "
+            f"{', '.join(offered)}."
+        )
+    elif model not in offered:
         errors["options.model"] = (
             f"Unknown or unavailable model {model!r}. Choose one of: {', '.join(offered)}."
         )
-    return model, {**options.defaults("negative_prompt"), **values}
+    for name, sent in KNOBS.items():
+        value = getattr(body, name)
+        if value is None:
+            continue
+        if name in values and values[name] != value:
+            errors[sent] = f"{sent} and options.{sent} differ; send one."
+        values[name] = value
+    return model, {**options.defaults("negative_prompt"), **base, **values}
 
 
 def _frame(body, name, sent, errors):
@@ -143,6 +197,10 @@ def _frame(body, name, sent, errors):
     frame_in = getattr(body, name)
     if frame_in is None:
         return None
+    return _read_image(frame_in, sent, errors)
+
+
+def _read_image(frame_in, sent, errors):
     try:
         data = base64.b64decode(frame_in.data, validate=True)
     except (binascii.Error, ValueError):

@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from jobs import options
-from jobs.models import VideoCreationJob
+from jobs.models import TASK_CHOICES, VideoCreationJob
 from videostudio.envelope import CamelSchema, InputSchema, Timestamp
 
 PROMPT_NEEDED = "Write a prompt: Veo needs a description of the video."
@@ -29,6 +29,10 @@ FRAME_HINT = 'Use {"data": "<base64>", "mimeType": "image/png"}.'
 OPTIONS_HINT = 'Use an object, e.g. {"resolution": "720p"}.'
 PROMPT_ID_MAX_CHARS = 255
 JobStatus = Literal[tuple(VideoCreationJob.Status.values)]
+TaskName = Literal[tuple(value for value, _label in TASK_CHOICES)]
+SEED_MAX = 2**32 - 1
+# More than any model takes: the catalog's limit is checked with the model known.
+REFERENCE_IMAGES_MAX = 10
 
 
 # An example of each option, from the catalog's first model; the catalog decides the rest.
@@ -57,7 +61,7 @@ def _options_schema(name, *, doc):
         elif option.kind is int:
             annotation = StrictInt | None
             # Veo on Vertex takes a seed as a uint32.
-            largest = 2**32 - 1 if option.name == "seed" else 2**31 - 1
+            largest = SEED_MAX if option.name == "seed" else 2**31 - 1
             field = Field(None, ge=0, le=largest, examples=examples)
         else:
             annotation = StrictStr | None
@@ -112,6 +116,29 @@ class JobIn(InputSchema):
     options: JobOptionsIn | None = None
     image: FrameIn | None = None
     last_frame: FrameIn | None = None
+    task: TaskName | None = Field(
+        None,
+        description="What the job does; left out: image_to_video with an image, "
+        "reference_to_video with referenceImages, text_to_video otherwise. extend, edit "
+        "and upscale need parentId.",
+    )
+    parent_id: StrictStr | None = Field(
+        None, description="The finished job whose video an extend, edit or upscale starts from."
+    )
+    reference_images: list[FrameIn] | None = Field(
+        None,
+        max_length=REFERENCE_IMAGES_MAX,
+        description="For reference_to_video: images of a subject or style, up to the model's limit.",
+    )
+    seed: StrictInt | None = Field(
+        None, ge=0, le=SEED_MAX, description="Where the model takes one."
+    )
+    generate_audio: StrictBool | None = Field(
+        None, description="Audio on or off, where the model lets you choose; left out: its default."
+    )
+    enhance_prompt: StrictBool | None = Field(
+        None, description="Let Google rewrite the prompt, where the model offers it."
+    )
 
     @field_validator("prompt_text", mode="before")
     @classmethod
@@ -130,6 +157,16 @@ class JobIn(InputSchema):
             not isinstance(value, dict) or not isinstance(value.get("data"), str)
         ):
             raise ValueError(FRAME_HINT)
+        return value
+
+    @field_validator("reference_images", mode="before")
+    @classmethod
+    def _references(cls, value):
+        if value is not None and (
+            not isinstance(value, list)
+            or not all(isinstance(v, dict) and isinstance(v.get("data"), str) for v in value)
+        ):
+            raise ValueError(f"Use a list of images, each {FRAME_HINT[4:]}")
         return value
 
 
@@ -213,9 +250,17 @@ class JobOut(CamelSchema):
     retry_of: str | None
     estimated_cost_usd: str
     origin: OriginOut
+    task: TaskName = Field(description="What the job does.")
+    parent_id: str | None = Field(
+        description="The job whose video this one extends, edits or upscales."
+    )
+    children: list[str] = Field(
+        description="The jobs made from this one's video (extend, edit, upscale), oldest first."
+    )
 
     @classmethod
     def of(cls, job):
+        """Reads the children's ids: a list should prefetch them (`prefetch_related`)."""
         return cls(
             id=job.pk,
             prompt_id=job.prompt_id,
@@ -233,6 +278,9 @@ class JobOut(CamelSchema):
             retry_of=job.retry_of_id,
             estimated_cost_usd=str(job.estimated_cost_usd),
             origin=OriginOut.of(job),
+            task=job.task,
+            parent_id=job.parent_id,
+            children=[child.pk for child in job.children.all()],
         )
 
 

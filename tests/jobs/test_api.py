@@ -18,6 +18,7 @@ from jobs.media import probe
 from jobs.models import Budget, IdempotencyKey, VideoCreationJob, VideoResource
 from tests.conftest import run_due_jobs
 from tests.factories import Stage, Status, api_client, make_job, make_jobs, make_resource
+from tests.jobs.test_task_views import task_catalog  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -38,6 +39,10 @@ JOB_KEYS = {
     "retryOf",
     "estimatedCostUsd",
     "origin",
+    # Issue 15's additions: what the job does and its lineage.
+    "task",
+    "parentId",
+    "children",
 }
 RESOURCE_KEYS = {"id", "jobId", "type", "url", "filename", "filePath", "createdAt"}
 
@@ -404,7 +409,8 @@ def test_listing_takes_the_same_queries_for_any_page_size(
     add_jobs(2)
     few = queries()
     add_jobs(40)
-    with django_assert_max_num_queries(4):
+    # The session, the user, the page, its resources, its children's ids.
+    with django_assert_max_num_queries(5):
         response = client.get(url("jobs"), {"limit": 100})
     assert len(response.json()["data"]) == 42
     assert queries() == few
@@ -774,3 +780,132 @@ def test_an_api_job_runs_to_a_playable_video_against_the_emulator(
     assert probe(path).duration > 3
     poster = next(r for r in data["resources"] if r["filename"] == "poster.jpg")
     assert api.get(poster["url"]).status_code == 200
+
+
+# --- Tasks: the body's task, parent, reference images and knobs (issue 15) --------------
+
+
+def refs(count):
+    return [{"data": png_b64()} for _ in range(count)]
+
+
+@pytest.mark.usefixtures("task_catalog")
+@pytest.mark.parametrize(
+    ("body", "field", "fragment"),
+    [
+        ({"task": "reference_to_video", "options": {"model": "test-plain"}}, "task", "offer"),
+        ({"task": "dance"}, "task", ""),
+        (
+            {"task": "reference_to_video", "referenceImages": refs(3)},
+            "referenceImages",
+            "up to 2",
+        ),
+        ({"task": "reference_to_video"}, "referenceImages", "at least one"),
+        ({"referenceImages": {"data": "x"}}, "referenceImages", "list"),
+        (
+            {"task": "text_to_video", "referenceImages": refs(1)},
+            "referenceImages",
+            "go with reference images",
+        ),
+        (
+            {"task": "reference_to_video", "referenceImages": [{"data": "!"}]},
+            "referenceImages[0]",
+            "base64",
+        ),
+        ({"task": "extend"}, "parentId", "Choose the job"),
+        ({"seed": 7, "options": {"model": "test-plain"}}, "seed", "takes no seed"),
+        ({"seed": -1}, "seed", ""),
+        ({"generateAudio": "yes"}, "generateAudio", ""),
+        ({"options": {"model": "veo-3.0-generate-001"}}, "options.model", "retired"),
+    ],
+)
+def test_a_task_the_model_refuses_is_a_400_naming_the_field(api, data_dir, body, field, fragment):
+    response = post_job(api, {"promptText": "A heron", **body})
+    error = assert_error(response, 400)
+    assert field in error["fields"], error
+    assert fragment in error["fields"][field]
+    assert VideoCreationJob.objects.count() == 0
+    assert not (data_dir / "videos").exists() or not any((data_dir / "videos").iterdir())
+
+
+@pytest.mark.usefixtures("task_catalog")
+def test_an_edit_of_a_job_without_a_video_is_refused_naming_the_parent(api, user):
+    queued = make_job(user, model="test-full")
+    response = post_job(api, {"promptText": "At night", "task": "edit", "parentId": queued.pk})
+    error = assert_error(response, 400)
+    assert "has no video to edit" in error["fields"]["parentId"]
+    assert VideoCreationJob.objects.count() == 1
+
+
+@pytest.mark.usefixtures("task_catalog")
+def test_someone_elses_parent_is_refused_as_not_found(api, other_user):
+    theirs = make_job(
+        other_user, model="test-full", status=Status.COMPLETED, video_url="videos/t/output.mp4"
+    )
+    for parent_id in (theirs.pk, "no-such-job"):
+        body = {"promptText": "More", "task": "extend", "parentId": parent_id}
+        error = assert_error(post_job(api, body), 404, "No job")
+        assert set(error["fields"]) == {"parentId"}
+    assert VideoCreationJob.objects.count() == 1
+
+
+@pytest.mark.usefixtures("task_catalog")
+def test_a_parent_goes_only_with_a_task_from_a_video(api, user):
+    done = make_job(user, model="test-full", status=Status.COMPLETED, video_url="v/o.mp4")
+    error = assert_error(post_job(api, {"promptText": "A", "parentId": done.pk}), 400)
+    assert "Only an extend, edit or upscale" in error["fields"]["parentId"]
+
+
+def test_a_jobs_read_says_its_task_parent_and_children(api, user):
+    parent = make_job(user, status=Status.COMPLETED, video_url="v/o.mp4")
+    child = make_job(user, task="extend", parent=parent)
+    data = api.get(url("job", parent.pk)).json()["data"]
+    assert (data["task"], data["parentId"], data["children"]) == ("text_to_video", None, [child.pk])
+    listed = {j["id"]: j for j in api.get(url("jobs")).json()["data"]}
+    assert listed[child.pk]["task"] == "extend"
+    assert listed[child.pk]["parentId"] == parent.pk
+    assert listed[parent.pk]["children"] == [child.pk]
+
+
+@pytest.mark.usefixtures("task_catalog")
+def test_an_extend_by_api_makes_a_child_with_its_parents_model_and_the_knobs(api, user):
+    parent = make_job(user, model="test-full", status=Status.COMPLETED, video_url="v/o.mp4")
+    body = {"promptText": "It flies", "task": "extend", "parentId": parent.pk, "seed": 9}
+    response = post_job(api, {**body, "generateAudio": False})
+    assert response.status_code == 201, response.json()
+    child = VideoCreationJob.objects.get(pk=response.json()["data"]["jobId"])
+    assert (child.task, child.parent, child.model) == ("extend", parent, "test-full")
+    assert (child.options["seed"], child.options["generate_audio"]) == (9, False)
+    data = api.get(url("job", parent.pk)).json()["data"]
+    assert data["children"] == [child.pk]
+
+
+@pytest.mark.usefixtures("task_catalog")
+def test_an_extension_past_the_chains_limit_is_refused_naming_the_parent(api, user):
+    long = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 8}
+    root = make_job(
+        user, model="test-full", status=Status.COMPLETED, video_url="v/o.mp4", options=long
+    )
+    middle = make_job(
+        user,
+        model="test-full",
+        status=Status.COMPLETED,
+        video_url="v/o.mp4",
+        task="extend",
+        parent=root,
+        options=long,
+    )
+    last = make_job(
+        user,
+        model="test-full",
+        status=Status.COMPLETED,
+        video_url="v/o.mp4",
+        task="extend",
+        parent=middle,
+        options={**long, "duration_seconds": 4},
+    )
+    # 8 + 8 + 4 = 20 s, the test model's longest chain.
+    response = post_job(api, {"promptText": "More", "task": "extend", "parentId": last.pk})
+    error = assert_error(response, 400)
+    assert "20 s" in error["fields"]["parentId"]
+    assert VideoCreationJob.objects.count() == 3
