@@ -60,7 +60,7 @@ def shares_a_fixture(item):
     """Whether a test uses a fixture kept for its whole module (or package, or class)."""
     definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
     return any(
-        fixture.scope in ("module", "package", "class")
+        fixture.scope in ("module", "package", "class") and fixture.baseid  # not a plugin's
         for fixtures in definitions.values()
         for fixture in fixtures
     )
@@ -89,6 +89,14 @@ def pytest_collection_modifyitems(config, items):
     yield
     if config.getoption("dist", "no") == "no":
         return
+    if getattr(config.option, "loadgroup", False):
+        # What xdist does with the marker, in case its hook ran before this one added it.
+        for item in items:
+            if "@" not in item.nodeid.rsplit("]", 1)[-1] and (
+                marker := item.get_closest_marker("xdist_group")
+            ):
+                name = marker.args[0] if marker.args else marker.kwargs.get("name", "default")
+                item._nodeid = f"{item.nodeid}@{name}"
     groups = {}
     for item in items:
         if marker := item.get_closest_marker("xdist_group"):
@@ -246,7 +254,7 @@ def gemini(settings):
     return settings.VEO_API_BASE_URL
 
 
-def run_due_jobs(timeout=10):
+def run_due_jobs(timeout=60):
     """Play the cluster's ticker in sync mode until no unfinished job has a step due.
 
     Each tick enqueues the jobs whose next step (a poll, a retry) is due, and django-q2's
