@@ -106,6 +106,11 @@ def get_provider(model=None):
     return _providers[key]
 
 
+def forget_providers():
+    """Drop the providers made so far, and the OAuth tokens they hold; the next get makes new ones."""
+    _providers.clear()
+
+
 def _new_provider(api):
     common = {"download_hosts": settings.VEO_DOWNLOAD_HOSTS, "timeout": settings.VEO_HTTP_TIMEOUT}
     vertex = settings.VEO_PROVIDER == "vertex"

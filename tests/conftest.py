@@ -14,6 +14,7 @@ from django.conf import settings as django_settings
 from django.core.cache import caches
 from django_q.conf import Conf
 
+from jobs import pipeline
 from jobs.veo.emulator import Emulator
 from jobs.veo.emulator.media import render_mp4
 from tests.factories import MODEL, api_client, make_user
@@ -157,6 +158,8 @@ def fresh_caches():
     """Start every test with empty caches: kept fragments must come from its own rows."""
     for cache in caches.all():
         cache.clear()
+    # A provider keeps its OAuth token: a test's token service must be asked afresh.
+    pipeline.forget_providers()
 
 
 @pytest.fixture(autouse=True)

@@ -210,6 +210,12 @@ MATRIX = {
     ("jobs:cancel", "POST"): [("", pk_of("running"), page(302, 404))],
     ("jobs:retry", "POST"): [("", pk_of("failed"), page(302, 404))],
     ("jobs:delete", "POST"): [("", pk_of("done"), page(302, 404))],
+    # An extend needs nothing more; an edit needs its instruction, and the world's model
+    # has no upscale: both are refused on the page. Others find no job.
+    ("jobs:extend", "POST"): [("", pk_of("done"), page(302, 404))],
+    ("jobs:edit", "POST"): [("", pk_of("done"), page(400, 404))],
+    ("jobs:upscale", "POST"): [("", pk_of("done"), page(400, 404))],
+    ("jobs:form-fields", "GET"): [("", NO_ARGS, page(200))],
     ("jobs:video", "GET"): [("", pk_of("done"), page(200, 404))],
     ("jobs:resource", "GET"): [("", lambda w: [w["done"].pk, w["resource"].pk], page(200, 404))],
     ("jobs:batches", "GET"): [("", NO_ARGS, page(200))],

@@ -231,6 +231,7 @@ GEMINI = "https://generativelanguage.googleapis.com"
 
 @responses.activate
 def test_a_completed_job_without_usage_has_an_unknown_cost(settings, user, mp4_bytes):
+    settings.TRANSCRIBE_MODEL = ""  # the only POSTs counted are the video's
     settings.VEO_API_BASE_URL = GEMINI
     interaction = "v1_NoUsage"
     file = f"{GEMINI}/v1/files/nousage"
@@ -363,6 +364,7 @@ def google_answers(*, steps_after=0, status="completed", tokens=10_000, mp4=b"")
 
 @responses.activate
 def test_the_cost_is_the_tokens_google_counted_not_the_estimate(settings, user, mp4_bytes):
+    settings.TRANSCRIBE_MODEL = ""  # the only POSTs counted are the video's
     settings.VEO_API_BASE_URL = GEMINI
     create = google_answers(tokens=10_000, mp4=mp4_bytes)
     job = run_job(user, "Omni tokens")
