@@ -25,8 +25,9 @@ from jobs.watchdog import descendants
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 USERNAME, PASSWORD = "director", "correct-horse-battery-staple"
-# The model the extend test chooses in the form (empty: the form's default).
-EXTEND_MODEL = ""
+# The model the extend test chooses in the form: Omni, the Gemini default a new key gets,
+# over the emulator's Interactions dialect (empty: the form's default).
+EXTEND_MODEL = "gemini-omni-1.2-flash"
 
 pytestmark = pytest.mark.studio
 
@@ -558,9 +559,12 @@ def test_a_person_extends_a_finished_job_and_plays_the_child(studio):
     parent_id = parent_path.rstrip("/").rsplit("/", 1)[1]
     db = sqlite3.connect(studio.data_dir / "videostudio.sqlite3")
     row = db.execute(
-        "SELECT task, parent_id, status FROM video_creation_jobs WHERE id = ?", [child_id]
+        "SELECT task, parent_id, status, model, operation_name FROM video_creation_jobs"
+        " WHERE id = ?",
+        [child_id],
     ).fetchone()
-    assert row == ("extend", parent_id, "completed")
+    assert row[:4] == ("extend", parent_id, "completed", EXTEND_MODEL)
+    assert row[4].startswith("v1_")  # an interaction's id, not a Veo operation's name
 
 
 def test_ctrl_c_stops_every_process_within_seconds(studio):
