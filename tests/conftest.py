@@ -1,7 +1,7 @@
 """Shared fixtures: a data dir per test, users, API and admin clients, a live Veo emulator.
 
-The suite runs on pytest-xdist workers (addopts in pyproject.toml); the hooks at the top
-keep the workers out of each other's way.
+The suite runs on pytest-xdist workers, a whole file to each (addopts in pyproject.toml);
+each worker gets its own database and Redis database.
 """
 
 import os
@@ -48,68 +48,6 @@ def own_redis_database():
 
 
 own_redis_database()
-
-
-def transactional(item):
-    """Whether a test flushes the test database when it ends (pytest-django runs those late)."""
-    marker = item.get_closest_marker("django_db")
-    wanted = {"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ()))
-    return bool(wanted or (marker and marker.kwargs.get("transaction")))
-
-
-def shares_a_fixture(item):
-    """Whether a test uses a fixture kept for its whole module (or package, or class)."""
-    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-    return any(
-        fixture.scope in ("module", "package", "class") and fixture.baseid  # not a plugin's
-        for fixtures in definitions.values()
-        for fixture in fixtures
-    )
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_collection_modifyitems(config, items):
-    """Give pytest-xdist its groups: shared fixtures' modules, and the process tests.
-
-    A module whose tests share a module-scoped fixture (a running studio, a server, a
-    rendered clip) is one group, run in its order on one worker: the fixture is made once,
-    and tests that lean on the ones before them (the last studio tests stop the studio)
-    still find it so. The `processes` tests time real clusters against an emulator's
-    latency; they run one at a time, in one group, beside quick tests rather than beside
-    each other. A session fixture is per worker and needs no group.
-
-    After pytest-django has ordered the tests (transactional ones late, since they leave an
-    empty database behind), groups that do not flush the database are moved to the front,
-    so that quick tests fill in around them instead of one long group running on alone.
-    """
-    for item in items:
-        if item.get_closest_marker("processes"):
-            item.add_marker(pytest.mark.xdist_group("processes"))
-        elif shares_a_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-    yield
-    if config.getoption("dist", "no") == "no":
-        return
-    if getattr(config.option, "loadgroup", False):
-        # What xdist does with the marker, in case its hook ran before this one added it.
-        for item in items:
-            if "@" not in item.nodeid.rsplit("]", 1)[-1] and (
-                marker := item.get_closest_marker("xdist_group")
-            ):
-                name = marker.args[0] if marker.args else marker.kwargs.get("name", "default")
-                item._nodeid = f"{item.nodeid}@{name}"
-    groups = {}
-    for item in items:
-        if marker := item.get_closest_marker("xdist_group"):
-            name = marker.args[0] if marker.args else marker.kwargs.get("name", "default")
-            groups.setdefault(name, []).append(item)
-    early = {
-        id(item)
-        for group in groups.values()
-        if not any(map(transactional, group))
-        for item in group
-    }
-    items[:] = [i for i in items if id(i) in early] + [i for i in items if id(i) not in early]
 
 
 @pytest.fixture(scope="session")
