@@ -1,7 +1,7 @@
 """Shared fixtures: a data dir per test, users, API and admin clients, a live Veo emulator.
 
-The suite runs on pytest-xdist workers, a whole file to each (addopts in pyproject.toml);
-each worker gets its own database and Redis database.
+The suite runs on pytest-xdist workers (addopts in pyproject.toml); each worker gets its own
+database and Redis database, and a module sharing a module fixture stays on one worker.
 """
 
 import os
@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from _pytest.nodeid import coerce_node_id
 from django.conf import settings as django_settings
 from django.core.cache import caches
 from django_q.conf import Conf
@@ -48,6 +49,41 @@ def own_redis_database():
 
 
 own_redis_database()
+
+
+def shares_a_fixture(item):
+    """Whether a test uses one of the project's fixtures kept for its whole module (or class)."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return any(
+        fixture.scope in ("module", "package", "class") and fixture.baseid  # not a plugin's
+        for fixtures in definitions.values()
+        for fixture in fixtures
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config, items):
+    """Keep a module whose tests share a module fixture (a running studio) on one worker.
+
+    Its tests lean on the ones before them (the usage page reads the first test's job, the
+    last tests stop the studio), so they run in their order in one xdist group. Every other
+    test is handed out one by one, in pytest-django's order (tests that flush the database
+    last), so no test meets a database another flushed. xdist 3.8 marks a group by a suffix
+    on `item._nodeid`, which pytest 9 no longer reads (its node id is built from parts), so
+    the suffix is set here on the parts. Workers collect with `loadgroup` set.
+    """
+    groups = getattr(config.option, "loadgroup", False)
+    if groups:
+        for item in items:
+            if shares_a_fixture(item):
+                item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    yield
+    if not groups:
+        return
+    for item in items:
+        marker = item.get_closest_marker("xdist_group")
+        if marker and "@" not in item.nodeid.rsplit("]", 1)[-1]:
+            item._id = coerce_node_id(f"{item.nodeid}@{marker.args[0]}")
 
 
 @pytest.fixture(scope="session")
