@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from django.conf import settings
+from django.db import close_old_connections, connections
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class Watchdog:
         try:
             from . import services  # the models load only once Django is set up
 
+            close_old_connections()  # one a database restart broke is opened afresh
             queued = (self.broker.queue_size() or 0) + (self.broker.lock_size() or 0)
             return queued > 0 or services.jobs_unattended_exist()
         except Exception:  # the database or Redis is down: not the workers' fault
@@ -104,6 +106,7 @@ class Watchdog:
         sentinel.join(timeout=10)
         self.path.touch()
         self.restarts += 1
+        connections.close_all()  # not to be inherited by the new cluster's processes
         self.cluster.start()
         # Hand the new cluster the jobs whose tasks died with the old one, now rather
         # than at the next scheduled sweep.

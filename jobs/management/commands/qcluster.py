@@ -9,7 +9,7 @@ import os
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
 from django_q.brokers import get_broker
 from django_q.cluster import Cluster
@@ -25,6 +25,9 @@ class Command(DjangoQCommand):
     def handle(self, *args, **options):
         settings.SECRET_KEY  # noqa: B018  (signing needs it; fail before starting)
         self._refuse_unmigrated_database()
+        # A connection open now would be shared with every forked worker; one closing it
+        # (django-q2's workers close theirs at start) would end it for this process too.
+        connections.close_all()
         if options.get("cluster_name"):
             os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
         cluster = Cluster()
