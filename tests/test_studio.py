@@ -287,6 +287,32 @@ def test_two_teammates_share_a_draft_run_it_as_a_batch_and_download_it(studio):
 
 
 @pytest.mark.browser
+def test_a_save_clicked_while_the_editor_waits_for_an_answer_is_not_lost(studio):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = log_in(browser, studio, USERNAME, PASSWORD)
+        page.goto(studio.url + "/drafts/new/")
+        page.get_by_label("Name").fill("Held answer")
+        page.get_by_label("Prompt 1", exact=True).fill("A tram in the rain")
+        held = []
+        page.route("**/drafts/new/", lambda route: held.append(route))
+        page.get_by_role("button", name="Edit as raw JSON").click()
+        # htmx drops a request sent while one is out: the editor says so by disabling.
+        expect(page.get_by_role("button", name="Save")).to_be_disabled()
+        for _ in range(100):
+            if held:
+                break
+            page.wait_for_timeout(50)
+        held[0].continue_()
+        page.unroute("**/drafts/new/")
+        page.get_by_role("button", name="Save").click()
+        expect(page.get_by_role("heading", name="Held answer")).to_be_visible()
+        browser.close()
+
+
+@pytest.mark.browser
 def test_usage_page_reads_at_a_glance(studio):
     from playwright.sync_api import expect, sync_playwright
 
@@ -400,6 +426,7 @@ def test_every_page_passes_axe_without_serious_or_critical_violations(studio):
         expect(page.get_by_label(re.compile("Prompts as JSON"))).to_be_visible()
         check(page, "draft new, as JSON")
         page.get_by_role("button", name="Back to the prompt list").click()
+        expect(page.get_by_label("Prompt 1", exact=True)).to_have_value("A lighthouse at {{hour}}")
         page.get_by_role("button", name="Save").click()
         expect(page.get_by_role("heading", name="Lighthouses")).to_be_visible()
         check(page, "draft detail")
