@@ -501,7 +501,14 @@ def _check_parent(spec, task, options, parent, errors):
         errors["parent"] = f"Job {parent.pk} has no video to {verb}: it {state}."
         return
     made_with = models().get(parent.model)
-    if made_with is None or made_with.api != spec.api or family() not in made_with.providers:
+    # A job from before the provider was recorded is judged by its model's providers.
+    made_at = (parent.metadata or {}).get("provider", family())
+    if (
+        made_with is None
+        or made_with.api != spec.api
+        or family() not in made_with.providers
+        or made_at != family()
+    ):
         by = made_with.label if made_with else parent.model
         errors["parent"] = (
             f"Job {parent.pk}'s video was made by {by} through another provider or API; "

@@ -124,6 +124,8 @@ def job_create(
         task=task.value,
         parent=parent,
         estimated_cost_usd=pricing.job_estimate(model, options),
+        # Which Google made it: a Gemini API video cannot be extended on Vertex, nor back.
+        metadata={"provider": catalog.family()},
         retry_of=retry_of,
         draft_id=draft_version.draft_id if draft_version else None,
         draft_version=draft_version,

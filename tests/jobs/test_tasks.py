@@ -80,6 +80,14 @@ def test_an_extension_links_its_parent_and_an_edit_is_as_long_as_its_source(user
     )
 
 
+def test_a_job_records_which_google_made_it_and_extends_a_video_of_the_same(user, settings):
+    parent = finished(user, model=OMNI, metadata=create(user).metadata)
+    assert parent.metadata == {"provider": "gemini"}
+    assert create(user, task=Task.EXTEND, parent=parent).parent == parent
+    settings.VEO_PROVIDER = "vertex"
+    assert create(user).metadata == {"provider": "vertex"}
+
+
 def test_a_veo_extension_adds_seven_seconds_to_the_chain(user):
     parent = finished(user, options={**JOB_OPTIONS, "duration_seconds": 8})
     child = create(
@@ -147,6 +155,15 @@ REFUSALS = {
         },
         "parent",
         "Veo 3.1 Fast can only extend videos made through predictLongRunning on the Gemini API",
+    ),
+    "an extension of an Omni video made on Vertex": (
+        lambda user: {
+            "task": Task.EXTEND,
+            "parent": finished(user, model=OMNI, metadata={"provider": "vertex"}),
+        },
+        "parent",
+        "made by Gemini Omni 1.2 Flash through another provider or API; Gemini Omni 1.2 Flash "
+        "can only extend videos made through the Interactions API on the Gemini API",
     ),
     "a Veo extension of a video that is not 720p": (
         lambda user: {
