@@ -20,13 +20,27 @@ logger = logging.getLogger(__name__)
 RETRYABLE_HTTP = {408, 429, 500, 502, 503, 504}
 
 
+class UnredirectedSession(requests.Session):
+    """A session that never follows a redirect, whatever a call asks.
+
+    requests drops only Authorization when a redirect changes host: it would send the
+    x-goog-api-key header on to wherever an API answer points. A 3xx comes back as the
+    answer instead; a download follows its hops itself, checking each (download.fetch).
+    """
+
+    def request(self, method, url, *args, **kwargs):
+        kwargs["allow_redirects"] = False
+        return super().request(method, url, *args, **kwargs)
+
+
 def new_session() -> requests.Session:
-    """Return a session that takes no proxy, CA bundle or .netrc login from the environment.
+    """Return a session that follows no redirect and takes no proxy, CA bundle or .netrc login
+    from the environment.
 
     A proxy or .netrc the worker happens to inherit would otherwise see (or be sent) the
     API key, and would connect somewhere other than the address the download checked.
     """
-    session = requests.Session()
+    session = UnredirectedSession()
     session.trust_env = False
     return session
 
@@ -177,6 +191,11 @@ def error_from_response(response, *, credential) -> VeoError:
         text = (
             "Billing is not enabled, or the prepaid credit is used up, for this Google "
             "project; fix billing to generate videos."
+        )
+    elif 300 <= code < 400:
+        text = (
+            f"The Veo API answered with a redirect ({code}), which the studio does not follow "
+            "so that the credentials go nowhere else. Check the API's base URL setting."
         )
     elif code == 404 and ("no longer available" in message or "retired" in message):
         text = "This model has been retired by Google; choose another model."

@@ -57,3 +57,35 @@ def test_an_unreachable_api_is_named_without_the_exception_class(caplog):
         GeminiProvider(api_key="k").reachable_models(["veo"])
     assert caught.value.message == f"Could not reach {base}: could not connect to it."
     assert "RemoteDisconnected" in caplog.text
+
+
+ELSEWHERE = "https://elsewhere.example/v1beta/models/veo/operations/op1"
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+@responses.activate
+def test_an_api_answer_that_redirects_is_not_followed_and_the_key_goes_nowhere_else(status):
+    session = transport.new_session()
+    headers = {"x-goog-api-key": "the-key"}
+    responses.get(POLL, status=status, headers={"Location": ELSEWHERE})
+    responses.post(URL, status=status, headers={"Location": ELSEWHERE})
+    responses.get(ELSEWHERE, json={"name": "op1", "done": False})
+    responses.post(ELSEWHERE, json={"name": "op1"})
+    for call in (
+        lambda: transport.send_poll(
+            session, "GET", POLL, headers=headers, timeout=5, credential="GEMINI_API_KEY"
+        ),
+        lambda: transport.send_submit(
+            session, URL, body={}, headers=headers, timeout=5, credential="GEMINI_API_KEY"
+        ),
+    ):
+        with pytest.raises(VeoError) as raised:
+            call()
+        assert not isinstance(raised.value, SubmitOutcomeUnknown)
+        assert not raised.value.retryable
+        assert f"answered with a redirect ({status}), which the studio does not follow" in (
+            raised.value.message
+        )
+    assert [call.request.url for call in responses.calls] == [POLL, URL]
+    # Even a caller asking to follow is not followed.
+    assert session.get(POLL, headers=headers, allow_redirects=True).status_code == status
