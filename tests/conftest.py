@@ -28,6 +28,9 @@ API_KEY = "test-key-not-secret"
 LEGACY_CATALOG = str(Path(__file__).with_name("legacy_catalog.json"))
 os.environ.setdefault("VEO_CATALOG_FILE", LEGACY_CATALOG)
 os.environ.setdefault("VEO_MODEL", MODEL)
+# A Gemini key or Vertex project in the developer's shell would point the studio at real
+# Google (settings pick the provider from the credentials): the suite runs on the emulator.
+os.environ.setdefault("VEO_PROVIDER", "emulator")
 
 
 def own_redis_database():
@@ -112,6 +115,7 @@ def legacy_models(settings):
     """Run the tests' jobs on MODEL, a Veo preview the test catalog keeps usable."""
     settings.VEO_CATALOG_FILE = LEGACY_CATALOG
     settings.VEO_MODEL = MODEL
+    settings.VEO_PROVIDER = os.environ["VEO_PROVIDER"]
 
 
 @pytest.fixture

@@ -120,3 +120,33 @@ def test_unopenable_sqlite_database_stops_with_one_line(tmp_path):
         "Configuration error: Cannot open the database /nonexistent/dir/db.sqlite3: its "
         "directory does not exist or is not writable. Check DATABASE_URL."
     ]
+
+
+@pytest.mark.parametrize(
+    ("credentials", "provider"),
+    [
+        ({}, "emulator"),
+        ({"GEMINI_API_KEY": "a-key"}, "gemini"),
+        ({"VERTEX_PROJECT": "a-project"}, "vertex"),
+        ({"GEMINI_API_KEY": "a-key", "VEO_PROVIDER": "emulator"}, "emulator"),
+    ],
+)
+def test_the_emulator_serves_until_credentials_say_which_google(tmp_path, credentials, provider):
+    env = manage_env(tmp_path / "user-data")
+    for name in ("VEO_PROVIDER", "GEMINI_API_KEY", "VERTEX_PROJECT"):
+        env.pop(name, None)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.conf import settings as s\nprint(s.VEO_PROVIDER)",
+        ],
+        cwd=ROOT,
+        env={**env, **credentials},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.stdout.strip().splitlines()[-1] == provider, result.stderr

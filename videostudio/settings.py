@@ -254,7 +254,17 @@ else:
 
 # --- Veo --------------------------------------------------------------------------------
 
-VEO_PROVIDER = env_choice("VEO_PROVIDER", "emulator", ("emulator", "gemini", "vertex"))
+# The local emulator until credentials are configured: a Gemini API key alone means the
+# Gemini API, a Vertex project alone Vertex AI; VEO_PROVIDER says so when it is otherwise.
+VEO_PROVIDER = env_choice(
+    "VEO_PROVIDER",
+    "gemini"
+    if env_str("GEMINI_API_KEY")
+    else "vertex"
+    if env_str("VERTEX_PROJECT")
+    else "emulator",
+    ("emulator", "gemini", "vertex"),
+)
 VEO_EMULATOR_PORT = env_int("VEO_EMULATOR_PORT", 8765, minimum=1, maximum=65535)
 VEO_EMULATOR_LATENCY = env_float("VEO_EMULATOR_LATENCY", 4.0)
 _emulator_url = f"http://127.0.0.1:{VEO_EMULATOR_PORT}"
