@@ -64,17 +64,73 @@ def shares_a_fixture(item):
     )
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--database-only",
+        action="store_true",
+        help="run only the tests that reach the database or start processes that do",
+    )
+
+
+def uses_the_test_database(item):
+    """Whether a test reaches the test database, through a fixture or pytest-django's mark."""
+    return item.get_closest_marker("django_db") is not None or bool(
+        {"db", "transactional_db", "live_server"} & set(item.fixturenames)
+    )
+
+
+def reaches_the_database(item):
+    """Whether a test uses the database or starts real processes (which use it or their own).
+
+    The tests left out (wire formats, the emulator, the SDK round trip, start-up checks on
+    a fresh checkout) run the same on any database: CI's PostgreSQL pass skips them.
+    """
+    return uses_the_test_database(item) or item.get_closest_marker("processes") is not None
+
+
+def is_transactional(item):
+    marker = item.get_closest_marker("django_db")
+    return bool(
+        (marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+        or {"transactional_db", "live_server"} & set(item.fixturenames)
+    )
+
+
+def place(item):
+    """Where a test goes in the run: the long ones first, in pytest-django's order.
+
+    A module sharing a running studio, or a test running real processes, takes a worker
+    for up to minutes: handed out at the end it runs alone while the others are done. The
+    ones using no test database go ahead of everything; those using it go first among the
+    transactional tests, still after every test that rolls back (pytest-django's order,
+    so no test meets a database another flushed).
+    """
+    long = shares_a_fixture(item) or any(
+        item.get_closest_marker(name) for name in ("processes", "studio")
+    )
+    if not uses_the_test_database(item):
+        return 0 if long else 4
+    if not is_transactional(item):
+        return 1
+    return 2 if long else 3
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
     """Keep a module whose tests share a module fixture (a running studio) on one worker.
 
     Its tests lean on the ones before them (the usage page reads the first test's job, the
     last tests stop the studio), so they run in their order in one xdist group. Every other
-    test is handed out one by one, in pytest-django's order (tests that flush the database
-    last), so no test meets a database another flushed. xdist 3.8 marks a group by a suffix
+    test is handed out one by one, long ones first (`place`). xdist 3.8 marks a group by a suffix
     on `item._nodeid`, which pytest 9 no longer reads (its node id is built from parts), so
     the suffix is set here on the parts. Workers collect with `loadgroup` set.
+
+    With --database-only, the tests the database cannot change are deselected first.
     """
+    if config.getoption("database_only"):
+        left_out = [item for item in items if not reaches_the_database(item)]
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if reaches_the_database(item)]
     groups = getattr(config.option, "loadgroup", False)
     if groups:
         for item in items:
@@ -83,6 +139,7 @@ def pytest_collection_modifyitems(config, items):
     yield
     if not groups:
         return
+    items.sort(key=place)
     for item in items:
         marker = item.get_closest_marker("xdist_group")
         if marker and "@" not in item.nodeid.rsplit("]", 1)[-1]:

@@ -2,7 +2,7 @@
 
 A real studio (two gunicorn workers, two cluster workers, the emulator) on SQLite, or on
 PostgreSQL with the Redis broker in CI's second pass, is driven over loopback by 16
-clients at once. Each creates three jobs, then saves a draft, lists the drafts and polls
+clients at once. Each creates two jobs, then saves a draft, lists the drafts and polls
 its jobs' partials round after round until all its jobs are done, while the cluster writes
 the jobs' progress. A fixed piece of work, not a time window: however busy the machine,
 the test judges what was done (every answer, every job, every draft), never how much.
@@ -26,7 +26,7 @@ from tests.test_studio import PASSWORD, USERNAME, Studio
 pytestmark = pytest.mark.processes
 
 CLIENTS = 16
-JOBS_PER_CLIENT = 3
+JOBS_PER_CLIENT = 2
 # Only guards against a hang: a busy machine is slower, not wrong.
 GIVE_UP_SECONDS = 600
 REQUEST_SECONDS = 180
