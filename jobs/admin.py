@@ -210,4 +210,5 @@ class BudgetAdmin(admin.ModelAdmin):
 
 # The API's and the webhooks' rooms register their own models.
 from .api import admin as api_admin  # noqa: E402, F401
+from .health import admin as health_admin  # noqa: E402, F401
 from .webhooks import admin as webhooks_admin  # noqa: E402, F401

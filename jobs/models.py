@@ -474,5 +474,7 @@ class IdempotencyKey(models.Model):
         return self.key
 
 
-# The webhooks' models live in their own room (jobs/webhooks/) and belong to this app.
+# The webhooks' models and the clusters' heartbeat live in their own rooms (jobs/webhooks/,
+# jobs/health/) and belong to this app.
+from .health.models import ClusterHeartbeat  # noqa: E402, F401
 from .webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

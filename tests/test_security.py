@@ -294,6 +294,10 @@ MATRIX = {
     # Google's webhooks: signed, not logged in; off (404) while GEMINI_WEBHOOK_SECRET is
     # empty, as here. Signed requests: tests/jobs/test_inbound_webhooks.py.
     ("gemini-webhook", "POST"): [("", NO_ARGS, public(404))],
+    # Probes, not logged in (tests/test_health.py): no cluster beats in this world, so
+    # /readyz says it is not ready.
+    **{("healthz", method): [("", NO_ARGS, public(200))] for method in ["GET", "HEAD"]},
+    **{("readyz", method): [("", NO_ARGS, public(503))] for method in ["GET", "HEAD"]},
     ("logout", "OPTIONS"): [("", NO_ARGS, page(200))],
     **{
         ("password_change", method): [("", NO_ARGS, page(200))]

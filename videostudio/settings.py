@@ -234,6 +234,9 @@ Q_TASK_TIMEOUT = env_int("Q_TASK_TIMEOUT", 300, minimum=30)
 # Restart the cluster if tasks wait but none has started for this long: longer than any
 # task may run, so only wedged workers (see jobs/watchdog.py) trip it.
 Q_WATCHDOG_SECONDS = env_int("Q_WATCHDOG_SECONDS", Q_TASK_TIMEOUT + 60, minimum=5)
+# /readyz counts a cluster alive if its ticker touched its heartbeat row this recently (it
+# does every 10 s).
+READY_HEARTBEAT_SECONDS = env_int("READY_HEARTBEAT_SECONDS", 60, minimum=15)
 Q_CLUSTER = {
     "name": "videostudio",
     "workers": Q_WORKERS,

@@ -3,10 +3,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from jobs.api import views as token_views
+from jobs.health import views as health
 from jobs.webhooks import inbound
 from videostudio import api
 
 urlpatterns = [
+    # Probes for load balancers and orchestrators, without login (jobs/health/views.py).
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     # Django's auth views less password reset: the studio sends no reset mail (an
     # administrator sets a forgotten password), so an unused, unthrottled mail form and

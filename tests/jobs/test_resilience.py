@@ -25,6 +25,7 @@ from django_q.conf import Conf
 from django_q.tasks import async_task
 
 from jobs import services
+from jobs.health.models import ClusterHeartbeat
 from jobs.media import probe
 from jobs.models import VideoCreationJob
 from jobs.veo.emulator import Emulator
@@ -211,8 +212,12 @@ def test_sigterm_mid_generation_stops_warmly_and_the_job_finishes_after_restart(
         60,
         "the job never started generating",
     )
+    # Alive, as /readyz sees a cluster from any machine: its ticker keeps a heartbeat row.
+    beats = ClusterHeartbeat.objects.filter(pid=cluster.process.pid)
+    wait_for(beats.exists, 30, "the cluster wrote no heartbeat")
     cluster.process.send_signal(signal.SIGTERM)  # the main process only, as systemd's mixed mode
     cluster.process.wait(timeout=30)
+    assert not beats.exists()  # stopped warmly, it no longer counts as alive
     cluster.start()
     wait_until_all_finished(timeout=180)
     job.refresh_from_db()

@@ -1,0 +1,1 @@
+"""Health: /healthz (the process answers), /readyz (what it needs answers), cluster beats."""
