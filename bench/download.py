@@ -164,7 +164,6 @@ def child(uri, directory, what):
     django.setup()
     from django.conf import settings
 
-    from jobs import storage
     from jobs.media import probe, sha256
     from jobs.pipeline import fetch_video
     from jobs.veo.base import Sample
@@ -197,7 +196,7 @@ def child(uri, directory, what):
     raw = directory / "raw.mp4"
     # fetch_video stores under a name in the data dir, as the pipeline's output.mp4.
     name = (directory / "output.mp4").relative_to(settings.DATA_DIR).as_posix()
-    final = storage.absolute(name)
+    final = directory / "output.mp4"  # the local backend's file (the bench runs on disk)
     phase(
         "download",
         lambda: provider.download(sample, raw, max_bytes=settings.VEO_DOWNLOAD_MAX_BYTES),

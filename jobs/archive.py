@@ -2,6 +2,8 @@
 
 import zipfile
 
+from . import storage
+
 CHUNK_SIZE = 1024 * 1024
 
 
@@ -29,15 +31,16 @@ class _Pipe:
 
 
 def stream_zip(entries):
-    """Yield a ZIP archive of entries, (name in the archive, path on disk), piece by piece.
+    """Yield a ZIP archive of entries, (name in the archive, stored name), piece by piece.
 
     Videos are already compressed, so they are stored, not deflated; ZipFile writes data
     descriptors because the pipe cannot seek back, and ZIP64 keeps large files safe.
     """
     pipe = _Pipe()
     with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name, path in entries:
-            with open(path, "rb") as source, archive.open(name, "w", force_zip64=True) as target:
+        for name, stored in entries:
+            source = storage.open_stream(stored)
+            with source, archive.open(name, "w", force_zip64=True) as target:
                 for chunk in iter(lambda s=source: s.read(CHUNK_SIZE), b""):
                     target.write(chunk)
                     yield pipe.drain()

@@ -11,6 +11,7 @@ picked up, after its lease expires, by the ticker or the recovery sweep, from th
 and the counts of failed tries stored in the database.
 """
 
+import contextlib
 import logging
 import time
 from datetime import timedelta
@@ -65,6 +66,8 @@ def failure_sentence(error):
     """Return what a person reads for a failure that is not Veo's: never the error's text."""
     if isinstance(error, NotAVideo):
         return f"The stored video could not be read. {error}"  # media's reasons are sentences
+    if isinstance(error, storage.StorageUnavailable):
+        return error.message
     if isinstance(error, OSError):
         return DISK_TROUBLE
     return UNEXPECTED
@@ -280,30 +283,31 @@ def _submit(job, provider, lease):
     if job.submitted_at is not None:
         # This run holds the lease, so the run that started that submit is gone.
         raise SubmitOutcomeUnknown("an earlier attempt stopped before Veo's answer was saved")
-    request = _request(job)
+    with _parent_video(job) as parent_video:
+        request = _request(job, parent_video)
 
-    def mark_sending():
-        # Marked while the request's last byte is held back, so a run killed before the
-        # mark sent Google nothing it acts on, and a run that finds the mark and no
-        # operation name knows a submit may have gone out and must not send another.
-        if not services.job_mark_submit_started(job.pk):
-            raise Stopped
+        def mark_sending():
+            # Marked while the request's last byte is held back, so a run killed before the
+            # mark sent Google nothing it acts on, and a run that finds the mark and no
+            # operation name knows a submit may have gone out and must not send another.
+            if not services.job_mark_submit_started(job.pk):
+                raise Stopped
 
-    lease.renew(Stage.SUBMITTING)
-    try:
-        name = provider.submit(request, on_sending=mark_sending)
-    except SubmitOutcomeUnknown:
-        raise
-    except VeoError as exc:
-        if not exc.retryable:
+        lease.renew(Stage.SUBMITTING)
+        try:
+            name = provider.submit(request, on_sending=mark_sending)
+        except SubmitOutcomeUnknown:
             raise
-        # Google refused it (a 429, or a connection that never left): nothing billed,
-        # so a later run may send it. The deadline counts from that real submit.
-        services.job_clear_submit_mark(job.pk)
-        attempts = job.attempts + 1
-        if attempts == SUBMIT_ATTEMPTS:
-            raise _gave_up(exc, SUBMIT_ATTEMPTS) from None
-        raise Later(_backoff(attempts - 1, exc), attempts=attempts) from None
+        except VeoError as exc:
+            if not exc.retryable:
+                raise
+            # Google refused it (a 429, or a connection that never left): nothing billed,
+            # so a later run may send it. The deadline counts from that real submit.
+            services.job_clear_submit_mark(job.pk)
+            attempts = job.attempts + 1
+            if attempts == SUBMIT_ATTEMPTS:
+                raise _gave_up(exc, SUBMIT_ATTEMPTS) from None
+            raise Later(_backoff(attempts - 1, exc), attempts=attempts) from None
     if not services.job_record_operation(job.pk, name):
         raise Stopped
     job.refresh_from_db(
@@ -311,12 +315,28 @@ def _submit(job, provider, lease):
     )
 
 
-def _request(job):
+@contextlib.contextmanager
+def _parent_video(job):
+    """Yield a local copy of the video an extend, edit or upscale starts from, or None.
+
+    None when the job starts from no video, or when its parent's video is no longer
+    stored (the provider may still reach it by its gs:// uri).
+    """
+    name = job.parent and storage.relative_output(job.parent.pk)
+    if Task(job.task or Task.TEXT) not in FROM_VIDEO or not name or not storage.exists(name):
+        yield None
+        return
+    with storage.local_copy(name) as path:
+        yield path
+
+
+def _request(job, parent_video=None):
     """Build the provider request: the job's task, prompt, options, images and source.
 
     Frames and reference images are the job's image resources (first-frame,
     last-frame, reference-0, reference-1, ...); the source of an extend, edit or
-    upscale is the parent job's video: the generation that made it, and its local copy.
+    upscale is the parent job's video: the generation that made it, and a local copy
+    (parent_video, from _parent_video).
     """
     frames, references = {}, {}
     for resource in job.resources.filter(type=VideoResource.Type.IMAGE):
@@ -340,7 +360,7 @@ def _request(job):
         image=frames.get(storage.FIRST_FRAME),
         last_frame=frames.get(storage.LAST_FRAME),
         reference_images=tuple(references[n] for n in sorted(references)),
-        source=_source(job.parent) if task in FROM_VIDEO and job.parent else None,
+        source=_source(job.parent, parent_video) if task in FROM_VIDEO and job.parent else None,
         seed=options.get("seed"),
         generate_audio=options.get("generate_audio"),
         enhance_prompt=options.get("enhance_prompt"),
@@ -348,20 +368,19 @@ def _request(job):
 
 
 def _image(resource):
-    data = storage.absolute(resource.file_path).read_bytes()
+    data = storage.read_bytes(resource.file_path)
     return InputImage(data=data, mime_type=resource.content_type)
 
 
-def _source(parent):
+def _source(parent, path):
     """Return the parent job's video as a source: its generation, uri and local copy."""
     video = (parent.metadata or {}).get("video") or {}
-    path = storage.absolute(storage.relative_output(parent.pk))
     return SourceVideo(
         job_id=str(parent.pk),
         reference=parent.operation_name or "",
         api=catalog.api_of(parent.model),
         uri=_kept_uri(parent),
-        path=path if path.is_file() else None,
+        path=path,
         duration_seconds=float(video.get("duration_seconds") or 0.0),
     )
 
@@ -522,20 +541,51 @@ def fetch_video(provider, sample, target, *, job_id, renew):
     One try: a retryable VeoError is retried by a later run, after a backoff.
     """
     renew()
-    temp = storage.temp_file(storage.absolute(target).parent, suffix=".mp4")
+    temp = storage.staged_file(target)
     try:
         provider.download(sample, temp, max_bytes=settings.VEO_DOWNLOAD_MAX_BYTES)
         probe(temp)
         storage.store(target, temp)
     except NotAVideo as exc:
         raise VeoError(f"Veo's download was not a playable video. {exc}", retryable=True) from None
+    except storage.StorageUnavailable as exc:
+        # Retried like a broken download (polls and downloads are free), then given up.
+        raise VeoError(exc.message, retryable=True) from None
     finally:
         temp.unlink(missing_ok=True)
 
 
 def _finish(job, lease):
+    """Make the poster and audio track from a local copy of the video, then complete.
+
+    A storage outage is retried after a backoff, like a broken download, then given up.
+    """
     lease.renew(Stage.FINISHING)
-    video = storage.absolute(storage.relative_output(job.pk))
+    try:
+        with storage.local_copy(storage.relative_output(job.pk)) as video:
+            made, info, digest, size = _make_resources(job, video)
+    except storage.StorageUnavailable as exc:
+        attempts = job.attempts + 1
+        error = VeoError(exc.message, retryable=True)
+        if attempts == DOWNLOAD_ATTEMPTS:
+            raise _gave_up(error, DOWNLOAD_ATTEMPTS) from None
+        raise Later(_backoff(attempts - 1, error), attempts=attempts) from None
+    samples = int((job.metadata or {}).get("samples_returned", 1))
+    services.job_complete(
+        job.pk,
+        samples=samples,
+        billed=billed(job, samples=samples),
+        video_path=storage.relative_output(job.pk),
+        info=info,
+        sha256=digest,
+        size=size,
+        resources=made,
+    )
+    transcripts.enqueue(job.pk)  # a task of its own: it never holds up or fails the job
+
+
+def _make_resources(job, video):
+    """Store the poster and audio track made from the local video; return what they are."""
     info = probe(video)
     made = []
     poster = storage.relative_resource(job.pk, "image", storage.POSTER_NAME)
@@ -550,18 +600,7 @@ def _finish(job, lease):
         made.append(
             (VideoResource.Type.VIDEO, name, storage.relative_resource(job.pk, "video", name))
         )
-    samples = int((job.metadata or {}).get("samples_returned", 1))
-    services.job_complete(
-        job.pk,
-        samples=samples,
-        billed=billed(job, samples=samples),
-        video_path=storage.relative_output(job.pk),
-        info=info,
-        sha256=sha256(video),
-        size=video.stat().st_size,
-        resources=made,
-    )
-    transcripts.enqueue(job.pk)  # a task of its own: it never holds up or fails the job
+    return made, info, sha256(video), video.stat().st_size
 
 
 def cancel_at_provider(job_id):

@@ -182,13 +182,13 @@ def job_retry(*, job, owner) -> VideoCreationJob:
     frames, references = {}, {}
     for resource in job.resources.filter(type=VideoResource.Type.IMAGE):
         stem, _, extension = resource.filename.rpartition(".")
-        path = storage.absolute(resource.file_path or "")
-        if not path.is_file():
+        if not storage.exists(resource.file_path):
             continue
         if stem in (storage.FIRST_FRAME, storage.LAST_FRAME):
-            frames[stem] = _StoredFrame(path.read_bytes(), extension)
+            frames[stem] = _StoredFrame(storage.read_bytes(resource.file_path), extension)
         elif storage.reference_index(stem) is not None:
-            references[storage.reference_index(stem)] = _StoredFrame(path.read_bytes(), extension)
+            data = storage.read_bytes(resource.file_path)
+            references[storage.reference_index(stem)] = _StoredFrame(data, extension)
     first = frames.get(storage.FIRST_FRAME) or frames.get(storage.LAST_FRAME)
     # A job made before tasks existed says text to video whatever its frames were.
     task = job.task if job.task != Task.TEXT else _implied_task(first, references)
@@ -232,7 +232,7 @@ def job_delete(*, job) -> None:
 def _delete_files(job_id):
     try:
         storage.delete_job_files(job_id)
-    except OSError:
+    except (OSError, storage.StorageUnavailable):
         # The recovery sweep removes directories that no job owns.
         logger.exception("Could not delete the files of job %s; the sweep will retry", job_id)
 
@@ -589,7 +589,7 @@ def _resource(job_id, kind, filename, file_path) -> VideoResource:
 def job_write_metadata_file(job_id) -> None:
     """Write the job's metadata.json (no secrets: options, state and provider answer)."""
     job = VideoCreationJob.objects.filter(pk=job_id).first()
-    if job is None or not storage.job_dir(job_id).is_dir():
+    if job is None or not storage.job_has_files(job_id):
         return
     resources = [
         {"id": r.pk, "type": r.type, "filename": r.filename, "filePath": r.file_path}
@@ -811,11 +811,16 @@ def jobs_recover() -> dict:
         for job_id in stalled:
             enqueue_run(job_id)
         queued = enqueue_waiting()
-    orphans = storage.delete_orphan_dirs(
-        known=set(VideoCreationJob.objects.values_list("pk", flat=True)),
-        older_than=timedelta(hours=1),
-    )
-    settled = jobs_settle_files()
+    try:
+        orphans = storage.delete_orphan_dirs(
+            known=set(VideoCreationJob.objects.values_list("pk", flat=True)),
+            older_than=timedelta(hours=1),
+        )
+        settled = jobs_settle_files()
+    except storage.StorageUnavailable:  # logged; the next sweep tries again
+        orphans = settled = 0
+    # This machine's files on their way to a bucket, left by a killed process.
+    storage.remove_old_scratch(older_than=timedelta(seconds=settings.Q_TASK_TIMEOUT))
     webhooks_due = webhooks.deliveries_enqueue_due()
     return {
         "timed_out": timed_out,
@@ -846,8 +851,8 @@ def jobs_settle_files(*, older_than=None) -> int:
     ).values_list("pk", "updated_at")[:SETTLE_PER_SWEEP]
     settled = 0
     for job_id, updated_at in list(unsettled):
-        written = storage.job_dir(job_id) / storage.METADATA_NAME
-        if not written.is_file() or written.stat().st_mtime < updated_at.timestamp():
+        written = storage.modified_at(f"{storage.relative_job_dir(job_id)}/{storage.METADATA_NAME}")
+        if written is None or written < updated_at.timestamp():
             job_write_metadata_file(job_id)  # missing, or older than the row's last change
         if storage.remove_temp_files(job_id, older_than=older_than) == 0:
             settled += VideoCreationJob.objects.filter(

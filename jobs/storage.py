@@ -1,14 +1,19 @@
-"""Where a job's files live, in the seed's layout under the data dir.
+"""Where a job's files live, in the seed's layout, on local disk or in a bucket.
 
     videos/<job-id>/output.mp4
     videos/<job-id>/resources/images|audio|transcripts/...
     videos/<job-id>/metadata.json
 
-Every file is written through Django's storage API (the default storage is
-VideoStorage, the data dir), so another backend can be configured later; PyAV reads and
-writes local files, which the pipeline keeps beside their target until they move in.
-Names are built from our own ids and names only, never from a remote filename, and
-every file lands by an atomic rename so a reader never sees half of one.
+MEDIA_STORAGE picks the default storage: VideoStorage, the data dir (the embedded
+default), or BucketStorage, an S3-compatible bucket (AWS, R2, MinIO, GCS's S3 interface)
+for hosts that share no disk. Product code goes through this module and never asks for
+a file's path: PyAV reads and writes local files, so a file is made in a local
+temporary file and stored under its final name (`store`, `store_made`), and a stored
+file is read through `local_copy` (the file itself on disk; a downloaded temporary copy
+from a bucket) or as a stream (`open_stream`, `read_range`). Names are built from our
+own ids and names only, never from a remote filename. On disk every file lands by an
+atomic rename, in a bucket by one PUT (multipart for large files): a reader never sees
+half of one.
 """
 
 import contextlib
@@ -39,6 +44,21 @@ LATE_RESULT_NAME = "late-result.mp4"
 FIRST_FRAME, LAST_FRAME = "first-frame", "last-frame"
 # Reference images for reference-to-video, in their order: reference-0.<ext>, reference-1...
 REFERENCE = "reference"
+TEMP_PREFIX = ".tmp-"
+CHUNK_SIZE = 256 * 1024
+
+STORAGE_TROUBLE = (
+    "The studio could not reach its media storage (the bucket did not answer or refused "
+    "the request). The details are in the worker's log."
+)
+
+
+class StorageUnavailable(Exception):
+    """The media storage did not answer or refused: a sentence for a person, not its text."""
+
+    def __init__(self, message=STORAGE_TROUBLE):
+        super().__init__(message)
+        self.message = message
 
 
 def reference_stem(index) -> str:
@@ -65,7 +85,10 @@ class VideoStorage(FileSystemStorage):
 
     A file lands whole by an atomic rename and replaces any earlier file of its name:
     the names are ours (output.mp4, poster.jpg), so they are never altered to be unique.
+    Files are made beside their target, so the rename never crosses filesystems.
     """
+
+    is_bucket = False
 
     def get_available_name(self, name, max_length=None):
         return name
@@ -86,6 +109,203 @@ class VideoStorage(FileSystemStorage):
             temp.unlink(missing_ok=True)
         return name
 
+    def staging_dir(self, name) -> Path:
+        return Path(self.path(name)).parent
+
+    @contextlib.contextmanager
+    def local_copy(self, name):
+        path = Path(self.path(name))
+        if not path.is_file():
+            raise FileNotFoundError(name)
+        yield path
+
+    def local_file(self, name) -> Path:
+        """The file's path, for a front proxy's X-Sendfile (local disk only)."""
+        return Path(self.path(name))
+
+    def delete_prefix(self, prefix) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(self.path(prefix))
+
+    def has_prefix(self, prefix) -> bool:
+        return Path(self.path(prefix)).is_dir()
+
+    def prefix_ages(self, prefix) -> dict:
+        """Return {child: last change (epoch seconds)} for the directories under prefix."""
+        root = Path(self.path(prefix))
+        if not root.is_dir():
+            return {}
+        ages = {}
+        for directory in root.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if directory.is_dir():
+                    ages[directory.name] = directory.stat().st_mtime
+        return ages
+
+    def remove_temp_files(self, prefix, cutoff) -> int:
+        directory = Path(self.path(prefix))
+        if not directory.is_dir():
+            return 0
+        left = 0
+        for path in directory.rglob(f"{TEMP_PREFIX}*"):
+            try:
+                if cutoff is None or path.stat().st_mtime < cutoff:
+                    path.unlink()
+                else:
+                    left += 1
+            except FileNotFoundError:
+                pass  # its writer renamed it into place meanwhile
+        return left
+
+
+def _bucket_storage_class():
+    """Define BucketStorage on first use: boto3 is imported only where a bucket is used."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from storages.backends.s3 import S3Storage
+    from storages.utils import clean_name
+
+    class BucketStorage(S3Storage):
+        """An S3-compatible bucket (under S3_PREFIX) as Django's default storage.
+
+        Uploads go through boto3's transfer manager (multipart above its threshold), so a
+        key appears whole or not at all; files are made in the data dir's scratch folder,
+        which is this process's own and holds nothing another process needs.
+        """
+
+        is_bucket = True
+        unavailable = (BotoCoreError, ClientError)
+
+        def __init__(self, **options):
+            super().__init__(**{**bucket_options(), **options})
+
+        def get_available_name(self, name, max_length=None):
+            return name
+
+        def _save(self, name, content):
+            staged = getattr(content, "temporary_file_path", None)
+            if staged is None:
+                return super()._save(name, content)
+            with open(staged(), "rb") as handle:
+                return super()._save(name, File(handle, name=name))
+
+        def key(self, name) -> str:
+            return self._normalize_name(clean_name(name))
+
+        def staging_dir(self, name) -> Path:
+            return scratch_dir()
+
+        @contextlib.contextmanager
+        def local_copy(self, name):
+            temp = temp_file(scratch_dir(), suffix=Path(name).suffix)
+            try:
+                try:
+                    self.bucket.Object(self.key(name)).download_file(str(temp))
+                except ClientError as exc:
+                    if _status(exc) in (403, 404) and not self.exists(name):
+                        raise FileNotFoundError(name) from None
+                    raise
+                yield temp
+            finally:
+                temp.unlink(missing_ok=True)
+
+        def read_range(self, name, start, length):
+            answer = self.connection.meta.client.get_object(
+                Bucket=self.bucket_name,
+                Key=self.key(name),
+                Range=f"bytes={start}-{start + length - 1}",
+            )
+            yield from answer["Body"].iter_chunks(CHUNK_SIZE)
+
+        def delete_prefix(self, prefix) -> None:
+            key = self.key(prefix).rstrip("/") + "/"
+            self.bucket.objects.filter(Prefix=key).delete()
+            for upload in self.bucket.multipart_uploads.filter(Prefix=key):
+                upload.abort()
+
+        def has_prefix(self, prefix) -> bool:
+            key = self.key(prefix).rstrip("/") + "/"
+            answer = self.connection.meta.client.list_objects_v2(
+                Bucket=self.bucket_name, Prefix=key, MaxKeys=1
+            )
+            return answer.get("KeyCount", 0) > 0
+
+        def prefix_ages(self, prefix) -> dict:
+            key = self.key(prefix).rstrip("/") + "/"
+            ages = {}
+            for item in self.bucket.objects.filter(Prefix=key):
+                child = item.key[len(key) :].split("/", 1)[0]
+                if child:
+                    ages[child] = max(ages.get(child, 0), item.last_modified.timestamp())
+            for upload in self.bucket.multipart_uploads.filter(Prefix=key):
+                child = upload.key[len(key) :].split("/", 1)[0]
+                ages[child] = max(ages.get(child, 0), upload.initiated.timestamp())
+            return ages
+
+        def remove_temp_files(self, prefix, cutoff) -> int:
+            """Abort the multipart uploads a killed process left under prefix."""
+            key = self.key(prefix).rstrip("/") + "/"
+            left = 0
+            for upload in self.bucket.multipart_uploads.filter(Prefix=key):
+                if cutoff is None or upload.initiated.timestamp() < cutoff:
+                    upload.abort()
+                else:
+                    left += 1
+            return left
+
+    return BucketStorage
+
+
+def _status(error) -> int | None:
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return int(status) if status else None
+
+
+def __getattr__(name):
+    if name == "BucketStorage":  # STORAGES names it; defined once, on first use
+        globals()[name] = _bucket_storage_class()
+        return globals()[name]
+    raise AttributeError(name)
+
+
+def bucket_options() -> dict:
+    """Return S3Storage's options from the S3_* settings."""
+    from botocore.config import Config
+
+    return {
+        "bucket_name": settings.S3_BUCKET,
+        "location": settings.S3_PREFIX.strip("/"),
+        "endpoint_url": settings.S3_ENDPOINT_URL or None,
+        "region_name": settings.S3_REGION or None,
+        "addressing_style": settings.S3_ADDRESSING_STYLE or None,
+        "signature_version": "s3v4",
+        "file_overwrite": True,
+        "default_acl": None,
+        "querystring_auth": True,
+        "querystring_expire": settings.S3_URL_SECONDS,
+        "client_config": Config(
+            connect_timeout=5,
+            read_timeout=30,
+            retries={"max_attempts": 4, "mode": "standard"},
+            signature_version="s3v4",
+            s3={"addressing_style": settings.S3_ADDRESSING_STYLE or "auto"},
+        ),
+    }
+
+
+def is_bucket() -> bool:
+    return getattr(default_storage, "is_bucket", False)
+
+
+@contextlib.contextmanager
+def _storage_errors():
+    """Turn a bucket's failure into StorageUnavailable; a full disk stays an OSError."""
+    unavailable = getattr(default_storage, "unavailable", ())
+    try:
+        yield
+    except unavailable as exc:
+        logger.warning("The media storage failed: %r", exc)
+        raise StorageUnavailable() from None
+
 
 class _Staged(File):
     """A finished local file that the storage can rename into place instead of copying."""
@@ -99,22 +319,13 @@ class _Staged(File):
 
 
 def relative_job_dir(job_id) -> str:
+    """Return the job's folder (a key prefix in a bucket), refusing an id that is not a name."""
+    if not JOB_ID.match(str(job_id)):
+        raise SuspiciousFileOperation(f"Not a job id: {job_id!r}")
     return f"videos/{job_id}"
 
 
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-
-
-def job_dir(job_id) -> Path:
-    """Return the job's local directory, refusing an id that is not a plain name."""
-    if not JOB_ID.match(str(job_id)):
-        raise SuspiciousFileOperation(f"Not a job id: {job_id!r}")
-    return absolute(relative_job_dir(job_id))
-
-
-def absolute(name) -> Path:
-    """Return the local path of a stored name; SuspiciousFileOperation if it would escape."""
-    return Path(default_storage.path(name))
 
 
 def relative_output(job_id) -> str:
@@ -125,12 +336,22 @@ def relative_resource(job_id, kind, filename) -> str:
     return f"{relative_job_dir(job_id)}/resources/{RESOURCE_DIRS[kind]}/{filename}"
 
 
+def scratch_dir() -> Path:
+    """Return this process's folder for files on their way to a bucket (in the data dir)."""
+    return Path(settings.DATA_DIR) / "scratch"
+
+
 def temp_file(directory: Path, suffix=".part") -> Path:
     """Create an empty temporary file in directory (same filesystem as its target)."""
     directory.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
+    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=suffix, dir=directory)
     os.close(fd)
     return Path(name)
+
+
+def staged_file(name) -> Path:
+    """Create the local temporary file in which `name` is made before `store` stores it."""
+    return temp_file(default_storage.staging_dir(name), suffix=Path(name).suffix)
 
 
 def move_into_place(temp: Path, target: Path) -> None:
@@ -142,13 +363,14 @@ def move_into_place(temp: Path, target: Path) -> None:
 
 
 def store(name, staged: Path) -> None:
-    """Move a finished local file (from temp_file beside its target) into storage as name."""
-    default_storage.save(name, _Staged(staged))
+    """Store a finished local file (from staged_file) as name."""
+    with _storage_errors():
+        default_storage.save(name, _Staged(staged))
 
 
 def store_made(name, make) -> None:
     """Call make(temp_path) to write a file locally, then store it as name."""
-    temp = temp_file(absolute(name).parent, suffix=Path(name).suffix)
+    temp = staged_file(name)
     try:
         make(temp)
         store(name, temp)
@@ -157,60 +379,120 @@ def store_made(name, make) -> None:
 
 
 def store_bytes(name, data: bytes) -> None:
-    default_storage.save(name, ContentFile(data))
+    with _storage_errors():
+        default_storage.save(name, ContentFile(data))
 
 
 def store_json(name, data) -> None:
     store_bytes(name, json.dumps(data, indent=2, sort_keys=True, default=str).encode())
 
 
+@contextlib.contextmanager
+def local_copy(name):
+    """Yield a local path holding the stored file `name`; FileNotFoundError if missing.
+
+    On disk it is the file itself (read it, never change it); from a bucket, a temporary
+    download that is deleted afterwards.
+    """
+    with _storage_errors(), default_storage.local_copy(name) as path:
+        yield path
+
+
+def read_bytes(name) -> bytes:
+    with _storage_errors(), default_storage.open(name, "rb") as handle:
+        return handle.read()
+
+
+def exists(name) -> bool:
+    with _storage_errors():
+        return bool(name) and default_storage.exists(name)
+
+
+def size(name) -> int:
+    with _storage_errors():
+        return default_storage.size(name)
+
+
+def modified_at(name) -> float | None:
+    """Return when the stored file last changed (epoch seconds), or None if it is missing."""
+    with _storage_errors():
+        if not default_storage.exists(name):
+            return None
+        return default_storage.get_modified_time(name).timestamp()
+
+
+def open_stream(name):
+    """Open the stored file for reading as a stream (close it when done)."""
+    with _storage_errors():
+        return default_storage.open(name, "rb")
+
+
+def read_range(name, start, length):
+    """Yield `length` bytes of the stored file from `start`, a chunk at a time."""
+    reader = getattr(default_storage, "read_range", None)
+    if reader is not None:
+        yield from reader(name, start, length)
+        return
+    with default_storage.open(name, "rb") as handle:
+        handle.seek(start)
+        while length > 0:
+            chunk = handle.read(min(CHUNK_SIZE, length))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
+
+
+def job_has_files(job_id) -> bool:
+    with _storage_errors():
+        return default_storage.has_prefix(relative_job_dir(job_id))
+
+
 def remove_temp_files(job_id, *, older_than=None) -> int:
-    """Delete temporary files a crashed step left in the job's directory.
+    """Delete temporary files (or unfinished uploads) a crashed step left for the job.
 
     With older_than (a timedelta), keep files written more recently, which a live task
-    may still be writing. Return how many temporary files are left.
+    may still be writing. Return how many are left.
     """
-    directory = job_dir(job_id)
-    if not directory.is_dir():
-        return 0
     cutoff = None if older_than is None else time.time() - older_than.total_seconds()
-    left = 0
-    for path in directory.rglob(".tmp-*"):
-        try:
-            if cutoff is None or path.stat().st_mtime < cutoff:
-                path.unlink()
-            else:
-                left += 1
-        except FileNotFoundError:
-            pass  # its writer renamed it into place meanwhile
-    return left
+    with _storage_errors():
+        return default_storage.remove_temp_files(relative_job_dir(job_id), cutoff)
 
 
-def delete_job_files(job_id) -> None:
-    """Delete the job's directory; a directory already gone is fine, any other failure raises."""
-    with contextlib.suppress(FileNotFoundError):
-        shutil.rmtree(job_dir(job_id))
-
-
-def delete_orphan_dirs(*, known, older_than) -> int:
-    """Delete job directories whose job is gone, if untouched for older_than; return how many."""
-    videos = Path(settings.MEDIA_ROOT) / "videos"
-    if not videos.is_dir():
+def remove_old_scratch(*, older_than) -> int:
+    """Delete this machine's scratch files older than any task lives; return how many."""
+    directory = scratch_dir()
+    if not directory.is_dir():
         return 0
     cutoff = time.time() - older_than.total_seconds()
     removed = 0
-    for directory in videos.iterdir():
-        if (
-            directory.is_dir()
-            and directory.name not in known
-            and directory.stat().st_mtime < cutoff
-        ):
-            try:
-                shutil.rmtree(directory)
-            except FileNotFoundError:
-                continue
-            except OSError:
-                logger.exception("Could not delete the orphaned directory %s", directory)
-                continue
-            removed += 1
+    for path in directory.glob(f"{TEMP_PREFIX}*"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def delete_job_files(job_id) -> None:
+    """Delete every file of the job; files already gone are fine, any other failure raises."""
+    with _storage_errors():
+        default_storage.delete_prefix(relative_job_dir(job_id))
+
+
+def delete_orphan_dirs(*, known, older_than) -> int:
+    """Delete job folders whose job is gone, if untouched for older_than; return how many."""
+    cutoff = time.time() - older_than.total_seconds()
+    removed = 0
+    with _storage_errors():
+        ages = default_storage.prefix_ages("videos")
+    for job_id, changed in ages.items():
+        if job_id in known or changed >= cutoff or not JOB_ID.match(job_id):
+            continue
+        try:
+            delete_job_files(job_id)
+        except (OSError, StorageUnavailable):
+            logger.exception("Could not delete the orphaned files of job %s", job_id)
+            continue
+        removed += 1
     return removed

@@ -117,19 +117,18 @@ def transcribe(job_id):
 
 
 def _transcribe(job, model) -> list[Cue]:
-    video = storage.absolute(job.video_url)
+    unreadable = TranscriptFailed("The stored video could not be read, so it has no transcript.")
     try:
-        info = probe(video)
-    except NotAVideo:
-        raise TranscriptFailed(
-            "The stored video could not be read, so it has no transcript."
-        ) from None
-    if not info.has_audio:
-        raise TranscriptFailed("The video has no audio track, so it has no transcript.")
-    with tempfile.TemporaryDirectory(prefix="transcript-") as folder:
-        audio = Path(folder) / "audio.m4a"
-        extract_audio(video, audio)
-        data = audio.read_bytes()
+        with storage.local_copy(job.video_url) as video:
+            info = probe(video)
+            if not info.has_audio:
+                raise TranscriptFailed("The video has no audio track, so it has no transcript.")
+            with tempfile.TemporaryDirectory(prefix="transcript-") as folder:
+                audio = Path(folder) / "audio.m4a"
+                extract_audio(video, audio)
+                data = audio.read_bytes()
+    except (NotAVideo, FileNotFoundError, storage.StorageUnavailable):
+        raise unreadable from None
     if len(data) > MAX_AUDIO_BYTES:
         raise TranscriptFailed("The video's audio track is too long to transcribe.")
     text = _ask(job.pk, request_body(model, data))

@@ -722,10 +722,9 @@ def batch_zip(request, pk):
     entries = []
     jobs = batch.jobs.for_user(request.user).filter(status="completed").order_by("created_at")
     for n, job in enumerate(jobs, 1):
-        path = storage.absolute(job.video_url)
-        if path.is_file():
+        if storage.exists(job.video_url):
             words = "".join(c if c.isalnum() else "-" for c in job.prompt_text[:40]).strip("-")
-            entries.append((f"{n:03d}-{words or 'video'}.mp4", path))
+            entries.append((f"{n:03d}-{words or 'video'}.mp4", job.video_url))
     if not entries:
         messages.error(request, "No finished videos in this batch yet.")
         return redirect("jobs:batch", pk=pk)

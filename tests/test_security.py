@@ -575,7 +575,7 @@ def test_hostile_ids_never_reach_the_filesystem(job_id):
     from django.core.exceptions import SuspiciousFileOperation
 
     with pytest.raises(SuspiciousFileOperation):
-        storage.job_dir(job_id)
+        storage.relative_job_dir(job_id)
 
 
 def test_a_tampered_file_path_is_refused_not_served(logged_in, world):

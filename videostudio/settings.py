@@ -9,6 +9,7 @@ import base64
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -349,9 +350,54 @@ VEO_PROMPT_MAX_CHARS = env_int("VEO_PROMPT_MAX_CHARS", 4000, minimum=1)
 # --- Files, auth, i18n ------------------------------------------------------------------
 
 MEDIA_ROOT = DATA_DIR
+# Where videos and their resources live (jobs/storage.py): "local", the data dir, written
+# by atomic renames; or "s3", an S3-compatible bucket (AWS, R2, MinIO, GCS's S3
+# interface), for web and worker processes on hosts that share no disk. Credentials come
+# from boto3's usual chain: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the
+# instance's role. The data dir then holds only the database (SQLite) and this
+# process's scratch files.
+MEDIA_STORAGE = env_choice("MEDIA_STORAGE", "local", ("local", "s3"))
+S3_BUCKET = env_str("S3_BUCKET")
+# A folder in the bucket for this studio's keys (several studios may share a bucket).
+S3_PREFIX = env_str("S3_PREFIX").strip("/")
+# Empty for AWS; R2, MinIO and GCS (https://storage.googleapis.com) need theirs.
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")
+S3_REGION = env_str("S3_REGION")
+# "path" for MinIO and most self-hosted servers; "virtual" or empty (boto3 decides).
+S3_ADDRESSING_STYLE = env_choice("S3_ADDRESSING_STYLE", "", ("", "path", "virtual"))
+# A video is served by a redirect to a presigned URL that lives this long...
+S3_URL_SECONDS = env_int("S3_URL_SECONDS", 300, minimum=10, maximum=7 * 24 * 3600)
+# ...or, for a bucket browsers cannot reach, streamed through the studio with Range.
+S3_PROXY = env_bool("S3_PROXY", False)
+if MEDIA_STORAGE == "s3" and not S3_BUCKET:
+    raise ImproperlyConfigured("S3_BUCKET must be set when MEDIA_STORAGE is s3.")
+
+
+def _bucket_origin():
+    """Return the origin presigned URLs point at, which the pages' CSP must allow."""
+    if S3_ENDPOINT_URL:
+        parts = urlsplit(S3_ENDPOINT_URL)
+        if S3_ADDRESSING_STYLE == "virtual":
+            return f"{parts.scheme}://{S3_BUCKET}.{parts.netloc}"
+        return f"{parts.scheme}://{parts.netloc}"
+    region = f".{S3_REGION}" if S3_REGION else ""
+    if S3_ADDRESSING_STYLE == "path":
+        return f"https://s3{region}.amazonaws.com"
+    return f"https://{S3_BUCKET}.s3{region}.amazonaws.com"
+
+
+# Browsers fetch videos and posters from the bucket itself unless the studio proxies them.
+MEDIA_ORIGINS = (
+    [env_str("S3_MEDIA_ORIGIN") or _bucket_origin()]
+    if MEDIA_STORAGE == "s3" and not S3_PROXY
+    else []
+)
 STORAGES = {
-    # The data dir (MEDIA_ROOT), written by atomic renames; see jobs/storage.py.
-    "default": {"BACKEND": "jobs.storage.VideoStorage"},
+    "default": {
+        "BACKEND": (
+            "jobs.storage.BucketStorage" if MEDIA_STORAGE == "s3" else "jobs.storage.VideoStorage"
+        )
+    },
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -421,8 +467,8 @@ SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF],
-    "img-src": [CSP.SELF, "data:"],
-    "media-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:", *MEDIA_ORIGINS],
+    "media-src": [CSP.SELF, *MEDIA_ORIGINS],
     "connect-src": [CSP.SELF],
     "font-src": [CSP.SELF],
     "object-src": [CSP.NONE],

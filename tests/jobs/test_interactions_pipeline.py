@@ -426,8 +426,7 @@ def test_reference_images_are_sent_in_their_order(settings, user, mp4_bytes, dat
     for index, colour in ((1, "blue"), (0, "red")):
         image = frame(colour)
         relative = storage.relative_resource(job.pk, "image", f"reference-{index}.png")
-        storage.absolute(relative).parent.mkdir(parents=True, exist_ok=True)
-        storage.absolute(relative).write_bytes(image.data)
+        storage.store_bytes(relative, image.data)
         services.resource_add(
             job_id=job.pk,
             kind=VideoResource.Type.IMAGE,

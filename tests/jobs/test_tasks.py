@@ -55,7 +55,7 @@ def test_a_reference_job_stores_its_images_in_order_and_is_queued(
     for index, image in enumerate(images):
         resource = stored[f"reference-{index}.{image.extension}"]
         assert resource.type == "image"
-        assert storage.absolute(resource.file_path).read_bytes() == image.data
+        assert storage.read_bytes(resource.file_path) == image.data
         assert f"videos/{job.pk}/resources/images/" in resource.file_path
 
 
@@ -277,7 +277,7 @@ def test_a_retry_keeps_the_task_the_parent_and_the_reference_images(user):
     assert retry.task == "reference_to_video" and retry.retry_of == failed
     stored = {r.filename: r for r in retry.resources.all()}
     assert set(stored) == {"reference-0.png", "reference-1.jpg"}
-    assert storage.absolute(stored["reference-1.jpg"].file_path).read_bytes() == images[1].data
+    assert storage.read_bytes(stored["reference-1.jpg"].file_path) == images[1].data
 
     parent = finished(user, model=OMNI, options={**JOB_OPTIONS, "duration_seconds": 6})
     extension = create(user, task=Task.EXTEND, parent=parent)
