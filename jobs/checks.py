@@ -86,3 +86,60 @@ def check_spending_limit(app_configs=None, databases=None, **kwargs):
             id="videostudio.W001",
         )
     ]
+
+
+@register()
+def check_media_storage(app_configs=None, **kwargs):
+    """With MEDIA_STORAGE=s3, ask the bucket once; refuse to start naming the setting at fault.
+
+    Every serving command runs it before the first job could fail on a bucket that is not
+    there, a key it refuses, an endpoint that does not answer, or a region it expects.
+    """
+    if settings.MEDIA_STORAGE != "s3":
+        return []
+    problem = bucket_problem()
+    return [Error(problem, id="videostudio.E004")] if problem else []
+
+
+def bucket_problem():
+    """Return one line naming the S3 setting that keeps the bucket from answering, or None."""
+    from botocore.exceptions import (
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+    )
+    from django.core.files.storage import default_storage
+
+    bucket = settings.S3_BUCKET
+    try:
+        default_storage.connection.meta.client.head_bucket(Bucket=bucket)
+    except NoCredentialsError:
+        return (
+            "No credentials for the bucket: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "(or give the machine a role)."
+        )
+    except NoRegionError:
+        return "The bucket's region is unknown: set S3_REGION."
+    except EndpointConnectionError:
+        where = settings.S3_ENDPOINT_URL or "AWS's endpoint"
+        return f"The bucket's endpoint {where} does not answer: check S3_ENDPOINT_URL."
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = exc.response.get("Error", {}).get("Code", "")
+        if status == 404 or code in ("404", "NoSuchBucket"):
+            return f"The bucket {bucket!r} does not exist: check S3_BUCKET."
+        if status == 301 or code in ("PermanentRedirect", "AuthorizationHeaderMalformed"):
+            return f"The bucket {bucket!r} is in another region: check S3_REGION."
+        if status in (400, 403):
+            return (
+                f"The bucket {bucket!r} refused the credentials: check AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY (or the machine's role)."
+            )
+        return f"The bucket {bucket!r} answered {status}: check S3_ENDPOINT_URL and S3_BUCKET."
+    except Exception as exc:  # a malformed endpoint URL, a TLS failure...
+        return (
+            f"The bucket could not be reached ({type(exc).__name__}): "
+            "check S3_ENDPOINT_URL and S3_REGION."
+        )
+    return None

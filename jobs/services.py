@@ -587,7 +587,18 @@ def _resource(job_id, kind, filename, file_path) -> VideoResource:
 
 
 def job_write_metadata_file(job_id) -> None:
-    """Write the job's metadata.json (no secrets: options, state and provider answer)."""
+    """Write the job's metadata.json (no secrets: options, state and provider answer).
+
+    With the storage unreachable it is left to the recovery sweep, which writes it once
+    the job's row is newer than its file (files_settled_at stays empty until then).
+    """
+    try:
+        _write_metadata_file(job_id)
+    except storage.StorageUnavailable:
+        logger.warning("metadata.json of job %s is left to the sweep", job_id)
+
+
+def _write_metadata_file(job_id):
     job = VideoCreationJob.objects.filter(pk=job_id).first()
     if job is None or not storage.job_has_files(job_id):
         return

@@ -452,11 +452,15 @@ def remove_temp_files(job_id, *, older_than=None) -> int:
     """Delete temporary files (or unfinished uploads) a crashed step left for the job.
 
     With older_than (a timedelta), keep files written more recently, which a live task
-    may still be writing. Return how many are left.
+    may still be writing. Return how many are left; with the storage unreachable, 1 (some
+    may be left: the sweep asks again).
     """
     cutoff = None if older_than is None else time.time() - older_than.total_seconds()
-    with _storage_errors():
-        return default_storage.remove_temp_files(relative_job_dir(job_id), cutoff)
+    try:
+        with _storage_errors():
+            return default_storage.remove_temp_files(relative_job_dir(job_id), cutoff)
+    except StorageUnavailable:
+        return 1
 
 
 def remove_old_scratch(*, older_than) -> int:

@@ -157,6 +157,22 @@ def test_an_extend_of_an_interaction_google_forgot_uploads_the_parents_video(
     assert "previous_interaction_id" not in child.metadata["provider_response"]
 
 
+def test_from_a_bucket_the_parents_video_is_uploaded_from_a_local_copy(
+    omni, bucket, user, data_dir
+):
+    parent = run_job(user, "Omni bucket source")
+    assert parent.status == Status.COMPLETED, parent.error
+    requests.delete(
+        f"{omni.base_url}/v1/interactions/{parent.operation_name}",
+        headers={"x-goog-api-key": API_KEY},
+        timeout=5,
+    ).raise_for_status()
+    child = run_job(user, "Omni bucket extend", task=Task.EXTEND, parent=parent)
+    assert child.status == Status.COMPLETED, child.error
+    assert f"videos/{child.pk}/output.mp4" in bucket.names()
+    assert not any(path.is_file() for path in data_dir.rglob("*"))  # the copy is gone
+
+
 def test_a_cancelled_job_is_cancelled_at_google_once_and_still_says_it_may_bill(
     omni, user, django_capture_on_commit_callbacks
 ):
