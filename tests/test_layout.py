@@ -174,3 +174,25 @@ def test_the_readme_layout_names_every_module_of_the_product():
         and not any(str(relative).startswith(folder) for folder in directories)
     ]
     assert unnamed == []
+
+
+STORAGE_MODULE = Path("jobs/storage.py")
+
+
+def test_only_the_storage_module_asks_where_a_stored_file_is_on_disk():
+    """Media may live in a bucket: outside jobs/storage.py, no product code calls a
+    storage's .path(), nor reads MEDIA_ROOT (the emulator, Google's stand-in, keeps its
+    own files)."""
+    offenders = []
+    for relative, _name, tree in modules(*PRODUCT):
+        if relative == STORAGE_MODULE or (ROOT / relative).is_relative_to(EMULATOR_DIR):
+            continue
+        for node in ast.walk(tree):
+            calls_path = (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "path"
+            )
+            if calls_path or (isinstance(node, ast.Attribute) and node.attr == "MEDIA_ROOT"):
+                offenders.append(f"{relative}:{node.lineno}")
+    assert offenders == []

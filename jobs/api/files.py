@@ -21,6 +21,10 @@ def _file(content_type, description):
         "responses": {
             200: {"description": description, "content": {content_type: {"schema": schema}}},
             206: {"description": "The part a Range asked for."},
+            302: {
+                "description": "Media in a bucket: a presigned URL (Location) that lives "
+                "S3_URL_SECONDS and answers Range itself."
+            },
         }
     }
 

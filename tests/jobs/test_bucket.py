@@ -23,7 +23,7 @@ from jobs.checks import bucket_problem
 from jobs.media import probe
 from jobs.models import VideoCreationJob
 from tests.conftest import run_due_jobs
-from tests.factories import JOB_OPTIONS, MODEL, make_batch, make_job
+from tests.factories import JOB_OPTIONS, MODEL, make_batch
 
 pytestmark = pytest.mark.django_db
 
@@ -224,8 +224,17 @@ def test_a_frame_upload_is_stored_and_read_back_from_the_bucket(bucket, user):
     from tests.jobs.test_tasks import frame
 
     image = frame("red")
-    job = make_job(user)
-    services._store_frame(job, storage.FIRST_FRAME, image)
+    job = services.job_create(
+        owner=user, prompt_text="From a frame", model=MODEL, options=JOB_OPTIONS, image=image
+    )
     (resource,) = job.resources.all()
     assert storage.read_bytes(resource.file_path) == image.data
     assert f"videos/{job.pk}/resources/images/first-frame.{image.extension}" in bucket.names()
+
+
+def test_the_api_answers_the_same_redirect_to_a_script(finished, bucket, api):
+    response = api.get(f"/api/video-creation/jobs/{finished.pk}/video")
+    assert response.status_code == 302
+    seek = requests.get(response["Location"], headers={"Range": "bytes=0-9"}, timeout=10)
+    assert seek.status_code == 206
+    assert seek.content == bucket.read(finished.video_url)[:10]
