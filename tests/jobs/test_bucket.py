@@ -238,3 +238,15 @@ def test_the_api_answers_the_same_redirect_to_a_script(finished, bucket, api):
     seek = requests.get(response["Location"], headers={"Range": "bytes=0-9"}, timeout=10)
     assert seek.status_code == 206
     assert seek.content == bucket.read(finished.video_url)[:10]
+
+
+def test_a_large_file_goes_up_in_parts_and_lands_whole(bucket, tmp_path):
+    data = os.urandom(9 * 1024 * 1024)  # past boto3's 8 MiB multipart threshold
+    staged = storage.staged_file("videos/big-job/output.mp4")
+    staged.write_bytes(data)
+    storage.store("videos/big-job/output.mp4", staged)
+    head = bucket.client.head_object(
+        Bucket=bucket.name, Key=f"{bucket.prefix}/videos/big-job/output.mp4"
+    )
+    assert head["ETag"].strip('"').endswith("-2")  # S3's mark of a two-part upload
+    assert bucket.read("videos/big-job/output.mp4") == data
