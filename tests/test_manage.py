@@ -1,5 +1,6 @@
 """`manage.py` on a fresh checkout: a usable data dir is made, an unusable one is named."""
 
+import io
 import os
 import signal
 import subprocess
@@ -150,3 +151,39 @@ def test_the_emulator_serves_until_credentials_say_which_google(tmp_path, creden
         timeout=120,
     )
     assert result.stdout.strip().splitlines()[-1] == provider, result.stderr
+
+
+@pytest.mark.django_db
+def test_first_user_creates_the_superuser_from_the_environment_once(monkeypatch):
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "owner")
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a long pass phrase")
+    monkeypatch.setenv("DJANGO_SUPERUSER_EMAIL", "owner@example.com")
+    out = io.StringIO()
+    call_command("first_user", stdout=out)
+    assert "Created the first user 'owner' from DJANGO_SUPERUSER_*." in out.getvalue()
+    user = get_user_model().objects.get()
+    assert (user.username, user.email, user.is_superuser) == ("owner", "owner@example.com", True)
+    assert user.check_password("a long pass phrase")
+
+    # A second deploy's run leaves the users alone, whatever the environment says now.
+    monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "someone-else")
+    out = io.StringIO()
+    call_command("first_user", stdout=out)
+    assert out.getvalue() == "Log in with an existing account.\n"
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["owner"]
+
+
+@pytest.mark.django_db
+def test_first_user_without_a_password_prints_the_generated_one(monkeypatch):
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    for name in ("DJANGO_SUPERUSER_USERNAME", "DJANGO_SUPERUSER_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    out = io.StringIO()
+    call_command("first_user", stdout=out)
+    password = out.getvalue().split(" with password ", 1)[1].split()[0]
+    assert get_user_model().objects.get(username="admin").check_password(password)

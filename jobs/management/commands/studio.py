@@ -10,7 +10,6 @@ and its group is killed if it has not stopped within STOP_GRACE seconds.
 
 import contextlib
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 
-from jobs import catalog, services
+from jobs import catalog
 from jobs.management.commands.veo_check import reachability
 from jobs.veo.base import VeoError
 from videostudio.datadir import prepare_data_dir
@@ -115,27 +114,7 @@ class Command(BaseCommand):
             ) from None
 
     def _first_user(self):
-        username = os.environ.get("DJANGO_SUPERUSER_USERNAME") or "admin"
-        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
-        generated = not password
-        password = password or secrets.token_urlsafe(12)
-        _user, created = services.ensure_first_user(
-            username=username,
-            email=os.environ.get("DJANGO_SUPERUSER_EMAIL", ""),
-            password=password,
-        )
-        if not created:
-            self.stdout.write("Log in with an existing account.")
-            return
-        if generated:
-            self.stdout.write(
-                self.style.WARNING(
-                    f"Created the first user {username!r} with password {password}\n"
-                    "This password is shown only once: keep it, or change it in the admin."
-                )
-            )
-        else:
-            self.stdout.write(f"Created the first user {username!r} from DJANGO_SUPERUSER_*.")
+        call_command("first_user", stdout=self.stdout, stderr=self.stderr)
 
     def _log_reachable_models(self):
         """Say which catalog models the credentials reach, as veo_check does; never stop."""
