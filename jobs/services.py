@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from . import catalog, limits, pricing, storage
+from . import catalog, limits, pricing, retention, storage
 from . import options as job_options
 from .models import Batch, VideoCreationJob, VideoResource
 from .veo.base import Task
@@ -216,14 +216,24 @@ class _StoredFrame:
         self.data, self.extension = data, extension
 
 
-def job_delete(*, job) -> None:
-    """Remove a finished job's rows (resources cascade) and, after commit, its files."""
+def job_delete(*, job, keep=None) -> None:
+    """Remove a finished job's rows (resources cascade) and, after commit, its files.
+
+    `keep` (a Q) refuses the delete if the job matches it when the delete runs, not only
+    when the caller read it: the retention sweep passes retention.protected().
+    """
     if not job.is_finished:
         raise JobStateError("This job is still running; cancel it before deleting it.")
     with transaction.atomic():
-        deleted, _ = VideoCreationJob.objects.filter(
+        jobs = VideoCreationJob.objects.filter(
             pk=job.pk, status__in=[Status.COMPLETED, Status.FAILED]
-        ).delete()
+        )
+        if keep is not None:
+            # Locked first (PostgreSQL): a job being made from this one holds a key-share
+            # lock on it until it commits, so the check below sees the new child.
+            list(jobs.select_for_update().values_list("pk", flat=True))
+            jobs = jobs.exclude(keep)
+        deleted, _ = jobs.delete()
         if not deleted:
             raise JobStateError("This job changed while you were deleting it; try again.")
         transaction.on_commit(partial(_delete_files, job.pk))
@@ -780,7 +790,9 @@ def jobs_recover() -> dict:
     3. Queue waiting jobs that fit under the in-flight cap (covers lost enqueues).
     4. Delete job directories that no job owns (a failed delete, a crash mid-create).
     5. Settle finished jobs' directories (jobs_settle_files).
-    6. Enqueue webhook attempts that are due, should no ticker be running to do it.
+    6. Delete the finished jobs the retention policy lets go (jobs_delete_expired), a
+       chunk a sweep.
+    7. Enqueue webhook attempts that are due, should no ticker be running to do it.
     """
     now = timezone.now()
     deadline = now - timedelta(minutes=settings.VEO_JOB_DEADLINE_MINUTES)
@@ -816,6 +828,7 @@ def jobs_recover() -> dict:
         older_than=timedelta(hours=1),
     )
     settled = jobs_settle_files()
+    deleted = jobs_delete_expired()
     webhooks_due = webhooks.deliveries_enqueue_due()
     return {
         "timed_out": timed_out,
@@ -823,6 +836,7 @@ def jobs_recover() -> dict:
         "queued": queued,
         "orphans": orphans,
         "settled": settled,
+        "deleted": deleted,
         "webhooks": webhooks_due,
     }
 
@@ -854,6 +868,44 @@ def jobs_settle_files(*, older_than=None) -> int:
                 pk=job_id, files_settled_at__isnull=True
             ).update(files_settled_at=timezone.now())
     return settled
+
+
+RETENTION_PER_SWEEP = 100
+
+
+def jobs_delete_expired(*, limit=RETENTION_PER_SWEEP) -> int:
+    """Delete up to limit jobs, oldest first, that the retention policy lets go.
+
+    See jobs.retention: which jobs are due, and which are always kept (checked again as
+    each is deleted). Each goes through job_delete, files and all, and is logged.
+    """
+    deleted = {Status.FAILED: 0, Status.COMPLETED: 0}
+    for job in retention.expired().select_related("owner")[:limit]:
+        try:
+            job_delete(job=job, keep=retention.protected())
+        except JobStateError:
+            continue  # changed since it was read (a new extension of it): kept for now
+        deleted[job.status] += 1
+        logger.info(
+            "Retention deleted %s job %s of %s, created %s, finished %s",
+            job.status,
+            job.pk,
+            job.owner.get_username() if job.owner else "a removed user",
+            job.created_at.isoformat(),
+            job.completed_at.isoformat() if job.completed_at else "never",
+        )
+    total = sum(deleted.values())
+    if total:
+        logger.info(
+            "Retention deleted %d job(s): %d failed (RETENTION_FAILED_DAYS=%s), "
+            "%d completed (RETENTION_UNREVIEWED_DAYS=%s)",
+            total,
+            deleted[Status.FAILED],
+            settings.RETENTION_FAILED_DAYS,
+            deleted[Status.COMPLETED],
+            settings.RETENTION_UNREVIEWED_DAYS,
+        )
+    return total
 
 
 def ensure_first_user(*, username, email, password):
