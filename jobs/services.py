@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
 from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.db.models import Case, Count, DecimalField, Exists, OuterRef, Q, Sum, Value, When
@@ -625,6 +626,42 @@ def job_write_metadata_file(job_id) -> None:
             "resources": resources,
         },
     )
+    try:
+        _measure(job, [r["filePath"] for r in resources])
+    except Exception:  # the storage's own errors too (a bucket's): the sweep measures again
+        logger.warning("Could not measure the files of job %s", job_id, exc_info=True)
+
+
+def job_measure_files(job_id) -> int | None:
+    """Store how many bytes the job's files take in storage, and return it (None: no job).
+
+    Its stored names (the output video, each resource, metadata.json) are asked of the
+    storage API, never of the local disk, so the figure holds for a bucket too.
+    """
+    job = VideoCreationJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return None
+    return _measure(job, job.resources.values_list("file_path", flat=True))
+
+
+def _measure(job, paths) -> int:
+    own = f"{storage.relative_job_dir(job.pk)}/"
+    names = {job.video_url, *paths, own + storage.METADATA_NAME}
+    # Only names in the job's own directory: a seed row's video_url may be a URL.
+    total = sum(_stored_size(name) for name in names if name and name.startswith(own))
+    VideoCreationJob.objects.filter(pk=job.pk).update(stored_bytes=total)
+    return total
+
+
+def _stored_size(name) -> int:
+    """Return the bytes stored under name, 0 when nothing is."""
+    try:
+        return default_storage.size(name)
+    except Exception:
+        # Backends differ in what a missing name raises; only then is it asked again.
+        if not default_storage.exists(name):
+            return 0
+        raise
 
 
 # --- Batches ------------------------------------------------------------------------------
@@ -789,7 +826,8 @@ def jobs_recover() -> dict:
        never resubmits a job whose submit may have gone out.
     3. Queue waiting jobs that fit under the in-flight cap (covers lost enqueues).
     4. Delete job directories that no job owns (a failed delete, a crash mid-create).
-    5. Settle finished jobs' directories (jobs_settle_files).
+    5. Settle finished jobs' directories (jobs_settle_files) and measure them, and
+       measure settled jobs never measured (jobs_measure_files).
     6. Delete the finished jobs the retention policy lets go (jobs_delete_expired), a
        chunk a sweep.
     7. Enqueue webhook attempts that are due, should no ticker be running to do it.
@@ -828,6 +866,7 @@ def jobs_recover() -> dict:
         older_than=timedelta(hours=1),
     )
     settled = jobs_settle_files()
+    measured = jobs_measure_files()
     deleted = jobs_delete_expired()
     webhooks_due = webhooks.deliveries_enqueue_due()
     return {
@@ -836,6 +875,7 @@ def jobs_recover() -> dict:
         "queued": queued,
         "orphans": orphans,
         "settled": settled,
+        "measured": measured,
         "deleted": deleted,
         "webhooks": webhooks_due,
     }
@@ -864,10 +904,40 @@ def jobs_settle_files(*, older_than=None) -> int:
         if not written.is_file() or written.stat().st_mtime < updated_at.timestamp():
             job_write_metadata_file(job_id)  # missing, or older than the row's last change
         if storage.remove_temp_files(job_id, older_than=older_than) == 0:
+            # Measured again here: a kill may have left files that no metadata write saw.
+            try:
+                job_measure_files(job_id)
+            except Exception:
+                logger.exception(
+                    "Could not measure the files of job %s; the next sweep will", job_id
+                )
+                continue
             settled += VideoCreationJob.objects.filter(
                 pk=job_id, files_settled_at__isnull=True
             ).update(files_settled_at=timezone.now())
     return settled
+
+
+MEASURE_PER_SWEEP = 200
+
+
+def jobs_measure_files(*, limit=MEASURE_PER_SWEEP) -> int:
+    """Measure settled jobs that have no stored_bytes yet (finished before the column).
+
+    Return how many were measured; a failure is logged and tried again next sweep.
+    """
+    unmeasured = VideoCreationJob.objects.filter(
+        status__in=[Status.COMPLETED, Status.FAILED],
+        stored_bytes__isnull=True,
+        files_settled_at__isnull=False,
+    ).values_list("pk", flat=True)[:limit]
+    measured = 0
+    for job_id in list(unmeasured):
+        try:
+            measured += job_measure_files(job_id) is not None
+        except Exception:
+            logger.exception("Could not measure the files of job %s; the next sweep will", job_id)
+    return measured
 
 
 RETENTION_PER_SWEEP = 100

@@ -1,13 +1,18 @@
 """Retention: the sweep deletes old finished jobs with their files, and keeps what it must.
 
-Jobs are real rows with real files in the test's data dir; the completed takes come from
-the emulator through the real pipeline.
+Also the space figures: each job's stored bytes, measured through the storage API, on the
+usage page and in the admin. Jobs are real rows with real files in the test's data dir;
+the completed takes come from the emulator through the real pipeline.
 """
 
 import logging
 from datetime import timedelta
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
 from django.utils import timezone
 
 from jobs import retention, services, storage
@@ -251,3 +256,120 @@ def test_the_delete_checks_protection_again_when_it_runs(user, data_dir):
     with pytest.raises(services.JobStateError):
         services.job_delete(job=source, keep=retention.protected())
     assert VideoCreationJob.objects.filter(pk=source.pk).exists()
+
+
+# --- Space ------------------------------------------------------------------------------
+
+
+def test_a_finished_take_knows_the_bytes_of_its_files(
+    veo, user, data_dir, django_capture_on_commit_callbacks
+):
+    done = take(user, django_capture_on_commit_callbacks)
+    on_disk = bytes_on_disk(directory(data_dir, done))
+    assert done.stored_bytes == on_disk > 10_000
+    assert sweep(django_capture_on_commit_callbacks)["settled"] == 1
+    done.refresh_from_db()
+    assert done.stored_bytes == bytes_on_disk(directory(data_dir, done))
+
+
+def test_files_a_killed_task_left_unrecorded_are_measured_when_the_sweep_settles(
+    user, data_dir, django_capture_on_commit_callbacks
+):
+    job = finished(user, Status.COMPLETED, ended_days_ago=1)
+    before = job.stored_bytes
+    # A transcript stored and its row added, then a kill before metadata.json was written.
+    services.job_files_unsettle(job.pk)
+    vtt = storage.relative_resource(job.pk, "transcript", "transcript.vtt")
+    storage.store_bytes(vtt, b"WEBVTT\n\n" + b"x" * 500)
+    services.resource_add(
+        job_id=job.pk, kind="transcript", filename="transcript.vtt", file_path=vtt
+    )
+    assert sweep(django_capture_on_commit_callbacks)["settled"] == 1
+    job.refresh_from_db()
+    assert job.stored_bytes == before + 508 == bytes_on_disk(directory(data_dir, job))
+
+
+def test_the_sweep_measures_jobs_finished_before_the_column(
+    user, data_dir, django_capture_on_commit_callbacks
+):
+    job = finished(user, Status.COMPLETED, ended_days_ago=2)
+    VideoCreationJob.objects.filter(pk=job.pk).update(stored_bytes=None)
+    assert sweep(django_capture_on_commit_callbacks)["measured"] == 1
+    job.refresh_from_db()
+    assert job.stored_bytes == bytes_on_disk(directory(data_dir, job))
+
+
+def test_measuring_asks_the_storage_api_not_the_local_disk(settings, user):
+    """A storage with no local paths at all (as a bucket has none) is measured the same."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    }
+    job = make_job(user, status=Status.COMPLETED)
+    job.video_url = storage.relative_output(job.pk)
+    job.save()
+    default_storage.save(job.video_url, ContentFile(b"x" * 1000))
+    poster = storage.relative_resource(job.pk, "image", "poster.jpg")
+    default_storage.save(poster, ContentFile(b"y" * 24))
+    services.resource_add(job_id=job.pk, kind="image", filename="poster.jpg", file_path=poster)
+    # A resource whose file is gone counts nothing; so does the missing metadata.json.
+    services.resource_add(
+        job_id=job.pk,
+        kind="audio",
+        filename="audio.m4a",
+        file_path=storage.relative_resource(job.pk, "audio", "audio.m4a"),
+    )
+    assert services.job_measure_files(job.pk) == 1024
+    job.refresh_from_db()
+    assert job.stored_bytes == 1024
+
+
+@pytest.fixture
+def stored(user, other_user):
+    """Two people's finished jobs with files: ana 2 jobs, bo 1, all measured."""
+    jobs = {
+        "ana": [
+            finished(user, Status.COMPLETED, ended_days_ago=1),
+            finished(user, Status.FAILED, ended_days_ago=400),  # long before any period
+        ],
+        "bo": [finished(other_user, Status.COMPLETED, ended_days_ago=1)],
+    }
+    storage.store_bytes(storage.relative_output(jobs["bo"][0].pk), b"z" * 3 * 1024 * 1024)
+    services.job_measure_files(jobs["bo"][0].pk)
+    make_job(user, status=Status.PROCESSING, stage=Stage.GENERATING)  # not measured yet
+    return {
+        name: sum(VideoCreationJob.objects.get(pk=j.pk).stored_bytes for j in owned)
+        for name, owned in jobs.items()
+    }
+
+
+def test_usage_page_shows_my_space_humanized(logged_in, stored):
+    response = logged_in.get(reverse("jobs:usage"))
+    space = response.context["space"]
+    assert (space["bytes"], space["jobs"], space["unmeasured"]) == (stored["ana"], 2, 1)
+    assert [row["owner__username"] for row in space["people"]] == ["ana"]
+    page = response.content.decode()
+    assert f"<dd>{filesizeformat(stored['ana'])}</dd>" in page
+    assert "1 job still running or not yet measured is left out" in page
+
+
+def test_team_usage_shows_space_by_person_largest_first(client, manager, stored):
+    client.force_login(manager)
+    response = client.get(reverse("jobs:usage"), {"scope": "team"})
+    space = response.context["space"]
+    assert space["bytes"] == stored["ana"] + stored["bo"]
+    assert [(r["owner__username"], r["bytes"]) for r in space["people"]] == [
+        ("bo", stored["bo"]),
+        ("ana", stored["ana"]),
+    ]
+    page = response.content.decode()
+    assert "<td>bo</td><td>1</td><td>3.0\xa0MB</td>" in page
+    assert f"<dd>{filesizeformat(stored['ana'] + stored['bo'])}</dd>" in page
+
+
+def test_admin_job_list_shows_each_jobs_space_and_the_listed_total(admin_client, stored):
+    page = admin_client.get(reverse("admin:jobs_videocreationjob_changelist")).content.decode()
+    assert '<td class="field-stored">3.0\xa0MB</td>' in page
+    summary = page[page.index('<section class="module space-summary">') :]
+    assert f"<dd>{filesizeformat(stored['ana'] + stored['bo'])}</dd>" in summary
+    assert "<td>bo</td><td>1</td><td>3.0\xa0MB</td>" in summary
