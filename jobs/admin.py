@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
 from . import catalog, pricing, services, usage
@@ -32,6 +33,7 @@ class VideoCreationJobAdmin(admin.ModelAdmin):
         "model_column",
         "estimated_cost_usd",
         "actual_cost_usd",
+        "stored",
         "created_at",
     ]
     list_filter = ["status", "stage", "model", ("created_at", admin.DateFieldListFilter)]
@@ -60,6 +62,7 @@ class VideoCreationJobAdmin(admin.ModelAdmin):
         "model",
         "options",
         "owner",
+        "stored_bytes",
     ]
     fieldsets = [
         (None, {"fields": ["id", "owner", "prompt_id", "prompt_text"]}),
@@ -68,7 +71,10 @@ class VideoCreationJobAdmin(admin.ModelAdmin):
             {"fields": ["model", "options", "draft", "draft_version", "batch", "retry_of"]},
         ),
         ("Cost", {"fields": ["estimated_cost_usd", "actual_cost_usd", "billed_seconds"]}),
-        ("State", {"fields": ["status", "stage", "progress", "error", "video_url"]}),
+        (
+            "State",
+            {"fields": ["status", "stage", "progress", "error", "video_url", "stored_bytes"]},
+        ),
         ("Provider", {"fields": ["operation_name", "metadata"]}),
         (
             "Times",
@@ -89,6 +95,11 @@ class VideoCreationJobAdmin(admin.ModelAdmin):
     def short_prompt(self, obj):
         return obj.prompt_text[:80]
 
+    @admin.display(description="Stored", ordering="stored_bytes")
+    def stored(self, obj):
+        """The bytes its files take in storage; empty until the sweep has measured them."""
+        return None if obj.stored_bytes is None else filesizeformat(obj.stored_bytes)
+
     @admin.display(description="Model", ordering="model")
     def model_column(self, obj):
         """The model, and the catalog's warning when it retires within 30 days."""
@@ -108,11 +119,13 @@ class VideoCreationJobAdmin(admin.ModelAdmin):
         return False
 
     def changelist_view(self, request, extra_context=None):
-        """Show the usage page's totals, by person and by model, for the jobs listed."""
+        """Show the usage page's totals and space, by person (and model), for the jobs listed."""
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl")
         if changelist is not None:
-            response.context_data["usage"] = usage.totals(changelist.queryset.order_by())
+            jobs = changelist.queryset.order_by()
+            response.context_data["usage"] = usage.totals(jobs)
+            response.context_data["space"] = usage.space(jobs)
         return response
 
     def has_delete_permission(self, request, obj=None):

@@ -222,6 +222,9 @@ class VideoCreationJob(models.Model):
     # (metadata.json written, no temporary file left); every terminal write clears it,
     # so whatever a kill interrupts after that write, the next sweep finishes or cleans.
     files_settled_at = models.DateTimeField(null=True, blank=True)
+    # What the job's files take in storage (its output, resources and metadata.json),
+    # measured through the storage API once they are written; empty until then.
+    stored_bytes = models.BigIntegerField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     # When a person cancelled it. The seed knows a cancel only as a failed job with the
     # error "Cancelled by user"; the studio sets both, and asks this column.
@@ -262,6 +265,12 @@ class VideoCreationJob(models.Model):
                 fields=["status"],
                 condition=models.Q(files_settled_at__isnull=True),
                 name="jobs_files_unsettled_idx",
+            ),
+            # The sweep's list of finished jobs whose files it has not measured yet.
+            models.Index(
+                fields=["status"],
+                condition=models.Q(stored_bytes__isnull=True),
+                name="jobs_files_unmeasured_idx",
             ),
         ]
         constraints = [

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
 from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.db.models import Case, Count, DecimalField, Exists, OuterRef, Q, Sum, Value, When
@@ -19,7 +20,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from . import catalog, limits, pricing, storage
+from . import catalog, limits, pricing, retention, storage
 from . import options as job_options
 from .models import Batch, VideoCreationJob, VideoResource
 from .veo.base import Task
@@ -216,14 +217,24 @@ class _StoredFrame:
         self.data, self.extension = data, extension
 
 
-def job_delete(*, job) -> None:
-    """Remove a finished job's rows (resources cascade) and, after commit, its files."""
+def job_delete(*, job, keep=None) -> None:
+    """Remove a finished job's rows (resources cascade) and, after commit, its files.
+
+    `keep` (a Q) refuses the delete if the job matches it when the delete runs, not only
+    when the caller read it: the retention sweep passes retention.protected().
+    """
     if not job.is_finished:
         raise JobStateError("This job is still running; cancel it before deleting it.")
     with transaction.atomic():
-        deleted, _ = VideoCreationJob.objects.filter(
+        jobs = VideoCreationJob.objects.filter(
             pk=job.pk, status__in=[Status.COMPLETED, Status.FAILED]
-        ).delete()
+        )
+        if keep is not None:
+            # Locked first (PostgreSQL): a job being made from this one holds a key-share
+            # lock on it until it commits, so the check below sees the new child.
+            list(jobs.select_for_update().values_list("pk", flat=True))
+            jobs = jobs.exclude(keep)
+        deleted, _ = jobs.delete()
         if not deleted:
             raise JobStateError("This job changed while you were deleting it; try again.")
         transaction.on_commit(partial(_delete_files, job.pk))
@@ -626,6 +637,42 @@ def _write_metadata_file(job_id):
             "resources": resources,
         },
     )
+    try:
+        _measure(job, [r["filePath"] for r in resources])
+    except Exception:  # the storage's own errors too (a bucket's): the sweep measures again
+        logger.warning("Could not measure the files of job %s", job_id, exc_info=True)
+
+
+def job_measure_files(job_id) -> int | None:
+    """Store how many bytes the job's files take in storage, and return it (None: no job).
+
+    Its stored names (the output video, each resource, metadata.json) are asked of the
+    storage API, never of the local disk, so the figure holds for a bucket too.
+    """
+    job = VideoCreationJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return None
+    return _measure(job, job.resources.values_list("file_path", flat=True))
+
+
+def _measure(job, paths) -> int:
+    own = f"{storage.relative_job_dir(job.pk)}/"
+    names = {job.video_url, *paths, own + storage.METADATA_NAME}
+    # Only names in the job's own directory: a seed row's video_url may be a URL.
+    total = sum(_stored_size(name) for name in names if name and name.startswith(own))
+    VideoCreationJob.objects.filter(pk=job.pk).update(stored_bytes=total)
+    return total
+
+
+def _stored_size(name) -> int:
+    """Return the bytes stored under name, 0 when nothing is."""
+    try:
+        return default_storage.size(name)
+    except Exception:
+        # Backends differ in what a missing name raises; only then is it asked again.
+        if not default_storage.exists(name):
+            return 0
+        raise
 
 
 # --- Batches ------------------------------------------------------------------------------
@@ -790,8 +837,11 @@ def jobs_recover() -> dict:
        never resubmits a job whose submit may have gone out.
     3. Queue waiting jobs that fit under the in-flight cap (covers lost enqueues).
     4. Delete job directories that no job owns (a failed delete, a crash mid-create).
-    5. Settle finished jobs' directories (jobs_settle_files).
-    6. Enqueue webhook attempts that are due, should no ticker be running to do it.
+    5. Settle finished jobs' directories (jobs_settle_files) and measure them, and
+       measure settled jobs never measured (jobs_measure_files).
+    6. Delete the finished jobs the retention policy lets go (jobs_delete_expired), a
+       chunk a sweep.
+    7. Enqueue webhook attempts that are due, should no ticker be running to do it.
     """
     now = timezone.now()
     deadline = now - timedelta(minutes=settings.VEO_JOB_DEADLINE_MINUTES)
@@ -828,8 +878,10 @@ def jobs_recover() -> dict:
             older_than=timedelta(hours=1),
         )
         settled = jobs_settle_files()
+        measured = jobs_measure_files()
+        deleted = jobs_delete_expired()
     except storage.StorageUnavailable:  # logged; the next sweep tries again
-        orphans = settled = 0
+        orphans = settled = measured = deleted = 0
     # This machine's files on their way to a bucket, left by a killed process.
     storage.remove_old_scratch(older_than=timedelta(seconds=settings.Q_TASK_TIMEOUT))
     webhooks_due = webhooks.deliveries_enqueue_due()
@@ -839,6 +891,8 @@ def jobs_recover() -> dict:
         "queued": queued,
         "orphans": orphans,
         "settled": settled,
+        "measured": measured,
+        "deleted": deleted,
         "webhooks": webhooks_due,
     }
 
@@ -866,10 +920,78 @@ def jobs_settle_files(*, older_than=None) -> int:
         if written is None or written < updated_at.timestamp():
             job_write_metadata_file(job_id)  # missing, or older than the row's last change
         if storage.remove_temp_files(job_id, older_than=older_than) == 0:
+            # Measured again here: a kill may have left files that no metadata write saw.
+            try:
+                job_measure_files(job_id)
+            except Exception:
+                logger.exception(
+                    "Could not measure the files of job %s; the next sweep will", job_id
+                )
+                continue
             settled += VideoCreationJob.objects.filter(
                 pk=job_id, files_settled_at__isnull=True
             ).update(files_settled_at=timezone.now())
     return settled
+
+
+MEASURE_PER_SWEEP = 200
+
+
+def jobs_measure_files(*, limit=MEASURE_PER_SWEEP) -> int:
+    """Measure settled jobs that have no stored_bytes yet (finished before the column).
+
+    Return how many were measured; a failure is logged and tried again next sweep.
+    """
+    unmeasured = VideoCreationJob.objects.filter(
+        status__in=[Status.COMPLETED, Status.FAILED],
+        stored_bytes__isnull=True,
+        files_settled_at__isnull=False,
+    ).values_list("pk", flat=True)[:limit]
+    measured = 0
+    for job_id in list(unmeasured):
+        try:
+            measured += job_measure_files(job_id) is not None
+        except Exception:
+            logger.exception("Could not measure the files of job %s; the next sweep will", job_id)
+    return measured
+
+
+RETENTION_PER_SWEEP = 100
+
+
+def jobs_delete_expired(*, limit=RETENTION_PER_SWEEP) -> int:
+    """Delete up to limit jobs, oldest first, that the retention policy lets go.
+
+    See jobs.retention: which jobs are due, and which are always kept (checked again as
+    each is deleted). Each goes through job_delete, files and all, and is logged.
+    """
+    deleted = {Status.FAILED: 0, Status.COMPLETED: 0}
+    for job in retention.expired().select_related("owner")[:limit]:
+        try:
+            job_delete(job=job, keep=retention.protected())
+        except JobStateError:
+            continue  # changed since it was read (a new extension of it): kept for now
+        deleted[job.status] += 1
+        logger.info(
+            "Retention deleted %s job %s of %s, created %s, finished %s",
+            job.status,
+            job.pk,
+            job.owner.get_username() if job.owner else "a removed user",
+            job.created_at.isoformat(),
+            job.completed_at.isoformat() if job.completed_at else "never",
+        )
+    total = sum(deleted.values())
+    if total:
+        logger.info(
+            "Retention deleted %d job(s): %d failed (RETENTION_FAILED_DAYS=%s), "
+            "%d completed (RETENTION_UNREVIEWED_DAYS=%s)",
+            total,
+            deleted[Status.FAILED],
+            settings.RETENTION_FAILED_DAYS,
+            deleted[Status.COMPLETED],
+            settings.RETENTION_UNREVIEWED_DAYS,
+        )
+    return total
 
 
 def ensure_first_user(*, username, email, password):

@@ -1,4 +1,4 @@
-"""Spend and seconds of video over a period, by day, person and model."""
+"""Spend and seconds of video over a period, by day, person and model; space stored now."""
 
 import math
 from dataclasses import dataclass
@@ -93,6 +93,30 @@ def totals(jobs) -> dict:
     )
     models = list(jobs.values("model").annotate(**_figures()).order_by("-spend", "model"))
     return {"totals": jobs.aggregate(**_figures()), "people": people, "models": models}
+
+
+def space(jobs) -> dict:
+    """Return the bytes a queryset of jobs keeps in storage now, in all and by person.
+
+    Whatever the period: space is what is stored today. `unmeasured` counts the jobs not
+    in the figure yet (running, or finished and waiting for the sweep to measure them).
+    """
+    measured = Q(stored_bytes__isnull=False)
+    rows = list(  # one query: the totals are the people's sums
+        jobs.values("owner__username")
+        .annotate(
+            bytes=Coalesce(Sum("stored_bytes"), 0),
+            jobs=Count("pk", filter=measured),
+            unmeasured=Count("pk", filter=~measured),
+        )
+        .order_by("-bytes", "owner__username")
+    )
+    return {
+        "bytes": sum(row["bytes"] for row in rows),
+        "jobs": sum(row["jobs"] for row in rows),
+        "unmeasured": sum(row["unmeasured"] for row in rows),
+        "people": [row for row in rows if row["jobs"]],
+    }
 
 
 def ticks(peak, *, whole=False, count=4):

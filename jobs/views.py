@@ -547,11 +547,13 @@ def usage_page(request):
     figures = usage.report(period, user=None if scope == "team" else request.user)
     if request.GET.get("format") == "csv":
         return _usage_csv(period, scope, figures)
+    jobs = VideoCreationJob.objects.all()
     context = {
         "form": form,
         "period": period,
         "scope": scope,
         "figures": figures,
+        "space": usage.space(jobs if scope == "team" else jobs.filter(owner=request.user)),
         "chart": usage.chart(figures["days"]),
         "csv_query": request.GET.urlencode(),
     }

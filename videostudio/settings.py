@@ -347,6 +347,15 @@ VEO_LEASE_GRACE_SECONDS = env_float("VEO_LEASE_GRACE_SECONDS", 30.0, minimum=0.0
 # for English keeps a 4,000-character prompt safely inside the limit.
 VEO_PROMPT_MAX_CHARS = env_int("VEO_PROMPT_MAX_CHARS", 4000, minimum=1)
 
+# --- Retention ----------------------------------------------------------------------------
+
+# Days after which the recovery sweep deletes a finished job and its files; 0 keeps them
+# forever. What is never deleted (running jobs, a chain's sources, ...) is one predicate,
+# jobs.retention.protected. Failed jobs include cancelled ones; completed takes go only
+# when RETENTION_UNREVIEWED_DAYS is set.
+RETENTION_FAILED_DAYS = env_int("RETENTION_FAILED_DAYS", 30, minimum=0)
+RETENTION_UNREVIEWED_DAYS = env_int("RETENTION_UNREVIEWED_DAYS", 0, minimum=0)
+
 # --- Files, auth, i18n ------------------------------------------------------------------
 
 MEDIA_ROOT = DATA_DIR
