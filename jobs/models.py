@@ -483,7 +483,11 @@ class IdempotencyKey(models.Model):
         return self.key
 
 
-# The webhooks' models and the clusters' heartbeat live in their own rooms (jobs/webhooks/,
-# jobs/health/) and belong to this app.
-from .health.models import ClusterHeartbeat  # noqa: E402, F401
+# The webhooks' models, the clusters' heartbeat and the metrics' tallies live in their own
+# rooms (jobs/webhooks/, jobs/health/) and belong to this app.
+from .health.models import (  # noqa: E402, F401
+    ClusterHeartbeat,
+    LatencyTally,
+    ProviderErrorTally,
+)
 from .webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

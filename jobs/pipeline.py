@@ -22,6 +22,7 @@ from django_q.models import Schedule
 from django_q.tasks import async_task, schedule
 
 from . import catalog, pricing, services, storage, transcripts
+from .health import metrics
 from .media import NotAVideo, extract_audio, probe, sha256, write_poster
 from .models import VideoCreationJob, VideoResource
 from .veo.base import (
@@ -296,9 +297,11 @@ def _submit(job, provider, lease):
         lease.renew(Stage.SUBMITTING)
         try:
             name = provider.submit(request, on_sending=mark_sending)
-        except SubmitOutcomeUnknown:
+        except SubmitOutcomeUnknown as exc:
+            metrics.record_provider_error(exc)
             raise
         except VeoError as exc:
+            metrics.record_provider_error(exc)
             if not exc.retryable:
                 raise
             # Google refused it (a 429, or a connection that never left): nothing billed,
@@ -410,7 +413,9 @@ def _backoff(attempt, error):
 def _poll(job, provider):
     """Poll once; return the samples when Veo is done, raise Later while it is not."""
     operation = poll_once(job, provider)
+    seen_at = timezone.now()
     if operation.error is not None:
+        metrics.record_provider_error("generation_failed")
         raise operation.error
     if not operation.samples:
         reasons = " ".join(operation.filtered_reasons)
@@ -435,6 +440,7 @@ def _poll(job, provider):
         attempts=0,
     ):
         raise Stopped
+    metrics.record_done_to_downloading(operation.done_at or seen_at)
     job.metadata, job.stage = metadata, Stage.DOWNLOADING
     job.attempts = job.poll_failures = 0
     return operation.samples
@@ -456,6 +462,7 @@ def poll_once(job, provider):
     try:
         operation = provider.poll(job.operation_name)
     except VeoError as exc:
+        metrics.record_provider_error(exc)
         if not exc.retryable:
             raise
         failures = job.poll_failures + 1
@@ -497,6 +504,7 @@ def _download(job, provider, lease, samples=None):
         try:
             samples = provider.poll(job.operation_name).samples
         except VeoError as exc:
+            metrics.record_provider_error(exc)
             if not exc.retryable:
                 raise
             failures = job.poll_failures + 1
@@ -517,6 +525,7 @@ def _download(job, provider, lease, samples=None):
                 renew=lambda: lease.renew(Stage.DOWNLOADING),
             )
         except VeoError as error:
+            metrics.record_provider_error(error)
             if not error.retryable:
                 raise
             attempts = job.attempts + 1
@@ -664,6 +673,7 @@ def collect_late_result(job_id):
         try:
             fetch_video(provider, operation.samples[0], relative, job_id=job.pk, renew=lambda: None)
         except VeoError as error:
+            metrics.record_provider_error(error)
             if not error.retryable:
                 raise
             raise Later(_backoff(1, error)) from None

@@ -298,6 +298,9 @@ MATRIX = {
     # /readyz says it is not ready.
     **{("healthz", method): [("", NO_ARGS, public(200))] for method in ["GET", "HEAD"]},
     **{("readyz", method): [("", NO_ARGS, public(503))] for method in ["GET", "HEAD"]},
+    # Prometheus's scrape: off (404) while METRICS_TOKEN is empty, as here; with a token,
+    # tests/test_health.py.
+    **{("metrics", method): [("", NO_ARGS, public(404))] for method in ["GET", "HEAD"]},
     ("logout", "OPTIONS"): [("", NO_ARGS, page(200))],
     **{
         ("password_change", method): [("", NO_ARGS, page(200))]

@@ -238,6 +238,9 @@ Q_WATCHDOG_SECONDS = env_int("Q_WATCHDOG_SECONDS", Q_TASK_TIMEOUT + 60, minimum=
 # /readyz counts a cluster alive if its ticker touched its heartbeat row this recently (it
 # does every 10 s).
 READY_HEARTBEAT_SECONDS = env_int("READY_HEARTBEAT_SECONDS", 60, minimum=15)
+# The bearer token Prometheus sends for /metrics (jobs/health/metrics.py); empty switches
+# /metrics off (404).
+METRICS_TOKEN = env_secret("METRICS_TOKEN", required=False)
 Q_CLUSTER = {
     "name": "videostudio",
     "workers": Q_WORKERS,

@@ -8,9 +8,12 @@ from jobs.webhooks import inbound
 from videostudio import api
 
 urlpatterns = [
-    # Probes for load balancers and orchestrators, without login (jobs/health/views.py).
+    # Probes for load balancers and orchestrators, and metrics, without login
+    # (jobs/health/views.py).
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # Prometheus's scrape, behind METRICS_TOKEN (off, 404, while it is empty).
+    path("metrics", health.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     # Django's auth views less password reset: the studio sends no reset mail (an
     # administrator sets a forgotten password), so an unused, unthrottled mail form and

@@ -1,11 +1,15 @@
-"""/healthz and /readyz: answered without login, naming each check and nothing more.
+"""/healthz, /readyz and /metrics: answered without login, telling nothing more than asked.
 
 /healthz says the process answers (a load balancer's liveness probe). /readyz asks what a
 request needs (the database, the broker, the media storage) and whether a cluster beat
 lately (jobs would wait forever without one): 200 when all answer, 503 naming the ones that
 did not. A failure's detail goes to the log, never into the answer.
+
+/metrics answers Prometheus, in its text format, only with the bearer token METRICS_TOKEN;
+while that is empty it is not there at all (404).
 """
 
+import hmac
 import logging
 from datetime import timedelta
 
@@ -13,11 +17,13 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.files.storage import default_storage
 from django.db import connection
-from django.http import JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from . import metrics as figures
 from .models import ClusterHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -80,3 +86,23 @@ def readyz(request):
     return JsonResponse(
         {"status": "ok" if ready else "failing", "checks": checks}, status=200 if ready else 503
     )
+
+
+@login_not_required
+@never_cache
+@require_safe
+def metrics(request):
+    token = settings.METRICS_TOKEN
+    if not token:
+        raise Http404("Metrics are switched off (METRICS_TOKEN is empty).")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # Bytes, so that a header with characters beyond ASCII is a wrong token, not a 500.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    ):
+        response = HttpResponse(
+            "Send Authorization: Bearer <METRICS_TOKEN>.\n", status=401, content_type="text/plain"
+        )
+        response["WWW-Authenticate"] = "Bearer"
+        return response
+    return HttpResponse(figures.exposition(), content_type=CONTENT_TYPE_LATEST)

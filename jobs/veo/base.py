@@ -9,6 +9,7 @@ or stop because a paid submit may have gone through.
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
@@ -107,6 +108,9 @@ class Operation:
     error: "VeoError | None" = None
     # The video output tokens Google counted (Interactions' usage), None when not reported.
     video_tokens: int | None = None
+    # When the provider says the generation ended (an interaction's `updated`), None when
+    # its answer does not say (predictLongRunning's operations carry no time).
+    done_at: datetime | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
 

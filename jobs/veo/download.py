@@ -189,7 +189,11 @@ def _read(response, dest, *, max_bytes):
             code=response.status_code,
         )
     if response.status_code >= 500 or response.status_code == 429:
-        raise VeoError(f"Google's file server answered {response.status_code}.", retryable=True)
+        raise VeoError(
+            f"Google's file server answered {response.status_code}.",
+            retryable=True,
+            code=response.status_code,
+        )
     if response.status_code != 200:
         raise VeoError(
             f"The video download was refused ({response.status_code}). "

@@ -16,6 +16,7 @@ import base64
 import logging
 import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import google.auth
@@ -130,14 +131,17 @@ class InteractionsProvider:
             logger.warning("No usable Google Cloud credentials: %s", exc)
             raise VeoError(
                 "No usable Google Cloud credentials: set GOOGLE_APPLICATION_CREDENTIALS to a "
-                "readable service-account JSON file (the worker's log says what is wrong)."
+                "readable service-account JSON file (the worker's log says what is wrong).",
+                status="UNAUTHENTICATED",
             ) from None
         except google.auth.exceptions.TransportError as exc:
             logger.warning("Google's token service could not be reached: %r", exc)
             raise VeoError("Could not reach Google's token service.", retryable=True) from None
         except google.auth.exceptions.RefreshError as exc:
             logger.warning("Google refused the credentials: %r", exc)
-            raise VeoError("Google refused the service account's credentials.") from None
+            raise VeoError(
+                "Google refused the service account's credentials.", status="UNAUTHENTICATED"
+            ) from None
         return self.credentials
 
     # --- Calls ------------------------------------------------------------------
@@ -496,6 +500,7 @@ def parse_interaction(data: dict, *, fallback_name="") -> Operation:
                 done=True,
                 error=VeoError(message, billed=False),
                 video_tokens=tokens,
+                done_at=timestamp(data.get("updated")),
                 raw=data,
             )
         sample = Sample(
@@ -504,7 +509,12 @@ def parse_interaction(data: dict, *, fallback_name="") -> Operation:
             mime_type=video.get("mime_type") or "video/mp4",
         )
         return Operation(
-            name=name, done=True, samples=(sample,), video_tokens=tokens, raw=without_video(data)
+            name=name,
+            done=True,
+            samples=(sample,),
+            video_tokens=tokens,
+            done_at=timestamp(data.get("updated")),
+            raw=without_video(data),
         )
     if status in FAILED:
         return Operation(
@@ -512,9 +522,25 @@ def parse_interaction(data: dict, *, fallback_name="") -> Operation:
             done=True,
             error=VeoError(failure_message(status, data), billed=False if not tokens else None),
             video_tokens=tokens,
+            done_at=timestamp(data.get("updated")),
             raw=data,
         )
     return Operation(name=name, raw=data)
+
+
+def timestamp(value) -> datetime | None:
+    """Return an ISO 8601 time of Google's ("2026-07-23T10:21:43Z") as an aware datetime.
+
+    None when it is missing or malformed, or carries no zone: a time it cannot place is
+    no time at all.
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def without_video(data):

@@ -87,7 +87,8 @@ class VertexProvider:
             logger.warning("No usable Google Cloud credentials: %s", exc)
             raise VeoError(
                 "No usable Google Cloud credentials: set GOOGLE_APPLICATION_CREDENTIALS to a "
-                "readable service-account JSON file (the worker's log says what is wrong)."
+                "readable service-account JSON file (the worker's log says what is wrong).",
+                status="UNAUTHENTICATED",
             ) from None
         except google.auth.exceptions.TransportError as exc:
             logger.warning("Google's token service could not be reached: %r", exc)
@@ -95,7 +96,8 @@ class VertexProvider:
         except google.auth.exceptions.RefreshError as exc:
             logger.warning("Google refused the credentials: %r", exc)
             raise VeoError(
-                f"Google refused the service account's credentials{_refusal_reason(exc)}"
+                f"Google refused the service account's credentials{_refusal_reason(exc)}",
+                status="UNAUTHENTICATED",
             ) from None
         return self._credentials.token
 

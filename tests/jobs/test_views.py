@@ -33,8 +33,8 @@ def test_every_studio_url_requires_login(client):
     public = ("accounts/login/", "accounts/password_reset", "accounts/reset/")
     # The API's OpenAPI document and its docs page describe it to anyone.
     public += ("api/openapi.json", "api/docs")
-    # The probes a load balancer calls (tests/test_health.py).
-    public += ("healthz", "readyz")
+    # The probes a load balancer calls, and Prometheus's scrape (tests/test_health.py).
+    public += ("healthz", "readyz", "metrics")
     routes = [r for r, _ in _all_patterns() if not r.startswith(("admin/", *public))]
     assert "jobs/changes/" in routes
     for route in routes:
