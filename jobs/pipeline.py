@@ -12,6 +12,7 @@ and the counts of failed tries stored in the database.
 """
 
 import contextlib
+import errno
 import logging
 import time
 from datetime import timedelta
@@ -61,6 +62,10 @@ DISK_TROUBLE = (
     "The studio could not write this video's files to its disk (it may be full or "
     "read-only). The details are in the worker's log."
 )
+DISK_FULL = (
+    "The studio's disk is full, so this video could not be saved; nothing half-written was "
+    "kept. Free some space, then retry the job."
+)
 
 
 def failure_sentence(error):
@@ -69,6 +74,8 @@ def failure_sentence(error):
         return f"The stored video could not be read. {error}"  # media's reasons are sentences
     if isinstance(error, storage.StorageUnavailable):
         return error.message
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DISK_FULL
     if isinstance(error, OSError):
         return DISK_TROUBLE
     return UNEXPECTED

@@ -250,3 +250,41 @@ def test_a_large_file_goes_up_in_parts_and_lands_whole(bucket, tmp_path):
     )
     assert head["ETag"].strip('"').endswith("-2")  # S3's mark of a two-part upload
     assert bucket.read("videos/big-job/output.mp4") == data
+
+
+@pytest.fixture
+def strict_s3_server():
+    """moto's S3 server checking signatures (INITIAL_NO_AUTH_ACTION_COUNT=0): no key it
+    does not know is let in."""
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as attempt:
+                if attempt.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_check_names_the_credentials_a_bucket_refuses(bucket, settings, strict_s3_server):
+    settings.S3_ENDPOINT_URL = strict_s3_server
+    settings.STORAGES = {**settings.STORAGES}
+    assert bucket_problem() == (
+        f"The bucket {bucket.name!r} refused the credentials: check AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY (or the machine's role)."
+    )

@@ -3,7 +3,9 @@
 Google's wire is faked with `responses`; the pipeline, storage and services are real.
 """
 
+import os
 import re
+import subprocess
 import time
 
 import pytest
@@ -152,6 +154,29 @@ def test_a_disk_failure_reads_as_a_sentence_and_the_detail_goes_to_the_log(
     assert job.status == Status.FAILED
     assert job.error == pipeline.DISK_TROUBLE
     assert "resources" in caplog.text  # the path is in the log, for the operator
+
+
+@pytest.fixture
+def full_disk(data_dir):
+    """Mount a 64 KiB tmpfs as the data dir: smaller than any video, as a full disk is."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(data_dir)], check=True)
+    try:
+        yield data_dir
+    finally:
+        subprocess.run(["umount", "-l", str(data_dir)], check=False)
+
+
+def test_a_disk_too_full_for_the_video_fails_the_job_with_a_sentence_and_no_half_file(
+    veo, user, full_disk, django_capture_on_commit_callbacks
+):
+    job = create_job(user, django_capture_on_commit_callbacks, prompt="A disk with no room")
+    assert job.status == Status.FAILED
+    assert job.error == pipeline.DISK_FULL
+    left = [str(p.relative_to(full_disk)) for p in full_disk.rglob("*") if p.is_file()]
+    # Only the failure's record: neither output.mp4 nor a temporary file stays behind.
+    assert left == [f"videos/{job.pk}/metadata.json"]
 
 
 # --- 22: the submit mark and the paid call, as seen from Google's side ---------------
