@@ -322,7 +322,7 @@ def test_usage_page_reads_at_a_glance(studio):
         page.get_by_role("link", name="Usage").click()
         expect(page.get_by_role("heading", name="Usage")).to_be_visible()
         # The director's one 4 s job at $0.10 a second.
-        expect(page.locator(".totals")).to_contain_text("$0.40")
+        expect(page.locator(".totals", has_text="Billed")).to_contain_text("$0.40")
         bars = page.locator("svg rect.billed")
         assert bars.count() >= 1
         assert float(bars.first.get_attribute("height")) > 0
