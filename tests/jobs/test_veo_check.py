@@ -1,5 +1,6 @@
 """`manage.py veo_check` tells which models the credentials can use, and why not."""
 
+import json
 import os
 import re
 import socket
@@ -13,11 +14,34 @@ import responses
 from django.core.management import CommandError, call_command
 
 from jobs.management.commands import studio
+from tests.conftest import LEGACY_CATALOG
 
 BASE = "https://generativelanguage.googleapis.com/v1beta"
+OLD_OMNI = "gemini-omni-1.1-flash"
 
 
-def test_lists_the_emulators_models_as_usable(veo, capsys):
+@pytest.fixture
+def catalog_file(settings, tmp_path):
+    """Write the suite's catalog override with these entries merged in, and point the settings at it."""
+
+    def write(models):
+        entries = json.loads(Path(LEGACY_CATALOG).read_text())["models"]
+        for name, entry in models.items():
+            entries[name] = {**entries.get(name, {}), **entry}
+        path = tmp_path / "catalog.json"
+        path.write_text(json.dumps({"models": entries}))
+        settings.VEO_CATALOG_FILE = str(path)
+
+    return write
+
+
+@pytest.fixture
+def old_omni_served(catalog_file):
+    """Omni 1.1 still served, whatever today's date: the built-in catalog retires it on 2026-12-03."""
+    catalog_file({OLD_OMNI: {"retired": "", "retiring": ""}})
+
+
+def test_lists_the_emulators_models_as_usable(veo, old_omni_served, capsys):
     call_command("veo_check")
     out = capsys.readouterr().out
     assert "✓ veo-3.1-fast-generate-preview" in out
@@ -75,7 +99,9 @@ def test_says_plainly_when_the_key_is_wrong(gemini):
 
 
 @responses.activate
-def test_omni_is_asked_for_by_name_and_veo_through_list_models(gemini, settings, capsys):
+def test_omni_is_asked_for_by_name_and_veo_through_list_models(
+    gemini, old_omni_served, settings, capsys
+):
     settings.VEO_MODEL = "veo-3.1-fast-generate-preview"
     listed = [
         {"name": f"models/{name}", "supportedGenerationMethods": ["predictLongRunning"]}
@@ -95,6 +121,14 @@ def test_omni_is_asked_for_by_name_and_veo_through_list_models(gemini, settings,
     assert "✓ veo-3.1-fast-generate-preview" in out
     assert "✗ veo-3.1-generate-preview" in out
     assert "gemini-omni-1.1-flash: not offered" in out
+
+
+def test_a_model_past_its_retiring_day_gets_no_line(veo, catalog_file, capsys):
+    catalog_file({OLD_OMNI: {"retired": "", "retiring": "2026-01-01"}})
+    call_command("veo_check")
+    out = capsys.readouterr().out
+    assert OLD_OMNI not in out
+    assert re.search(r"Ready: \d of 4 models usable\.", out)
 
 
 # --- VEO_MODEL at start-up -------------------------------------------------------------
