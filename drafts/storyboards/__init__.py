@@ -1,0 +1,1 @@
+"""Storyboards: shots in order, their takes, and the cut assembled from the picked ones."""
