@@ -27,7 +27,7 @@ pytestmark = pytest.mark.studio
 
 
 def test_every_benchmark_has_a_smoke_run():
-    assert BENCHMARKS == ["download", "pages", "pipeline", "poll", "startup", "ticks"]
+    assert BENCHMARKS == ["cut", "download", "pages", "pipeline", "poll", "startup", "ticks"]
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
