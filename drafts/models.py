@@ -109,3 +109,14 @@ class DraftVersion(models.Model):
 
     def prompt(self, prompt_id):
         return next((p for p in self.prompts if p["id"] == prompt_id), None)
+
+
+# Storyboards are a room of their own (drafts/storyboards/), in this app's migrations.
+from .storyboards.models import (  # noqa: E402, F401
+    Cut,
+    CutSegment,
+    Shot,
+    Storyboard,
+    StoryboardVersion,
+    Take,
+)

@@ -28,7 +28,8 @@ def protected() -> Q:
     - a source: the parent of another job (its video is what an extend, edit or upscale
       starts from), however far down the chain;
     - a failed job whose retry still exists (the retry's lineage points at it);
-    - any job of a batch that has not finished, so its counts and ZIP stay whole.
+    - any job of a batch that has not finished, so its counts and ZIP stay whole;
+    - a storyboard's picked take, and a segment of a stored cut (a cut's sources).
     """
     jobs = VideoCreationJob.objects
     return (
@@ -37,6 +38,8 @@ def protected() -> Q:
         | Q(Exists(jobs.filter(parent=OuterRef("pk"))))
         | Q(Exists(jobs.filter(retry_of=OuterRef("pk"))))
         | Q(Exists(jobs.active().filter(batch=OuterRef("batch"))))
+        | Q(take__picked_for__isnull=False)
+        | Q(cut_segments__isnull=False)
     )
 
 

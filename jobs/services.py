@@ -20,7 +20,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from . import catalog, limits, pricing, retention, storage
+from . import catalog, limits, pricing, retention, signals, storage
 from . import options as job_options
 from .models import Batch, VideoCreationJob, VideoResource
 from .veo.base import Task
@@ -784,12 +784,25 @@ def batch_notify_if_finished(batch_id) -> bool:
 
 
 def _job_ended(job_id):
-    """Queue the next waiting job, notify the job's batch and fire the webhooks."""
+    """Queue the next waiting job, notify the job's batch, fire the webhooks and the signal."""
     enqueue_waiting()
     webhooks.job_ended(job_id)
+    transaction.on_commit(partial(_send_job_ended, job_id))
     batch_id = VideoCreationJob.objects.filter(pk=job_id).values_list("batch_id", flat=True).first()
     if batch_id:
         transaction.on_commit(partial(batch_notify_if_finished, batch_id))
+
+
+def _send_job_ended(job_id):
+    """Tell listeners a job ended; a listener's failure is logged, never the job's."""
+    for receiver, error in signals.job_ended.send_robust(VideoCreationJob, job_id=job_id):
+        if error is not None:
+            logger.error(
+                "A listener of job_ended (%s) failed for job %s",
+                receiver,
+                job_id,
+                exc_info=(type(error), error, error.__traceback__),
+            )
 
 
 # --- Recovery ---------------------------------------------------------------------------

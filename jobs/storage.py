@@ -328,6 +328,13 @@ def relative_job_dir(job_id) -> str:
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
+def relative_storyboard_file(storyboard_id, path) -> str:
+    """Return a storyboard's stored file (a shot's image, a cut), refusing an id that is not a name."""
+    if not JOB_ID.match(str(storyboard_id)):
+        raise SuspiciousFileOperation(f"Not a storyboard id: {storyboard_id!r}")
+    return f"storyboards/{storyboard_id}/{path}"
+
+
 def relative_output(job_id) -> str:
     return f"{relative_job_dir(job_id)}/{OUTPUT_NAME}"
 
@@ -482,6 +489,12 @@ def delete_job_files(job_id) -> None:
     """Delete every file of the job; files already gone are fine, any other failure raises."""
     with _storage_errors():
         default_storage.delete_prefix(relative_job_dir(job_id))
+
+
+def delete_storyboard_files(storyboard_id) -> None:
+    """Delete every file of the storyboard (shot images, cuts); missing files are fine."""
+    with _storage_errors():
+        default_storage.delete_prefix(relative_storyboard_file(storyboard_id, "").rstrip("/"))
 
 
 def delete_orphan_dirs(*, known, older_than) -> int:

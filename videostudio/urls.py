@@ -31,6 +31,7 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("drafts/", include("drafts.urls")),
+    path("storyboards/", include("drafts.storyboards.urls")),
     path("", include("jobs.urls")),
     # --- JSON API (videostudio.api): /api/video-creation/..., /api/openapi.json, /api/docs
     *api.urls(),

@@ -19,6 +19,8 @@ class Event(models.TextChoices):
     JOB_FAILED = "job.failed", "A job failed or was cancelled"
     BATCH_FINISHED = "batch.finished", "A batch finished (its last job ended)"
     BUDGET_THRESHOLD = "budget.threshold", "Spending reached 80 % or 100 % of a budget"
+    TAKE_COMPLETED = "take.completed", "A storyboard shot's take completed"
+    STORYBOARD_CUT_READY = "storyboard.cut_ready", "A storyboard's cut was assembled"
 
 
 def new_endpoint_id():
