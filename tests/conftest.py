@@ -220,11 +220,18 @@ def staff_user(db):
 
 @pytest.fixture
 def manager(db):
-    """Staff with the permissions to see everyone's jobs and drafts and change the drafts."""
+    """Staff with the permissions to see everyone's jobs, drafts and storyboards and change
+    the drafts and storyboards."""
     from django.contrib.auth.models import Permission
 
     person = make_user("di", is_staff=True)
-    codenames = ["view_all_jobs", "view_draft", "change_draft"]
+    codenames = [
+        "view_all_jobs",
+        "view_draft",
+        "change_draft",
+        "view_storyboard",
+        "change_storyboard",
+    ]
     person.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     return person
 

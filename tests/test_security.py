@@ -109,7 +109,13 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
         retry_until=now,
     )
     WebhookAttempt.objects.create(delivery=delivery, number=1, error="The receiver answered 500.")
+    boards = {
+        kind: _storyboard(user, done if kind == "private" else None, mp4_bytes, data_dir, kind)
+        for kind in ("private", "shared")
+    }
     return {
+        "board_private": boards["private"],
+        "board_shared": boards["shared"],
         "done": done,
         "running": running,
         "failed": failed,
@@ -122,6 +128,44 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
         "delivery": delivery,
         "users": {"owner": user, "teammate": other_user, "staff": staff_user, "manager": manager},
     }
+
+
+def _storyboard(user, job, mp4_bytes, data_dir, visibility):
+    """A storyboard of the owner's with one shot, its picked take (a finished job) and a cut."""
+    from drafts.models import Cut, Take
+    from drafts.storyboards import services as boards
+
+    if job is None:
+        job = make_job(user, prompt_text="Shared take", status="completed", stage="done")
+        video = data_dir / "videos" / job.pk / "output.mp4"
+        video.parent.mkdir(parents=True)
+        video.write_bytes(mp4_bytes)
+        VideoCreationJob.objects.filter(pk=job.pk).update(video_url=f"videos/{job.pk}/output.mp4")
+        storage.store_bytes(
+            storage.relative_resource(job.pk, "image", "poster.jpg"), b"\xff\xd8\xffposter"
+        )
+        job.refresh_from_db()
+    board = boards.storyboard_create(
+        owner=user, name=f"Board {visibility}", model=MODEL, visibility=visibility
+    )
+    shot = boards.shot_add(storyboard=board, author=user, prompt="A shot", duration_seconds=4)
+    take = Take.objects.create(shot=shot, job=job, number=1)
+    boards.take_pick(shot=shot, take=take, author=user)
+    segments = boards.cut_segments(board)
+    cut = Cut.objects.create(
+        storyboard=board,
+        status="ready",
+        signature=boards.cut_signature(segments),
+        edit_list=segments,
+        duration_seconds=1,
+    )
+    for name, data in (("cut.mp4", mp4_bytes), ("poster.jpg", b"\xff\xd8\xffposter")):
+        storage.store_bytes(
+            storage.relative_storyboard_file(board.pk, f"cuts/{cut.pk}/{name}"), data
+        )
+    board.refresh_from_db()
+    board.the_shot, board.the_take, board.the_cut = shot, take, cut
+    return board
 
 
 def _state(data_dir):
@@ -137,6 +181,7 @@ def _state(data_dir):
         WebhookEndpoint,
         WebhookDelivery,
         WebhookAttempt,
+        *(apps.get_model("drafts", name) for name in ("Storyboard", "Shot", "Take", "Cut")),
     ]
     rows = {m.__name__: sorted(map(repr, m.objects.values_list())) for m in models}
     files = sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*"))
@@ -202,6 +247,34 @@ def drafts(expect, code, *, shared):
     ]
 
 
+BOARD_PRIVATE, BOARD_SHARED = "private storyboard", "shared storyboard"
+
+
+def boards(code, *, shared, of=lambda board: []):
+    """Rows for a storyboard route: the owner's private storyboard, and the shared one.
+
+    Others do not find a private storyboard (404). A shared one is the team's to work on;
+    what only its owner may do (settings, delete) is refused them (403). `of` gives the
+    route's further arguments (a shot, a take, a cut) from the storyboard.
+    """
+    return [
+        (
+            BOARD_PRIVATE,
+            lambda w: [w["board_private"].pk, *of(w["board_private"])],
+            page(code, 404),
+        ),
+        (
+            BOARD_SHARED,
+            lambda w: [w["board_shared"].pk, *of(w["board_shared"])],
+            page(code, shared),
+        ),
+    ]
+
+
+SHOT = lambda board: [board.the_shot.pk]  # noqa: E731
+TAKE = lambda board: [board.the_take.pk]  # noqa: E731
+CUT = lambda board: [board.the_cut.pk]  # noqa: E731
+
 # (route name, method) -> [(variant, args from the world, expected status per role)]
 MATRIX = {
     ("jobs:index", "GET"): [("", NO_ARGS, page(200))],
@@ -244,6 +317,33 @@ MATRIX = {
         (PRIVATE, lambda w: [w["private"].pk, 1], page(302, 404)),
         (SHARED, lambda w: [w["shared"].pk, 1], page(302, 403)),
     ],
+    ("storyboards:list", "GET"): [("", NO_ARGS, page(200))],
+    ("storyboards:new", "GET"): [("", NO_ARGS, page(200))],
+    ("storyboards:new", "POST"): [("", NO_ARGS, page(400))],  # an empty form
+    ("storyboards:detail", "GET"): boards(200, shared=200),
+    ("storyboards:status", "GET"): boards(286, shared=286),  # nothing live: polling stops
+    ("storyboards:settings", "POST"): boards(302, shared=403),
+    ("storyboards:delete", "POST"): boards(302, shared=403),
+    ("storyboards:versions", "GET"): boards(200, shared=200),
+    ("storyboards:restore", "POST"): boards(302, shared=302, of=lambda board: [1]),
+    # Without confirm=yes a POST only shows the plan again.
+    **{("storyboards:generate", m): boards(200, shared=200) for m in ("GET", "POST")},
+    ("storyboards:shot-add", "POST"): boards(400, shared=400),  # an empty form
+    ("storyboards:shot-edit", "GET"): boards(200, shared=200, of=SHOT),
+    ("storyboards:shot-edit", "POST"): boards(400, shared=400, of=SHOT),
+    ("storyboards:shot-delete", "POST"): boards(302, shared=302, of=SHOT),
+    ("storyboards:shot-move", "POST"): boards(302, shared=302, of=SHOT),
+    ("storyboards:take-new", "POST"): boards(302, shared=302, of=SHOT),
+    ("storyboards:pick", "POST"): boards(302, shared=302, of=SHOT),
+    ("storyboards:trim", "POST"): boards(302, shared=302, of=SHOT),
+    ("storyboards:compare", "GET"): boards(400, shared=400, of=SHOT),  # no takes chosen
+    ("storyboards:take-video", "GET"): boards(200, shared=200, of=TAKE),
+    ("storyboards:take-poster", "GET"): boards(200, shared=200, of=TAKE),
+    ("storyboards:cut-new", "POST"): boards(302, shared=302),
+    ("storyboards:cut", "GET"): boards(200, shared=200, of=CUT),
+    ("storyboards:cut-video", "GET"): boards(200, shared=200, of=CUT),
+    ("storyboards:cut-poster", "GET"): boards(200, shared=200, of=CUT),
+    ("storyboards:cut-edit-list", "GET"): boards(200, shared=200, of=CUT),
     ("api:jobs", "GET"): [("", NO_ARGS, api(200))],
     ("api:jobs", "POST"): [("", NO_ARGS, api(400))],  # an empty body
     ("api:job", "GET"): [("", pk_of("done"), api(200, 404))],

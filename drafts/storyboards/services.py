@@ -869,12 +869,19 @@ def latest_cut(storyboard):
 
 
 def cut_request(*, storyboard, user) -> Cut:
-    """Queue an assembly of the picked takes; one already under way is returned instead."""
+    """Queue an assembly of the picked takes.
+
+    One already under way is returned instead, and so is the ready cut when no pick or
+    trim changed since it was made.
+    """
     segments = cut_segments(storyboard)
     signature = cut_signature(segments)
     running = storyboard.cuts.filter(status__in=[Cut.Status.QUEUED, Cut.Status.ASSEMBLING]).first()
     if running is not None:
         return running
+    ready, _newest = latest_cut(storyboard)
+    if ready is not None and ready.signature == signature:
+        return ready  # nothing changed since: the cut that plays is this one
     try:
         with transaction.atomic():
             cut = Cut.objects.create(
