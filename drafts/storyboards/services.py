@@ -1058,6 +1058,11 @@ def cut_data(cut) -> dict:
     }
 
 
+def cuts_fail(*, cuts, message) -> int:
+    """Fail the given cuts that are still queued or assembling (the admin's action)."""
+    return sum(_cut_fail(cut.pk, message) for cut in cuts)
+
+
 def cuts_recover(*, now=None) -> int:
     """Take back assemblies a dead worker left: queue them again once, then fail them."""
     now = now or timezone.now()
