@@ -154,3 +154,26 @@ def take_id(page, shot_index, number):
     """Return the id of take `number` of the shot at shot_index, from its row."""
     rows = page.locator(".shot").nth(shot_index).locator("tr.take")
     return rows.nth(number - 1).get_attribute("id").removeprefix("take-")
+
+
+def test_shots_reorder_by_dragging_and_by_the_arrow_buttons(studio):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = log_in(browser, studio, USERNAME, PASSWORD)
+        page.goto(studio.url + "/storyboards/new/")
+        page.get_by_label("Name").fill("Reordered")
+        page.get_by_role("button", name="Create storyboard").click()
+        for prompt in ("One", "Two", "Three"):
+            add_shot(page, prompt)
+        prompts = page.locator(".shot .prompt")
+        expect(prompts).to_have_text(["One", "Two", "Three"])
+
+        page.locator(".shot").nth(2).drag_to(page.locator(".shot").nth(0))
+        expect(prompts).to_have_text(["Three", "One", "Two"])
+        page.get_by_role("button", name="Move shot 3 earlier").click()
+        expect(prompts).to_have_text(["Three", "Two", "One"])
+        page.reload()
+        expect(prompts).to_have_text(["Three", "Two", "One"])
+        browser.close()
