@@ -12,7 +12,16 @@ import sqlite3
 import av
 import pytest
 
-from tests.test_studio import PASSWORD, USERNAME, Studio, launch_chromium, log_in, studio_shell
+from tests.test_studio import (
+    AXE,
+    PASSWORD,
+    USERNAME,
+    Studio,
+    accessibility_problems,
+    launch_chromium,
+    log_in,
+    studio_shell,
+)
 
 pytestmark = [pytest.mark.studio, pytest.mark.browser]
 
@@ -46,14 +55,29 @@ def test_two_teammates_build_a_storyboard_pick_takes_and_play_the_cut(studio):
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
 
-        # The director builds the storyboard and shares it with the team.
-        ana = log_in(browser, studio, USERNAME, PASSWORD)
+        # The director builds the storyboard and shares it with the team; each page she
+        # sees is checked with axe (no serious or critical violations).
+        found = {}
+
+        def check(page, name):
+            found[name] = accessibility_problems(page)
+
+        context = browser.new_context()
+        context.add_init_script(path=AXE)  # before the page's own scripts, beside its CSP
+        ana = context.new_page()
+        ana.goto(studio.url + "/accounts/login/")
+        ana.get_by_label("Username").fill(USERNAME)
+        ana.get_by_label("Password").fill(PASSWORD)
+        ana.get_by_role("button", name="Log in").click()
         ana.get_by_role("link", name="Storyboards").click()
+        check(ana, "storyboards")
         ana.get_by_role("link", name="New storyboard").click()
+        check(ana, "new storyboard")
         ana.get_by_label("Name").fill("Lighthouse")
         ana.get_by_label("Who can see it").select_option("shared")
         ana.get_by_role("button", name="Create storyboard").click()
         expect(ana.get_by_role("heading", name="Lighthouse")).to_be_visible()
+        check(ana, "empty storyboard")
         add_shot(ana, "A lighthouse at dusk, waves below")
         add_shot(ana, "The lamp starts to turn", task="continue_frame")
         add_shot(ana, "Gulls circle the tower")
@@ -62,6 +86,7 @@ def test_two_teammates_build_a_storyboard_pick_takes_and_play_the_cut(studio):
         expect(shots.nth(1)).to_contain_text("Continue from the previous shot's last frame")
         board_url = ana.url.split("#")[0]
         shots.nth(0).get_by_role("button", name="Generate").click()
+        check(ana, "storyboard, a take running")
 
         # A teammate opens the shared storyboard and adds a second take of shot 1.
         bo = log_in(browser, studio, TEAMMATE, TEAMMATE_PASSWORD)
@@ -89,6 +114,7 @@ def test_two_teammates_build_a_storyboard_pick_takes_and_play_the_cut(studio):
         ana.goto(board_url)
         ana.get_by_role("link", name="Generate all…").click()
         expect(ana.locator("#plan-summary")).to_contain_text("2 jobs")
+        check(ana, "generate all, confirm")
         ana.get_by_role("button", name="Generate 2 takes").click()
         shots = ana.locator(".shot")
         for n in (1, 2):
@@ -112,6 +138,7 @@ def test_two_teammates_build_a_storyboard_pick_takes_and_play_the_cut(studio):
             "() => document.querySelector('video#cut-player').readyState >= 1", timeout=20_000
         )
         duration = video.evaluate("v => v.duration")
+        check(ana, "storyboard with its cut")
         video.evaluate("v => { v.muted = true; return v.play(); }")
         ana.wait_for_function(
             "() => document.querySelector('video#cut-player').currentTime > 0.3", timeout=20_000
@@ -123,8 +150,21 @@ def test_two_teammates_build_a_storyboard_pick_takes_and_play_the_cut(studio):
         ana.get_by_role("link", name="Edit list").click()
         expect(ana.locator("table.edit-list tbody tr")).to_have_count(3)
         expect(ana.locator("table.edit-list")).to_contain_text("The lamp starts to turn")
+        check(ana, "cut")
+        ana.goto(board_url + "versions/")
+        check(ana, "versions")
+        ana.goto(board_url)
+        ana.locator(".shot").nth(0).get_by_role("link", name="Edit").click()
+        check(ana, "shot edit")
+        ana.goto(board_url)
+        ana.locator(".shot").nth(0).get_by_label("Compare take 1").check()
+        ana.locator(".shot").nth(0).get_by_label("Compare take 2").check()
+        ana.locator(".shot").nth(0).get_by_role("button", name="Compare selected").click()
+        check(ana, "compare")
         browser.close()
 
+    failing = {name: problems for name, problems in found.items() if problems}
+    assert not failing, json.dumps(failing, indent=2)
     assert duration == pytest.approx(11, abs=0.1)
     db = sqlite3.connect(studio.data_dir / "videostudio.sqlite3")
     board_id, cut_id, edit_list = db.execute(
