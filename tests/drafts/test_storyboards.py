@@ -332,3 +332,32 @@ def test_changing_a_trim_makes_the_cut_stale_and_the_old_one_stays_ready(board, 
     assert services.current_signature(board) != cut.signature
     ready, newest = services.latest_cut(board)
     assert ready.pk == cut.pk == newest.pk
+
+
+def test_a_shot_can_natively_extend_the_previous_picked_take(board, user, veo, run):
+    first = add(board, user, "A lighthouse")
+    take = run(services.take_generate, shot=first, user=user)
+    services.take_pick(shot=first, take=take, author=user)
+    second = add(
+        board, user, "The beam reaches the sea", task=Shot.Task.CONTINUE_EXTEND, duration_seconds=8
+    )
+
+    extension = run(services.take_generate, shot=services.ordered_shots(board)[1], user=user)
+    extension.job.refresh_from_db()
+    assert extension.shot_id == second.pk
+    assert (extension.job.task, extension.job.parent_id) == ("extend", take.job_id)
+    assert extension.job.status == Status.COMPLETED, extension.job.error
+
+
+def test_deleting_a_storyboard_keeps_its_takes_as_jobs_and_removes_its_files(
+    board, user, veo, run, django_capture_on_commit_callbacks
+):
+    shots = picked_board(board, user, run, count=1)
+    cut = run(services.cut_request, storyboard=board, user=user)
+    name = storage.relative_storyboard_file(board.pk, f"cuts/{cut.pk}/cut.mp4")
+    assert storage.exists(name)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.storyboard_delete(storyboard=board)
+    assert not storage.exists(name)
+    assert VideoCreationJob.objects.filter(pk=shots[0].picked.job_id).exists()
+    assert not Take.objects.exists() and not Cut.objects.exists()
