@@ -638,6 +638,7 @@ class RunPlan:
     waiting: list  # (shot, reason)
     later: list  # chained shots that run when the previous take completes
     cost: Decimal
+    shot_count: int = 0
 
     @property
     def count(self):
@@ -678,7 +679,7 @@ def generate_all_plan(storyboard, *, chain=False) -> RunPlan:
         (pricing.job_estimate(shot_model(s), _job_options(storyboard, s)) for s in now + later),
         Decimal(0),
     )
-    return RunPlan(now=now, waiting=waiting, later=later, cost=cost)
+    return RunPlan(now=now, waiting=waiting, later=later, cost=cost, shot_count=len(shots))
 
 
 def storyboard_generate_all(*, storyboard, user, chain=False):
@@ -689,6 +690,8 @@ def storyboard_generate_all(*, storyboard, user, chain=False):
     """
     plan = generate_all_plan(storyboard, chain=chain)
     if not plan.count:
+        if not storyboard.shots.exists():
+            raise ValidationError("The storyboard has no shots yet.")
         raise ValidationError("Every shot has a picked or running take, or waits for a pick.")
     specs = [take_spec(shot) for shot in plan.now]
     shots_by_id = {shot.pk: shot for shot in plan.now}

@@ -200,3 +200,9 @@ def test_a_stalled_assembly_is_queued_again_once_then_failed(board, user, monkey
     assert services.cuts_recover() == 0
     fresh.refresh_from_db()
     assert fresh.status == Cut.Status.ASSEMBLING
+
+
+def test_generate_all_of_a_storyboard_without_shots_says_so(logged_in, board):
+    assert "has no shots yet" in logged_in.get(url("generate", board)).content.decode()
+    response = logged_in.post(url("generate", board), {"confirm": "yes"}, follow=True)
+    assert "The storyboard has no shots yet." in messages_of(response)
