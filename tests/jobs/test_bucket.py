@@ -288,3 +288,38 @@ def test_check_names_the_credentials_a_bucket_refuses(bucket, settings, strict_s
         f"The bucket {bucket.name!r} refused the credentials: check AWS_ACCESS_KEY_ID and "
         "AWS_SECRET_ACCESS_KEY (or the machine's role)."
     )
+
+
+def test_a_storyboard_cut_is_assembled_from_the_bucket_and_stored_there(
+    veo, bucket, user, data_dir, client, django_capture_on_commit_callbacks
+):
+    from drafts.models import Cut
+    from drafts.storyboards import services as boards
+
+    board = boards.storyboard_create(owner=user, name="In the bucket", model=MODEL)
+    for prompt in ("A quay at dawn", "Boats leave"):
+        shot = boards.shot_add(storyboard=board, author=user, prompt=prompt, duration_seconds=4)
+        with django_capture_on_commit_callbacks(execute=True):
+            take = boards.take_generate(shot=shot, user=user)
+        run_due_jobs()
+        boards.take_pick(shot=shot, take=take, author=user)
+    with django_capture_on_commit_callbacks(execute=True):
+        cut = boards.cut_request(storyboard=board, user=user)
+    cut.refresh_from_db()
+    assert cut.status == Cut.Status.READY, cut.error
+
+    folder = f"storyboards/{board.pk}/cuts/{cut.pk}"
+    assert {f"{folder}/cut.mp4", f"{folder}/poster.jpg", f"{folder}/edit-list.json"} <= set(
+        bucket.names()
+    )
+    video = data_dir.parent / "cut-from-bucket.mp4"
+    video.write_bytes(bucket.read(f"{folder}/cut.mp4"))
+    assert probe(video).duration == pytest.approx(8, abs=1 / 24)
+    assert local_files(data_dir) == []
+    client.force_login(user)
+    response = client.get(f"/storyboards/{board.pk}/cuts/{cut.pk}/video/")
+    assert response.status_code == 302 and "X-Amz-Signature" in response["Location"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        boards.storyboard_delete(storyboard=board)
+    assert not [name for name in bucket.names() if name.startswith("storyboards/")]
