@@ -206,3 +206,14 @@ def test_generate_all_of_a_storyboard_without_shots_says_so(logged_in, board):
     assert "has no shots yet" in logged_in.get(url("generate", board)).content.decode()
     response = logged_in.post(url("generate", board), {"confirm": "yes"}, follow=True)
     assert "The storyboard has no shots yet." in messages_of(response)
+
+
+def test_each_take_shows_its_seed_model_cost_and_the_prompt_it_was_made_from(
+    logged_in, board, user
+):
+    shot = add(board, user, "A quay")
+    take_of(shot, user, status=Status.COMPLETED, options={"seed": 42, "duration_seconds": 4})
+    services.shot_update(shot=shot, author=user, prompt="A quay at night")
+    row = logged_in.get(url("detail", board)).content.decode().split('class="take ')[1]
+    assert "<td>42</td>" in row and f"<td>{MODEL}</td>" in row and "$0.00" in row
+    assert "Made from an earlier prompt: “A quay”" in row
