@@ -361,3 +361,44 @@ def test_deleting_a_storyboard_keeps_its_takes_as_jobs_and_removes_its_files(
     assert not storage.exists(name)
     assert VideoCreationJob.objects.filter(pk=shots[0].picked.job_id).exists()
     assert not Take.objects.exists() and not Cut.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_assembly_requests_at_the_same_moment_make_one_cut(user, monkeypatch):
+    import threading
+
+    from django.db import connection
+
+    monkeypatch.setattr(services, "async_task", lambda *args, **kwargs: None)
+    board = services.storyboard_create(owner=user, name="Race", model=MODEL)
+    shot = add(board, user, "A quay")
+    take = Take.objects.create(shot=shot, job=make_job(user, status=Status.COMPLETED), number=1)
+    services.take_pick(shot=shot, take=take, author=user)
+    # Both look before either inserts: the partial unique constraint decides.
+    looked = threading.Barrier(2, timeout=10)
+    real_latest = services.latest_cut
+
+    def latest_then_wait(storyboard):
+        found = real_latest(storyboard)
+        looked.wait()
+        return found
+
+    monkeypatch.setattr(services, "latest_cut", latest_then_wait)
+    made, errors = [], []
+
+    def request():
+        try:
+            made.append(services.cut_request(storyboard=board, user=user).pk)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert len(made) == 2 and made[0] == made[1]
+    assert Cut.objects.count() == 1
