@@ -18,7 +18,8 @@ from tests.test_studio import launch_chromium, log_in
 PLAYERS = "() => Array.from(document.querySelectorAll('video[data-compare-video]'))"
 READY = PLAYERS + ".every(v => v.readyState >= 1 && v.duration > 0)"
 ALL_PLAYING = PLAYERS + ".every(v => !v.paused && v.currentTime > 0.4)"
-ALL_PAUSED = PLAYERS + ".every(v => v.paused)"
+# Paused by the button, not stopped by reaching the end (the short take ends at 2 s).
+ALL_PAUSED = PLAYERS + ".every(v => v.paused && !v.ended)"
 TIMES = PLAYERS + ".map(v => v.currentTime)"
 
 
@@ -72,7 +73,7 @@ def test_the_players_play_pause_and_scrub_together(live_server, user, tmp_path):
 
         # One Pause stops both, and they stay where they are.
         page.get_by_role("button", name="Pause").click()
-        page.wait_for_function(ALL_PAUSED, timeout=5_000)
+        page.wait_for_function(ALL_PAUSED, timeout=1_000)
         stopped = page.evaluate(TIMES)
         page.wait_for_timeout(300)
         assert page.evaluate(TIMES) == stopped
@@ -83,15 +84,29 @@ def test_the_players_play_pause_and_scrub_together(live_server, user, tmp_path):
         page.wait_for_function(at(1.5), timeout=5_000)
         expect(page.locator("[data-compare-time]")).to_have_text("1.5 s of 3.0 s")
 
-        # Past the short take's end it waits on its last frame while the long one goes on.
+        # Scrubbed past the short take's end, it waits on its last frame, and its seek
+        # (clamped to 2 s) does not pull the long one back.
         page.get_by_label("Position").fill("2.5")
+        clamped = (
+            "() => { const [long, short] = document.querySelectorAll('video');"
+            " return !long.seeking && !short.seeking && Math.abs(long.currentTime - 2.5) < 0.05"
+            " && short.currentTime >= short.duration - 0.05; }"
+        )
+        page.wait_for_function(clamped, timeout=5_000)
+        page.wait_for_timeout(300)
+        assert page.evaluate(clamped)
+
+        # Played from 1.5 s, the short take stops at its end and the long one plays on.
+        page.get_by_label("Position").fill("1.5")
+        page.wait_for_function(at(1.5), timeout=5_000)
+        page.get_by_role("button", name="Play").click()
         page.wait_for_function(
-            PLAYERS + ".every(v => !v.seeking) && "
-            "Math.abs(document.querySelectorAll('video')[0].currentTime - 2.5) < 0.05 && "
-            "document.querySelectorAll('video')[1].currentTime >= "
-            "document.querySelectorAll('video')[1].duration - 0.05",
+            "() => { const [long, short] = document.querySelectorAll('video');"
+            " return short.ended && !long.paused && long.currentTime > 2.3; }",
             timeout=5_000,
         )
+        page.get_by_role("button", name="Pause").click()
+        page.wait_for_function("() => document.querySelectorAll('video')[0].paused", timeout=1_000)
 
         # A player's own controls lead the others: a seek on one moves both.
         page.evaluate("document.querySelectorAll('video')[1].currentTime = 0.5")

@@ -194,6 +194,7 @@ def test_another_persons_private_storyboard_is_not_found(client, other_user, boa
         ("another storyboard's", "One of the chosen takes is not a take of shot 1;"),
         ("running", "Take 3 has no video yet: only completed takes can be compared."),
         ("without a video", "Take 3 has no video yet: only completed takes can be compared."),
+        ("failed after its download", "Take 3 has no video yet:"),
     ],
 )
 def test_a_bad_choice_of_takes_is_a_400_with_a_sentence(
@@ -226,6 +227,15 @@ def test_a_bad_choice_of_takes_is_a_400_with_a_sentence(
         "without a video": lambda: [
             first.pk,
             Take.objects.create(shot=shot, job=make_job(user, status="completed"), number=3).pk,
+        ],
+        # A job that failed after the download (its poster, say) has a file but no video.
+        "failed after its download": lambda: [
+            first.pk,
+            Take.objects.create(
+                shot=shot,
+                job=make_job(user, status="failed", video_url=first.job.video_url),
+                number=3,
+            ).pk,
         ],
     }[chosen]()
 
