@@ -70,7 +70,7 @@ def test_the_poll_stops_with_286_once_nothing_on_the_board_is_live(logged_in, bo
 
 
 def test_shots_move_with_buttons_that_need_no_javascript(logged_in, board, user):
-    first, second, third = (add(board, user, p) for p in ("One", "Two", "Three"))
+    first, _second, third = (add(board, user, p) for p in ("One", "Two", "Three"))
     response = logged_in.post(url("shot-move", board, third.pk), {"direction": "up"})
     assert response.status_code == 302
     assert [s.prompt for s in services.ordered_shots(board)] == ["One", "Three", "Two"]

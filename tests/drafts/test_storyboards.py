@@ -389,7 +389,7 @@ def test_two_assembly_requests_at_the_same_moment_make_one_cut(user, monkeypatch
     def request():
         try:
             made.append(services.cut_request(storyboard=board, user=user).pk)
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:  # reported below
             errors.append(exc)
         finally:
             connection.close()
