@@ -62,10 +62,12 @@ def test_the_document_is_openapi_3_1_and_public(client):
 
 def test_the_document_has_every_route_of_the_api():
     documented = {re.sub(r"\{[^}]+\}", "x", p) for _m, p in OPERATIONS}
-    assert len(OPERATIONS) == 22
+    assert len(OPERATIONS) == 42
     assert "/api/video-creation/jobs" in documented
     assert "/api/video-creation/drafts/x/run" in documented
     assert "/api/video-creation/webhooks/x/deliveries/x/resend" in documented
+    assert "/api/video-creation/storyboards/x/shots/x/pick" in documented
+    assert "/api/video-creation/storyboards/x/cuts/x" in documented
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
@@ -79,7 +81,12 @@ def test_every_operation_declares_the_error_envelope_and_the_bearer_scheme(metho
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/video-creation/jobs", "/api/video-creation/drafts/{draft_id}/run"]
+    "path",
+    [
+        "/api/video-creation/jobs",
+        "/api/video-creation/drafts/{draft_id}/run",
+        "/api/video-creation/storyboards/{storyboard_id}/generate",
+    ],
 )
 def test_creating_operations_document_the_idempotency_key_and_their_body(path):
     operation = document()["paths"][path]["post"]
