@@ -25,7 +25,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from drafts import services as draft_services
-from drafts.models import Draft, DraftVersion
+from drafts.models import Cut, Draft, DraftVersion
+from drafts.storyboards import services as storyboard_services
 from jobs import services, storage
 from jobs.api import tokens
 from jobs.models import ApiToken, Batch, Budget, VideoCreationJob, VideoResource
@@ -109,7 +110,19 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
         retry_until=now,
     )
     WebhookAttempt.objects.create(delivery=delivery, number=1, error="The receiver answered 500.")
+    boards = {}
+    for visibility in ("private", "shared"):
+        board = storyboard_services.storyboard_create(
+            owner=user, name=f"{visibility} board", model=MODEL, visibility=visibility
+        )
+        shot = storyboard_services.shot_add(
+            storyboard=board, author=user, prompt="A lighthouse", duration_seconds=4
+        )
+        cut = Cut.objects.create(storyboard=board, signature="-", created_by=user)
+        boards.update({f"{visibility}_board": board, f"{visibility}_shot": shot})
+        boards[f"{visibility}_cut"] = cut
     return {
+        **boards,
         "done": done,
         "running": running,
         "failed": failed,
@@ -202,6 +215,30 @@ def drafts(expect, code, *, shared):
     ]
 
 
+BOARD_PRIVATE, BOARD_SHARED = "private storyboard", "shared storyboard"
+
+
+def boards(code, *, shared, args=("board",)):
+    """Rows for a storyboard API route, on the owner's private storyboard and shared one.
+
+    Others (staff and managers too, who have no storyboard permission) do not find a
+    private storyboard (404); a shared one they see and work on, and are refused (403)
+    what only its owner may do.
+    """
+
+    def of(visibility):
+        return lambda w: [w[f"{visibility}_{name}"].pk if name != "1" else 1 for name in args]
+
+    def expect(others):
+        return {"anonymous": 401, "owner": code, **dict.fromkeys(ROLES[2:], others)}
+
+    return [
+        (BOARD_PRIVATE, of("private"), expect(404)),
+        (BOARD_SHARED, of("shared"), expect(shared)),
+    ]
+
+
+SHOT = ("board", "shot")
 # (route name, method) -> [(variant, args from the world, expected status per role)]
 MATRIX = {
     ("jobs:index", "GET"): [("", NO_ARGS, page(200))],
@@ -276,6 +313,28 @@ MATRIX = {
     ("drafts_api:draft", "DELETE"): drafts(api, 200, shared=403),
     # An empty body is a 400 for those who may run the draft; others never get that far.
     ("drafts_api:run", "POST"): drafts(api, 400, shared=400),
+    # A request without a body is a 400 where the operation reads one; a take is made.
+    ("api:storyboards", "GET"): [("", NO_ARGS, api(200))],
+    ("api:storyboards", "POST"): [("", NO_ARGS, api(400))],
+    ("api:storyboard", "GET"): boards(200, shared=200),
+    ("api:storyboard", "PATCH"): boards(400, shared=403),
+    ("api:storyboard", "DELETE"): boards(200, shared=403),
+    ("api:storyboard-versions", "GET"): boards(200, shared=200),
+    ("api:storyboard-restore", "POST"): boards(200, shared=200, args=("board", "1")),
+    ("api:storyboard-shots", "POST"): boards(400, shared=400),
+    ("api:storyboard-shot", "PATCH"): boards(400, shared=400, args=SHOT),
+    ("api:storyboard-shot", "DELETE"): boards(200, shared=200, args=SHOT),
+    ("api:storyboard-shot-move", "POST"): boards(400, shared=400, args=SHOT),
+    ("api:storyboard-takes", "GET"): boards(200, shared=200, args=SHOT),
+    ("api:storyboard-takes", "POST"): boards(201, shared=201, args=SHOT),
+    ("api:storyboard-pick", "PUT"): boards(400, shared=400, args=SHOT),
+    ("api:storyboard-trim", "PUT"): boards(400, shared=400, args=SHOT),
+    ("api:storyboard-generate", "GET"): boards(200, shared=200),
+    ("api:storyboard-generate", "POST"): boards(400, shared=400),
+    ("api:storyboard-cuts", "GET"): boards(200, shared=200),
+    # The world's shots have no picked take, so there is nothing to assemble.
+    ("api:storyboard-cuts", "POST"): boards(400, shared=400),
+    ("api:storyboard-cut", "GET"): boards(200, shared=200, args=("board", "cut")),
     ("api-tokens", "GET"): [("", NO_ARGS, page(200))],
     ("api-tokens", "POST"): [("", NO_ARGS, page(200))],
     ("webhooks:endpoints", "GET"): [("", NO_ARGS, page(200))],
@@ -393,13 +452,23 @@ LISTS = {
     "api-tokens": "",
     "webhooks:endpoints": "",
     "api:webhooks": "",
+    "api:storyboards": "",
 }
 
 
 def _owners_rows(world):
     return {
         world[k].pk if k != "token" else world[k].prefix
-        for k in ("done", "running", "failed", "batch", "private", "token", "endpoint")
+        for k in (
+            "done",
+            "running",
+            "failed",
+            "batch",
+            "private",
+            "token",
+            "endpoint",
+            "private_board",
+        )
     }
 
 
