@@ -115,6 +115,12 @@ def test_the_answers_in_the_document_are_camel_case_as_sent():
     assert {"task", "parentId", "children"} <= set(schemas["JobOut"]["required"])
     assert "jobId" in schemas["JobCreatedOut"]["properties"]
     assert "canEdit" in schemas["DraftOut"]["properties"]
+    assert {"pickedTakeId", "trimIn", "trimOut", "takes"} <= set(schemas["ShotOut"]["properties"])
+    assert {"videoUrl", "durationSeconds", "streamCopy"} <= set(schemas["CutOut"]["properties"])
+    assert {"in", "out", "takeId", "costUsd"} <= set(schemas["SegmentOut"]["properties"])
+    # One name per shape: the storyboards' versions are not the drafts'.
+    assert "author" not in schemas["VersionOut"]["properties"]
+    assert "author" in schemas["StoryboardVersionOut"]["properties"]
 
 
 # --- Tokens on every operation ---------------------------------------------------------

@@ -441,7 +441,7 @@ class StoryboardDetailOut(StoryboardOut):
     can_assemble: bool = Field(description="Every shot has a completed picked take.")
 
 
-class VersionOut(CamelSchema):
+class StoryboardVersionOut(CamelSchema):
     number: int
     created_at: Timestamp
     note: str
@@ -694,7 +694,7 @@ def delete_storyboard(request, storyboard_id: str):
     "storyboards/{storyboard_id}/versions",
     url_name="storyboard-versions",
     operation_id="listStoryboardVersions",
-    response={200: ListEnvelope[VersionOut], **error_responses()},
+    response={200: ListEnvelope[StoryboardVersionOut], **error_responses()},
     summary="List a storyboard's versions, newest first",
 )
 def list_versions(request, storyboard_id: str):
@@ -702,7 +702,7 @@ def list_versions(request, storyboard_id: str):
     versions = storyboard.versions.select_related("author").order_by("-number")[:MAX_LISTED]
     return ok_list(
         [
-            VersionOut(
+            StoryboardVersionOut(
                 number=v.number,
                 created_at=v.created_at,
                 note=v.note,
@@ -818,7 +818,7 @@ def delete_shot(request, storyboard_id: str, shot_id: str):
     "storyboards/{storyboard_id}/shots/{shot_id}/move",
     url_name="storyboard-shot-move",
     operation_id="moveShot",
-    response={200: Envelope[ShotOut], **error_responses()},
+    response={200: Envelope[ShotOut], **error_responses(413)},
     summary="Move a shot to a position, shifting the shots between",
     openapi_extra=request_body(MoveIn),
 )
@@ -888,7 +888,7 @@ def generate_take(
     "storyboards/{storyboard_id}/shots/{shot_id}/pick",
     url_name="storyboard-pick",
     operation_id="pickTake",
-    response={200: Envelope[ShotOut], **error_responses()},
+    response={200: Envelope[ShotOut], **error_responses(413)},
     summary="Pick the take the cut uses (a completed one), or none",
     openapi_extra=request_body(PickIn),
 )
@@ -916,7 +916,7 @@ def pick_take(request, storyboard_id: str, shot_id: str):
     "storyboards/{storyboard_id}/shots/{shot_id}/trim",
     url_name="storyboard-trim",
     operation_id="trimShot",
-    response={200: Envelope[ShotOut], **error_responses()},
+    response={200: Envelope[ShotOut], **error_responses(413)},
     summary="Set where the picked take is cut in and out, in seconds",
     openapi_extra=request_body(TrimIn),
 )
