@@ -62,10 +62,12 @@ def test_the_document_is_openapi_3_1_and_public(client):
 
 def test_the_document_has_every_route_of_the_api():
     documented = {re.sub(r"\{[^}]+\}", "x", p) for _m, p in OPERATIONS}
-    assert len(OPERATIONS) == 22
+    assert len(OPERATIONS) == 42
     assert "/api/video-creation/jobs" in documented
     assert "/api/video-creation/drafts/x/run" in documented
     assert "/api/video-creation/webhooks/x/deliveries/x/resend" in documented
+    assert "/api/video-creation/storyboards/x/shots/x/pick" in documented
+    assert "/api/video-creation/storyboards/x/cuts/x" in documented
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
@@ -79,7 +81,12 @@ def test_every_operation_declares_the_error_envelope_and_the_bearer_scheme(metho
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/video-creation/jobs", "/api/video-creation/drafts/{draft_id}/run"]
+    "path",
+    [
+        "/api/video-creation/jobs",
+        "/api/video-creation/drafts/{draft_id}/run",
+        "/api/video-creation/storyboards/{storyboard_id}/generate",
+    ],
 )
 def test_creating_operations_document_the_idempotency_key_and_their_body(path):
     operation = document()["paths"][path]["post"]
@@ -108,6 +115,12 @@ def test_the_answers_in_the_document_are_camel_case_as_sent():
     assert {"task", "parentId", "children"} <= set(schemas["JobOut"]["required"])
     assert "jobId" in schemas["JobCreatedOut"]["properties"]
     assert "canEdit" in schemas["DraftOut"]["properties"]
+    assert {"pickedTakeId", "trimIn", "trimOut", "takes"} <= set(schemas["ShotOut"]["properties"])
+    assert {"videoUrl", "durationSeconds", "streamCopy"} <= set(schemas["CutOut"]["properties"])
+    assert {"in", "out", "takeId", "costUsd"} <= set(schemas["SegmentOut"]["properties"])
+    # One name per shape: the storyboards' versions are not the drafts'.
+    assert "author" not in schemas["VersionOut"]["properties"]
+    assert "author" in schemas["StoryboardVersionOut"]["properties"]
 
 
 # --- Tokens on every operation ---------------------------------------------------------

@@ -25,7 +25,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from drafts import services as draft_services
-from drafts.models import Draft, DraftVersion
+from drafts.models import Cut, Draft, DraftVersion
 from jobs import services, storage
 from jobs.api import tokens
 from jobs.models import ApiToken, Batch, Budget, VideoCreationJob, VideoResource
@@ -116,6 +116,16 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
     return {
         "board_private": boards["private"],
         "board_shared": boards["shared"],
+        # The API rows' names for the same things.
+        **{
+            f"{kind}_{name}": value
+            for kind, board in boards.items()
+            for name, value in (
+                ("board", board),
+                ("shot", board.the_shot),
+                ("cut", board.the_cut),
+            )
+        },
         "done": done,
         "running": running,
         "failed": failed,
@@ -132,7 +142,7 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
 
 def _storyboard(user, job, mp4_bytes, data_dir, visibility):
     """A storyboard of the owner's with one shot, its picked take (a finished job) and a cut."""
-    from drafts.models import Cut, Take
+    from drafts.models import Take
     from drafts.storyboards import services as boards
 
     if job is None:
@@ -275,6 +285,25 @@ SHOT = lambda board: [board.the_shot.pk]  # noqa: E731
 TAKE = lambda board: [board.the_take.pk]  # noqa: E731
 CUT = lambda board: [board.the_cut.pk]  # noqa: E731
 
+
+def api_boards(code, *, shared, args=("board",)):
+    """Rows for a storyboard API route, on the owner's private storyboard and shared one.
+
+    Others do not find a private storyboard (404); a shared one they see and work on, and
+    are refused (403) what only its owner may do. The manager (staff who may see and
+    change every storyboard) fares as the owner.
+    """
+
+    def of(visibility):
+        return lambda w: [w[f"{visibility}_{name}"].pk if name != "1" else 1 for name in args]
+
+    return [
+        (BOARD_PRIVATE, of("private"), api(code, 404)),
+        (BOARD_SHARED, of("shared"), api(code, shared)),
+    ]
+
+
+API_SHOT = ("board", "shot")
 # (route name, method) -> [(variant, args from the world, expected status per role)]
 MATRIX = {
     ("jobs:index", "GET"): [("", NO_ARGS, page(200))],
@@ -376,6 +405,28 @@ MATRIX = {
     ("drafts_api:draft", "DELETE"): drafts(api, 200, shared=403),
     # An empty body is a 400 for those who may run the draft; others never get that far.
     ("drafts_api:run", "POST"): drafts(api, 400, shared=400),
+    # A request without a body is a 400 where the operation reads one; a take is made.
+    ("api:storyboards", "GET"): [("", NO_ARGS, api(200))],
+    ("api:storyboards", "POST"): [("", NO_ARGS, api(400))],
+    ("api:storyboard", "GET"): api_boards(200, shared=200),
+    ("api:storyboard", "PATCH"): api_boards(400, shared=403),
+    ("api:storyboard", "DELETE"): api_boards(200, shared=403),
+    ("api:storyboard-versions", "GET"): api_boards(200, shared=200),
+    ("api:storyboard-restore", "POST"): api_boards(200, shared=200, args=("board", "1")),
+    ("api:storyboard-shots", "POST"): api_boards(400, shared=400),
+    ("api:storyboard-shot", "PATCH"): api_boards(400, shared=400, args=API_SHOT),
+    ("api:storyboard-shot", "DELETE"): api_boards(200, shared=200, args=API_SHOT),
+    ("api:storyboard-shot-move", "POST"): api_boards(400, shared=400, args=API_SHOT),
+    ("api:storyboard-takes", "GET"): api_boards(200, shared=200, args=API_SHOT),
+    ("api:storyboard-takes", "POST"): api_boards(201, shared=201, args=API_SHOT),
+    ("api:storyboard-pick", "PUT"): api_boards(400, shared=400, args=API_SHOT),
+    ("api:storyboard-trim", "PUT"): api_boards(400, shared=400, args=API_SHOT),
+    ("api:storyboard-generate", "GET"): api_boards(200, shared=200),
+    ("api:storyboard-generate", "POST"): api_boards(400, shared=400),
+    ("api:storyboard-cuts", "GET"): api_boards(200, shared=200),
+    # Nothing changed since the world's cut: it is the answer, not a new assembly.
+    ("api:storyboard-cuts", "POST"): api_boards(200, shared=200),
+    ("api:storyboard-cut", "GET"): api_boards(200, shared=200, args=("board", "cut")),
     ("api-tokens", "GET"): [("", NO_ARGS, page(200))],
     ("api-tokens", "POST"): [("", NO_ARGS, page(200))],
     ("webhooks:endpoints", "GET"): [("", NO_ARGS, page(200))],
@@ -493,13 +544,23 @@ LISTS = {
     "api-tokens": "",
     "webhooks:endpoints": "",
     "api:webhooks": "",
+    "api:storyboards": "",
 }
 
 
 def _owners_rows(world):
     return {
         world[k].pk if k != "token" else world[k].prefix
-        for k in ("done", "running", "failed", "batch", "private", "token", "endpoint")
+        for k in (
+            "done",
+            "running",
+            "failed",
+            "batch",
+            "private",
+            "token",
+            "endpoint",
+            "private_board",
+        )
     }
 
 

@@ -1,6 +1,7 @@
 """The JSON API: one django-ninja instance, its error handlers, and its URLs.
 
-    /api/video-creation/...   the operations (jobs.api's routers, drafts.api's)
+    /api/video-creation/...   the operations (jobs.api's routers, drafts.api's, drafts.
+                              storyboards.api's, jobs.webhooks.api's)
     /api/openapi.json         the OpenAPI 3.1 document, generated from the same schemas
                               that validate requests
     /api/docs                 Swagger UI, from the studio's own static files
@@ -22,6 +23,7 @@ from ninja import NinjaAPI, Router
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from drafts.api import router as drafts_router
+from drafts.storyboards.api import router as storyboards_router
 from jobs.api import batches_router, files_router, jobs_router
 from jobs.api.auth import StudioAuth
 from jobs.webhooks.api import router as webhooks_router
@@ -72,6 +74,7 @@ api.add_router(PREFIX, jobs_router)
 api.add_router(PREFIX, batches_router)
 api.add_router(PREFIX, files_router)
 api.add_router(PREFIX, drafts_router)
+api.add_router(PREFIX, storyboards_router)
 api.add_router(PREFIX, webhooks_router)
 # The fallback below must stay last.
 

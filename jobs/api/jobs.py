@@ -156,7 +156,7 @@ def _references(body, errors):
     """Return the reference images as frames; add problems to errors as referenceImages[n]."""
     images = []
     for n, image in enumerate(body.reference_images or ()):
-        frame = _read_image(image, f"referenceImages[{n}]", errors)
+        frame = read_image(image, f"referenceImages[{n}]", errors)
         if frame is not None:
             images.append(frame)
     return images
@@ -197,10 +197,11 @@ def _frame(body, name, sent, errors):
     frame_in = getattr(body, name)
     if frame_in is None:
         return None
-    return _read_image(frame_in, sent, errors)
+    return read_image(frame_in, sent, errors)
 
 
-def _read_image(frame_in, sent, errors):
+def read_image(frame_in, sent, errors):
+    """Return a frames.Frame from a FrameIn; add a problem to errors[sent] instead."""
     try:
         data = base64.b64decode(frame_in.data, validate=True)
     except (binascii.Error, ValueError):

@@ -50,10 +50,13 @@ OPTION_EXAMPLES = {
 }
 
 
-def _options_schema(name, *, doc):
-    """Return the options object: every option of jobs.options, camelCase, optional."""
+def _options_schema(name, *, doc, leave_out=()):
+    """Return the options object: every option of jobs.options (but leave_out), camelCase,
+    optional."""
     fields = {}
     for option in options.OPTIONS.values():
+        if option.name in leave_out:
+            continue
         examples = [OPTION_EXAMPLES[option.name]] if option.name in OPTION_EXAMPLES else None
         if option.kind is bool:
             annotation = StrictBool | None
@@ -76,6 +79,12 @@ JobOptionsIn = _options_schema(
 )
 RunOptionsIn = _options_schema(
     "RunOptionsIn", doc="Options for every job of a run, over each prompt's own."
+)
+# A storyboard's shape and a shot's length are set on the storyboard and the shot.
+ShotOptionsIn = _options_schema(
+    "ShotOptionsIn",
+    doc="A shot's further options; left out: the model's defaults, the storyboard's model.",
+    leave_out=("aspect_ratio", "resolution", "duration_seconds"),
 )
 
 

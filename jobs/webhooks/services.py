@@ -292,6 +292,15 @@ def slack_text(payload) -> str:
             f"Batch finished: <{data['url']}|{_slack_escape(data['label'])}> — "
             f"{data['completed']} completed, {data['failed']} failed of {data['total']}."
         )
+    if event == Event.TAKE_COMPLETED:
+        prompt = _slack_escape(data["job"]["promptText"][:80])
+        return f"Take {data['number']} completed: <{data['job']['url']}|{prompt}>"
+    if event == Event.STORYBOARD_CUT_READY:
+        shots = len(data["segments"])
+        return (
+            f"Cut ready: <{data['url']}|{shots} shot{'s' if shots != 1 else ''}, "
+            f"{data['durationSeconds'] or 0:.1f} s>"
+        )
     whose = "the team's" if data["scope"] == "team" else f"{data['user']}'s"
     return (
         f"Spending reached {data['threshold']} % of {whose} {data['period']} budget: "

@@ -566,8 +566,22 @@ def test_every_api_route_answers_an_anonymous_caller_with_a_json_401(client, use
         ("get", url("webhook-deliveries", "w")),
         ("post", url("webhook-resend", "w", "d")),
         ("get", "/api/video-creation/elsewhere"),
+        ("get", url("storyboards")),
+        ("post", url("storyboards")),
+        ("patch", url("storyboard", "s")),
+        ("get", url("storyboard-versions", "s")),
+        ("post", url("storyboard-restore", "s", 1)),
+        ("post", url("storyboard-shots", "s")),
+        ("delete", url("storyboard-shot", "s", "h")),
+        ("post", url("storyboard-shot-move", "s", "h")),
+        ("post", url("storyboard-takes", "s", "h")),
+        ("put", url("storyboard-pick", "s", "h")),
+        ("put", url("storyboard-trim", "s", "h")),
+        ("post", url("storyboard-generate", "s")),
+        ("post", url("storyboard-cuts", "s")),
+        ("get", url("storyboard-cut", "s", "c")),
     ]
-    assert len({r.name for r in _api_routes()}) == 12  # a new route needs a line in `calls`
+    assert len({r.name for r in _api_routes()}) == 25  # a new route needs a line in `calls`
     for method, path in calls:
         response = getattr(client, method)(path)
         assert_error(response, 401, "Bearer")

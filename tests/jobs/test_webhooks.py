@@ -32,7 +32,14 @@ pytestmark = pytest.mark.django_db
 MODEL = "veo-3.1-fast-generate-preview"
 URL = "https://hooks.example/studio"
 PUBLIC_IP = "93.184.215.14"
-ALL_EVENTS = ["job.completed", "job.failed", "batch.finished", "budget.threshold"]
+ALL_EVENTS = [
+    "job.completed",
+    "job.failed",
+    "batch.finished",
+    "budget.threshold",
+    "take.completed",
+    "storyboard.cut_ready",
+]
 Status = WebhookDelivery.Status
 
 
@@ -597,3 +604,27 @@ def test_the_api_lists_deliveries_and_sends_again(user, wire, django_capture_on_
     assert resent.json()["data"]["id"] == delivery.pk
     assert WebhookDelivery.objects.get().status == "delivered"
     assert len(receiver.calls) == 2
+
+
+def test_a_slack_endpoint_gets_a_line_for_a_take_and_a_cut_too(user, settings):
+    from drafts.models import Cut, Take
+    from drafts.storyboards import services as storyboards
+
+    settings.STUDIO_URL = "https://studio.example"
+    board = storyboards.storyboard_create(owner=user, name="Board", model=MODEL)
+    shot = storyboards.shot_add(
+        storyboard=board, author=user, prompt="Cats <& dogs>", duration_seconds=4
+    )
+    job = VideoCreationJob.objects.create(
+        owner=user, prompt_text=shot.prompt, model=MODEL, options=JOB_OPTIONS
+    )
+    take = Take.objects.create(shot=shot, job=job, number=2)
+    line = webhooks.slack_text({"type": "take.completed", "data": storyboards.take_data(take)})
+    assert (
+        line == f"Take 2 completed: <https://studio.example/jobs/{job.pk}/|Cats &lt;&amp; dogs&gt;>"
+    )
+    cut = Cut.objects.create(
+        storyboard=board, signature="s", edit_list=[{"shot": 1}], duration_seconds=7.5
+    )
+    line = webhooks.slack_text({"type": "storyboard.cut_ready", "data": storyboards.cut_data(cut)})
+    assert line == f"Cut ready: <https://studio.example{cut.get_absolute_url()}|1 shot, 7.5 s>"
