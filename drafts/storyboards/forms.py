@@ -34,6 +34,20 @@ class MultipleImageInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 
 
+class MultipleFileField(forms.FileField):
+    """Several files in one input (Django's documented recipe); cleaned to a list."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleImageInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if not data:
+            return super().clean(None, initial) or []
+        files = data if isinstance(data, (list, tuple)) else [data]
+        return [super(MultipleFileField, self).clean(item, initial) for item in files]
+
+
 class ShotForm(forms.Form):
     """What a shot shows and how it is made; images for a first frame or references."""
 
@@ -50,7 +64,7 @@ class ShotForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=services.MAX_NOTES_LENGTH,
     )
-    images = forms.FileField(
+    images = MultipleFileField(
         label="Images (a first frame, or references)",
         required=False,
         widget=MultipleImageInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),

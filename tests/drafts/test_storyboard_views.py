@@ -217,3 +217,115 @@ def test_each_take_shows_its_seed_model_cost_and_the_prompt_it_was_made_from(
     row = logged_in.get(url("detail", board)).content.decode().split('class="take ')[1]
     assert "<td>42</td>" in row and f"<td>{MODEL}</td>" in row and "$0.00" in row
     assert "Made from an earlier prompt: “A quay”" in row
+
+
+def test_the_board_shows_an_assembly_in_progress_and_keeps_polling(logged_in, board, user):
+    shot = add(board, user, "A quay")
+    take = take_of(shot, user, status=Status.COMPLETED)
+    services.take_pick(shot=shot, take=take, author=user)
+    Cut.objects.create(storyboard=board, signature="x", status=Cut.Status.ASSEMBLING, progress=40)
+    poll = logged_in.get(url("status", board))
+    assert poll.status_code == 200
+    page = poll.content.decode()
+    assert "Assembling the cut" in page and 'value="40"' in page
+    assert 'hx-trigger="every 2s"' in page
+    assert "Assemble the cut</button>" not in page  # one at a time
+
+
+def test_a_stale_cut_still_plays_and_the_board_offers_to_assemble_again(
+    logged_in, board, user, mp4_bytes
+):
+    from jobs import storage
+
+    shot = add(board, user, "A quay")
+    take = take_of(
+        shot, user, status=Status.COMPLETED, metadata={"video": {"duration_seconds": 4.0}}
+    )
+    services.take_pick(shot=shot, take=take, author=user)
+    segments = services.cut_segments(board)
+    cut = Cut.objects.create(
+        storyboard=board,
+        status=Cut.Status.READY,
+        signature=services.cut_signature(segments),
+        edit_list=segments,
+        duration_seconds=4,
+    )
+    storage.store_bytes(
+        storage.relative_storyboard_file(board.pk, f"cuts/{cut.pk}/cut.mp4"), mp4_bytes
+    )
+    page = logged_in.get(url("detail", board)).content.decode()
+    assert "changed since this cut was made" not in page and "Assemble again" not in page
+
+    services.shot_set_trim(shot=shot, author=user, trim_in="1")
+    page = logged_in.get(url("detail", board)).content.decode()
+    assert "The picks or trims changed since this cut was made." in page
+    assert "Assemble again</button>" in page
+    assert url("cut-video", board, cut.pk) in page
+    assert logged_in.get(url("cut-video", board, cut.pk)).status_code == 200
+
+
+def test_the_totals_add_the_trimmed_picks_what_was_spent_and_what_the_rest_will_cost(
+    logged_in, board, user
+):
+    shot = add(board, user, "A quay")
+    take = take_of(
+        shot,
+        user,
+        status=Status.COMPLETED,
+        actual_cost_usd=Decimal("0.40"),
+        metadata={"video": {"duration_seconds": 4.0}},
+    )
+    services.take_pick(shot=shot, take=take, author=user)
+    services.shot_set_trim(shot=shot, author=user, trim_in="0.5", trim_out="3")
+    add(board, user, "Gulls", duration_seconds=8)
+    totals = logged_in.get(url("detail", board)).content.decode().split('id="totals"')[1]
+    assert 'data-total-seconds="10.500"' in totals  # 2.5 s picked and trimmed + 8 s to make
+    assert "Spent <strong>$0.40</strong>" in totals
+    assert "about <strong>$0.80</strong>" in totals
+
+
+def test_a_shot_from_a_first_frame_keeps_the_uploaded_image_and_its_take_starts_from_it(
+    logged_in, board, user, django_capture_on_commit_callbacks
+):
+    from io import BytesIO
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from jobs import storage
+
+    buffer = BytesIO()
+    Image.new("RGB", (320, 180), "teal").save(buffer, format="PNG")
+    upload = SimpleUploadedFile("frame.png", buffer.getvalue(), content_type="image/png")
+    response = logged_in.post(
+        url("shot-add", board),
+        {
+            "prompt": "The quay at noon",
+            "task": "first_frame",
+            "duration_seconds": "4",
+            "images": upload,
+        },
+    )
+    assert response.status_code == 302
+    shot = board.shots.get()
+    assert len(shot.images) == 1 and storage.read_bytes(shot.images[0]) == buffer.getvalue()
+    with django_capture_on_commit_callbacks(execute=False):
+        logged_in.post(url("take-new", board, shot.pk))
+    job = Take.objects.get(shot=shot).job
+    assert job.task == "image_to_video"
+    assert job.resources.filter(filename="first-frame.png").exists()
+
+
+def test_a_first_frame_that_is_not_an_image_is_refused_and_nothing_is_added(logged_in, board):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = SimpleUploadedFile(
+        "frame.png", b"<html>not a picture</html>", content_type="image/png"
+    )
+    response = logged_in.post(
+        url("shot-add", board),
+        {"prompt": "The quay", "task": "first_frame", "duration_seconds": "4", "images": upload},
+    )
+    assert response.status_code == 400
+    assert "This file is not a PNG, JPEG or WebP image." in response.content.decode()
+    assert not board.shots.exists()
