@@ -96,6 +96,11 @@ def is_transactional(item):
     )
 
 
+def _serialized(item):
+    marker = item.get_closest_marker("django_db")
+    return bool(marker and marker.kwargs.get("serialized_rollback"))
+
+
 def place(item):
     """Where a test goes in the run: the long ones first, in pytest-django's order.
 
@@ -126,7 +131,18 @@ def pytest_collection_modifyitems(config, items):
     the suffix is set here on the parts. Workers collect with `loadgroup` set.
 
     With --database-only, the tests the database cannot change are deselected first.
+    A transactional test that does not serialize is refused here, before anything runs:
+    its plain flush re-creates the content types that the serialized tests restore, so
+    the next of those (on the same worker, in whatever order) fails on a duplicate.
     """
+    unserialized = [
+        item.nodeid for item in items if is_transactional(item) and not _serialized(item)
+    ]
+    if unserialized:
+        raise pytest.UsageError(
+            "Mark these django_db(transaction=True, serialized_rollback=True): "
+            + ", ".join(unserialized)
+        )
     if config.getoption("database_only"):
         left_out = [item for item in items if not reaches_the_database(item)]
         config.hook.pytest_deselected(items=left_out)
