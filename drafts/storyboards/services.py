@@ -739,9 +739,7 @@ def take_job_ended(job_id) -> None:
         _chain_stop(storyboard)
         return
     with transaction.atomic():
-        if not Shot.objects.filter(pk=shot.pk, picked__isnull=True).update(picked=take):
-            pass
-        else:
+        if Shot.objects.filter(pk=shot.pk, picked__isnull=True).update(picked=take):
             _save_version(
                 storyboard,
                 author=take.created_by,

@@ -147,6 +147,11 @@ def test_two_teammates_build_a_storyboard_pick_takes_and_play_the_cut(studio):
         ana.wait_for_function(
             "() => document.querySelector('video#cut-player').currentTime >= 9", timeout=20_000
         )
+        # ... and it plays on to its end.
+        ana.wait_for_function(
+            "() => document.querySelector('video#cut-player').ended", timeout=20_000
+        )
+        played_to = video.evaluate("v => v.currentTime")
         ana.get_by_role("link", name="Edit list").click()
         expect(ana.locator("table.edit-list tbody tr")).to_have_count(3)
         expect(ana.locator("table.edit-list")).to_contain_text("The lamp starts to turn")
@@ -166,6 +171,7 @@ def test_two_teammates_build_a_storyboard_pick_takes_and_play_the_cut(studio):
     failing = {name: problems for name, problems in found.items() if problems}
     assert not failing, json.dumps(failing, indent=2)
     assert duration == pytest.approx(11, abs=0.1)
+    assert played_to == pytest.approx(duration, abs=0.1)
     db = sqlite3.connect(studio.data_dir / "videostudio.sqlite3")
     board_id, cut_id, edit_list = db.execute(
         "SELECT storyboard_id, id, edit_list FROM video_creation_storyboard_cuts "
