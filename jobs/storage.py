@@ -491,6 +491,12 @@ def delete_job_files(job_id) -> None:
         default_storage.delete_prefix(relative_job_dir(job_id))
 
 
+def delete_stored(name) -> None:
+    """Delete one stored file; one already gone is fine."""
+    with _storage_errors():
+        default_storage.delete(name)
+
+
 def delete_storyboard_files(storyboard_id) -> None:
     """Delete every file of the storyboard (shot images, cuts); missing files are fine."""
     with _storage_errors():

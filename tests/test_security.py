@@ -354,7 +354,8 @@ MATRIX = {
     ("storyboards:settings", "POST"): boards(302, shared=403),
     ("storyboards:delete", "POST"): boards(302, shared=403),
     ("storyboards:versions", "GET"): boards(200, shared=200),
-    ("storyboards:restore", "POST"): boards(302, shared=302, of=lambda board: [1]),
+    # A version brings back the name and defaults, which only the owner changes.
+    ("storyboards:restore", "POST"): boards(302, shared=403, of=lambda board: [1]),
     # Without confirm=yes a POST only shows the plan again.
     **{("storyboards:generate", m): boards(200, shared=200) for m in ("GET", "POST")},
     ("storyboards:shot-add", "POST"): boards(400, shared=400),  # an empty form
@@ -412,7 +413,7 @@ MATRIX = {
     ("api:storyboard", "PATCH"): api_boards(400, shared=403),
     ("api:storyboard", "DELETE"): api_boards(200, shared=403),
     ("api:storyboard-versions", "GET"): api_boards(200, shared=200),
-    ("api:storyboard-restore", "POST"): api_boards(200, shared=200, args=("board", "1")),
+    ("api:storyboard-restore", "POST"): api_boards(200, shared=403, args=("board", "1")),
     ("api:storyboard-shots", "POST"): api_boards(400, shared=400),
     ("api:storyboard-shot", "PATCH"): api_boards(400, shared=400, args=API_SHOT),
     ("api:storyboard-shot", "DELETE"): api_boards(200, shared=200, args=API_SHOT),

@@ -38,10 +38,14 @@ class Page:
         return self.number + 1
 
 
+MAX_PAGE = 10**9
+
+
 def page_of(queryset, number, *, per_page):
     """Return page `number` (1-based; anything else is 1) of an ordered queryset."""
     try:
-        number = max(1, int(number))
+        # Past any page a database can seek to (an OFFSET beyond 64 bits is refused).
+        number = min(max(1, int(number)), MAX_PAGE)
     except (TypeError, ValueError):
         number = 1
     start = (number - 1) * per_page

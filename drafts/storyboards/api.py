@@ -32,6 +32,7 @@ only its owner renames, shares or deletes it (else 403). A take's video, a cut's
 and poster are served by the pages' routes, which the answers link to.
 """
 
+import re
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -722,8 +723,9 @@ def list_versions(request, storyboard_id: str):
     summary="Bring back a version's name, defaults, shots and picks as the newest version",
 )
 def restore_version(request, storyboard_id: str, number: str):
-    storyboard = _storyboard(request, storyboard_id, work=True)
-    if not number.isdigit() or not 0 < int(number) <= 2**31 - 1:
+    # The owner's: a version brings back the name and defaults, which only they change.
+    storyboard = _storyboard(request, storyboard_id, own=True)
+    if not re.fullmatch(r"[0-9]{1,10}", number) or not 0 < int(number) <= 2**31 - 1:
         raise invalid({"number": "Use a version's number, e.g. 3."})
     version = storyboard.versions.filter(number=int(number)).first()
     if version is None:

@@ -41,7 +41,8 @@ JobStatus = VideoCreationJob.Status
 MAX_SHOTS = 200
 MAX_NAME_LENGTH = 200
 MAX_NOTES_LENGTH = 5000
-MAX_SECONDS = Decimal("99999")
+# What the trim columns hold (max_digits=7, decimal_places=3).
+MAX_SECONDS = Decimal("9999.999")
 # Versions kept per storyboard; each is a snapshot of a few kilobytes.
 MAX_VERSIONS = 200
 # How long an assembly may go without progress before the sweep takes it back.
@@ -223,6 +224,15 @@ def storyboard_restore(*, storyboard, version, author) -> Storyboard:
     A shot's takes stay with it; a pick whose take has gone since is left empty.
     """
     data = version.snapshot
+    if (
+        Storyboard.objects.filter(owner_id=storyboard.owner_id, name=data["name"])
+        .exclude(pk=storyboard.pk)
+        .exists()
+    ):
+        raise ValidationError(
+            f"Version {version.number} is named {data['name']!r}, which another storyboard of "
+            "yours has now. Rename that one first."
+        )
     with transaction.atomic():
         storyboard.name, storyboard.model = data["name"], data["model"]
         storyboard.aspect_ratio, storyboard.resolution = data["aspectRatio"], data["resolution"]
@@ -327,15 +337,27 @@ def shot_add(*, storyboard, author, position=None, images=(), base_version=None,
     position = count + 1 if position is None else max(1, min(int(position), count + 1))
     cleaned = _clean_shot(storyboard, {**values, "images": images}, position=position)
     _check_images(cleaned["task"], images)
-    with transaction.atomic():
-        storyboard.shots.filter(position__gte=position).update(position=F("position") + 1)
-        shot = Shot(storyboard=storyboard, position=position, **cleaned)
-        shot.images = _store_images(storyboard, shot.pk, images)
-        shot.save(force_insert=True)
-        _save_version(
-            storyboard, author=author, note=f"Added shot {position}", base_version=base_version
-        )
+    shot = Shot(storyboard=storyboard, position=position, **cleaned)
+    shot.images = _store_images(storyboard, shot.pk, images)
+    try:
+        with transaction.atomic():
+            storyboard.shots.filter(position__gte=position).update(position=F("position") + 1)
+            shot.save(force_insert=True)
+            _save_version(
+                storyboard, author=author, note=f"Added shot {position}", base_version=base_version
+            )
+    except BaseException:
+        _delete_images(shot.images)  # never hides why the save failed
+        raise
     return shot
+
+
+def _delete_images(names):
+    for name in names:
+        try:
+            storage.delete_stored(name)
+        except (OSError, storage.StorageUnavailable):
+            logger.exception("Could not delete the image %s", name)
 
 
 def _check_images(task, images):
@@ -469,6 +491,15 @@ def shot_model(shot) -> str:
     return shot.options.get("model") or shot.storyboard.model
 
 
+def _estimate(storyboard, shot) -> Decimal:
+    """Return what a take of the shot would cost; 0 for a model the catalog no longer has
+    (making one is then refused with a sentence, by job_create's check of the model)."""
+    try:
+        return pricing.job_estimate(shot_model(shot), _job_options(storyboard, shot))
+    except (KeyError, catalog.UnknownPrice):
+        return Decimal(0)
+
+
 def _picked_video_of_previous(shot):
     """Return the previous shot's picked take's job, or raise ValidationError saying why not."""
     before = previous_shot(shot)
@@ -494,6 +525,10 @@ def _last_frame(job) -> Frame:
         raise ValidationError(
             "The previous shot's picked take has no video file any more."
         ) from None
+    except assembly.AssemblyError:
+        raise ValidationError(
+            "The previous shot's picked take could not be read; pick another take."
+        ) from None
     with Image.open(BytesIO(data)) as image:
         width, height = image.size
     return Frame(data=data, mime_type="image/png", extension="png", width=width, height=height)
@@ -502,14 +537,15 @@ def _last_frame(job) -> Frame:
 def _stored_frames(shot) -> list[Frame]:
     frames = []
     for name in shot.images:
+        unreadable = ValidationError(
+            f"Shot {shot.position}'s image is missing or unreadable; upload it again."
+        )
         try:
             data = storage.read_bytes(name)
-        except FileNotFoundError:
-            raise ValidationError(
-                f"Shot {shot.position}'s image is missing; upload it again."
-            ) from None
-        with Image.open(BytesIO(data)) as image:
-            kind, (width, height) = image.format, image.size
+            with Image.open(BytesIO(data)) as image:
+                kind, (width, height) = image.format, image.size
+        except (FileNotFoundError, OSError, Image.DecompressionBombError):
+            raise unreadable from None
         mime, extension = FORMATS.get(kind, ("image/png", "png"))
         frames.append(
             Frame(data=data, mime_type=mime, extension=extension, width=width, height=height)
@@ -597,7 +633,7 @@ def _seconds(value, field):
     except (InvalidOperation, ValueError):
         raise ValidationError({field: "Write the time in seconds, like 1.5."}) from None
     if not seconds.is_finite() or seconds < 0 or seconds > MAX_SECONDS:
-        raise ValidationError({field: "Write a time from 0 seconds up."})
+        raise ValidationError({field: f"Write a time from 0 to {MAX_SECONDS} seconds."})
     return seconds
 
 
@@ -675,10 +711,7 @@ def generate_all_plan(storyboard, *, chain=False) -> RunPlan:
             else:
                 waiting.append((shot, f"waits for a pick in shot {previous.position}"))
         previous = shot
-    cost = sum(
-        (pricing.job_estimate(shot_model(s), _job_options(storyboard, s)) for s in now + later),
-        Decimal(0),
-    )
+    cost = sum((_estimate(storyboard, s) for s in now + later), Decimal(0))
     return RunPlan(now=now, waiting=waiting, later=later, cost=cost, shot_count=len(shots))
 
 
@@ -693,6 +726,12 @@ def storyboard_generate_all(*, storyboard, user, chain=False):
         if not storyboard.shots.exists():
             raise ValidationError("The storyboard has no shots yet.")
         raise ValidationError("Every shot has a picked or running take, or waits for a pick.")
+    for shot in plan.now + plan.later:
+        if shot_model(shot) not in catalog.offered():
+            raise ValidationError(
+                f"Shot {shot.position}'s model, {shot_model(shot)}, is no longer offered. "
+                "Choose another in the storyboard's settings."
+            )
     specs = [take_spec(shot) for shot in plan.now]
     shots_by_id = {shot.pk: shot for shot in plan.now}
     batch = None
@@ -798,7 +837,7 @@ def storyboard_totals(storyboard, shots=None) -> dict:
             seconds += max(Decimal(0), end - shot.trim_in)
         else:
             seconds += shot.duration_seconds
-            to_go += pricing.job_estimate(shot_model(shot), _job_options(storyboard, shot))
+            to_go += _estimate(storyboard, shot)
     spent = VideoCreationJob.objects.filter(take__shot__storyboard=storyboard).aggregate(
         total=Sum("actual_cost_usd")
     )["total"] or Decimal(0)

@@ -166,17 +166,22 @@ def storyboard_versions(request, pk):
     context = {
         "storyboard": storyboard,
         "versions": versions,
-        "can_work": can_work(request.user, storyboard),
+        "is_owner": is_owner(request.user, storyboard),
     }
     return render(request, "storyboards/versions.html", context)
 
 
 @require_POST
 def storyboard_restore(request, pk, number):
-    storyboard = get_storyboard_for_user(request.user, pk, work=True)
+    # The owner's: a version brings back the name and defaults, which only they change.
+    storyboard = get_storyboard_for_user(request.user, pk, own=True)
     version = get_object_or_404(storyboard.versions, number=number)
-    services.storyboard_restore(storyboard=storyboard, version=version, author=request.user)
-    messages.success(request, f"Restored version {number} as version {storyboard.version}.")
+    try:
+        services.storyboard_restore(storyboard=storyboard, version=version, author=request.user)
+    except ValidationError as exc:
+        messages.error(request, _errors(exc))
+    else:
+        messages.success(request, f"Restored version {number} as version {storyboard.version}.")
     return _back(storyboard)
 
 

@@ -329,3 +329,78 @@ def test_a_first_frame_that_is_not_an_image_is_refused_and_nothing_is_added(logg
     assert response.status_code == 400
     assert "This file is not a PNG, JPEG or WebP image." in response.content.decode()
     assert not board.shots.exists()
+
+
+def test_restoring_a_version_whose_name_another_storyboard_took_says_so(logged_in, board, user):
+    add(board, user, "A quay")
+    services.storyboard_update(storyboard=board, author=user, name="Harbour at night")
+    services.storyboard_create(owner=user, name="Harbour", model=MODEL)
+    response = logged_in.post(url("restore", board, 1), follow=True)
+    assert any("another storyboard of yours has now" in m for m in messages_of(response))
+    board.refresh_from_db()
+    assert board.name == "Harbour at night"
+
+
+def test_a_teammate_may_not_restore_the_owners_storyboard(client, board, user, other_user):
+    services.storyboard_update(storyboard=board, author=user, visibility="shared", name="Renamed")
+    client.force_login(other_user)
+    assert client.post(url("restore", board, 1)).status_code == 403
+    board.refresh_from_db()
+    assert board.name == "Renamed"
+
+
+def test_a_model_the_catalog_no_longer_has_leaves_the_board_open_and_refuses_to_run(
+    logged_in, board, user, settings, tmp_path
+):
+    import json
+    from pathlib import Path
+
+    from tests.conftest import LEGACY_CATALOG
+
+    add(board, user, "A quay")
+    entries = json.loads(Path(LEGACY_CATALOG).read_text())["models"]
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps({"models": {**entries, MODEL: None}}))
+    settings.VEO_CATALOG_FILE = str(path)
+    assert logged_in.get(url("detail", board)).status_code == 200
+    assert logged_in.get(url("status", board)).status_code == 286
+    assert logged_in.get(url("generate", board)).status_code == 200
+    response = logged_in.post(url("generate", board), {"confirm": "yes"}, follow=True)
+    assert any("is no longer offered" in m for m in messages_of(response))
+    assert not VideoCreationJob.objects.exists()
+
+
+@pytest.mark.parametrize("damage", ["previous video", "stored image"])
+def test_a_damaged_stored_file_refuses_the_take_with_a_sentence(
+    logged_in, board, user, damage, mp4_bytes
+):
+    from io import BytesIO
+
+    from PIL import Image
+
+    from jobs import storage
+
+    if damage == "previous video":
+        first = add(board, user, "A quay")
+        take = take_of(first, user, status=Status.COMPLETED)
+        storage.store_bytes(storage.relative_output(take.job_id), b"not a video at all")
+        services.take_pick(shot=first, take=take, author=user)
+        shot = add(board, user, "Boats leave", task=Shot.Task.CONTINUE_FRAME)
+        expected = "could not be read; pick another take"
+    else:
+        buffer = BytesIO()
+        Image.new("RGB", (320, 180)).save(buffer, format="PNG")
+        from jobs.frames import Frame
+
+        frame = Frame(buffer.getvalue(), "image/png", "png", 320, 180)
+        shot = add(board, user, "A quay", task=Shot.Task.FIRST_FRAME, images=[frame])
+        storage.store_bytes(shot.images[0], b"junk")
+        expected = "image is missing or unreadable"
+    response = logged_in.post(url("take-new", board, shot.pk), follow=True)
+    assert any(expected in m for m in messages_of(response))
+    assert not Take.objects.filter(shot=shot).exists()
+
+
+def test_a_page_number_past_any_database_is_the_empty_last_page(logged_in):
+    response = logged_in.get(reverse("storyboards:list") + "?page=" + "9" * 30)
+    assert response.status_code == 200

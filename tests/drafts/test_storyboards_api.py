@@ -487,3 +487,45 @@ def test_a_take_repeated_with_the_same_idempotency_key_is_made_once(api, board, 
     assert again["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
     assert Take.objects.count() == 1
+
+
+@pytest.mark.parametrize("number", ["¹", "٣", "0", "99999999999"])
+def test_a_version_number_that_is_not_plain_digits_is_a_400(api, send, board, number):
+    status, body = send(
+        api, "POST", f"/api/video-creation/storyboards/{board}/versions/{number}/restore"
+    )
+    assert status in (400, 404), body
+    assert body["success"] is False
+
+
+def test_a_trim_beyond_what_the_columns_hold_is_a_400(api, send, board, user):
+    storyboard = Storyboard.objects.get(pk=board)
+    shot = services.shot_add(
+        storyboard=storyboard, author=user, prompt="A quay", duration_seconds=4
+    )
+    take = Take.objects.create(
+        shot=shot, job=make_job(user, status="completed", metadata={}), number=1
+    )
+    services.take_pick(shot=shot, take=take, author=user)
+    for body in ({"trimIn": 10000}, {"trimOut": 50000}):
+        status, answer = send(api, "PUT", url("storyboard-trim", board, shot.pk), body)
+        assert status == 400, answer
+    shot.refresh_from_db()
+    assert (shot.trim_in, shot.trim_out) == (0, None)
+
+
+def test_a_shot_refused_for_a_stale_version_leaves_no_image_behind(
+    api, send, board, user, data_dir
+):
+    storyboard = Storyboard.objects.get(pk=board)
+    services.shot_add(storyboard=storyboard, author=user, prompt="First", duration_seconds=4)
+    body = {
+        "prompt": "From a frame",
+        "task": "first_frame",
+        "durationSeconds": 4,
+        "images": [{"data": png_b64((1280, 720)), "mimeType": "image/png"}],
+        "baseVersion": 1,
+    }
+    status, answer = send(api, "POST", url("storyboard-shots", board), body)
+    assert status == 409, answer
+    assert [p for p in data_dir.rglob("image-*")] == []
