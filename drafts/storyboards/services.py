@@ -206,7 +206,6 @@ def storyboard_update(*, storyboard, author, base_version=None, **changes) -> St
 def storyboard_delete(*, storyboard) -> None:
     """Delete the storyboard, its shots, versions and cuts; the takes' jobs stay, unlinked."""
     with transaction.atomic():
-        Take.objects.filter(shot__storyboard=storyboard).delete()
         Storyboard.objects.filter(pk=storyboard.pk).delete()
         transaction.on_commit(partial(_delete_files, storyboard.pk))
 
@@ -406,7 +405,6 @@ def shot_delete(*, shot, author) -> None:
     """Remove a shot (its takes' jobs stay, unlinked) and close the gap it leaves."""
     storyboard = shot.storyboard
     with transaction.atomic():
-        Take.objects.filter(shot=shot).delete()
         Shot.objects.filter(pk=shot.pk).delete()
         storyboard.shots.filter(position__gt=shot.position).update(position=F("position") - 1)
         _unchain_first(storyboard)
@@ -726,8 +724,9 @@ def storyboard_generate_all(*, storyboard, user, chain=False):
         if not storyboard.shots.exists():
             raise ValidationError("The storyboard has no shots yet.")
         raise ValidationError("Every shot has a picked or running take, or waits for a pick.")
+    offered = catalog.offered()
     for shot in plan.now + plan.later:
-        if shot_model(shot) not in catalog.offered():
+        if shot_model(shot) not in offered:
             raise ValidationError(
                 f"Shot {shot.position}'s model, {shot_model(shot)}, is no longer offered. "
                 "Choose another in the storyboard's settings."
