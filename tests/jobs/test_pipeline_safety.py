@@ -212,3 +212,5 @@ def test_a_submit_abandoned_at_its_mark_never_reaches_google(veo):
         )
     time.sleep(0.3)
     assert veo.submits_for(prompt) == 0
+    # What arrived was the whole body but the byte held back, and Google acts on nothing.
+    assert veo.cut_off_for(prompt) == [1]

@@ -100,6 +100,7 @@ class Operations:
         self.token_grants = 0
         # Every create that reached a video dialect, refused or not: what a retrying client costs.
         self.create_requests: list[str] = []
+        self.cut_off: list[tuple[str, int]] = []
         self._operations: dict[str, Operation] = {}
         self._files: dict[str, Operation] = {}
         self._objects: dict[tuple[str, str], Operation] = {}
@@ -130,6 +131,16 @@ class Operations:
         """Return how many create requests, accepted or refused, had prompt_substring."""
         with self._lock:
             return sum(prompt_substring in prompt for prompt in self.create_requests)
+
+    def note_cut_off(self, body: bytes, *, missing: int) -> None:
+        """Keep a request body whose client hung up `missing` bytes before its end."""
+        with self._lock:
+            self.cut_off.append((body.decode(errors="replace"), missing))
+
+    def cut_off_for(self, prompt_substring: str) -> list[int]:
+        """Return the bytes missing from each cut-off request that mentions prompt_substring."""
+        with self._lock:
+            return [missing for body, missing in self.cut_off if prompt_substring in body]
 
     def note_request(self, prompt: str) -> None:
         """Count a create request before it is refused or accepted."""

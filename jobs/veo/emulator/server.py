@@ -127,6 +127,10 @@ class Emulator:
         """Return how many create requests, refused ones too, had prompt_substring."""
         return self.operations.requests_for(prompt_substring)
 
+    def cut_off_for(self, prompt_substring: str) -> list[int]:
+        """Return how many bytes each request with prompt_substring lacked when its client hung up."""
+        return self.operations.cut_off_for(prompt_substring)
+
     def stats(self) -> dict:
         """Return the counters that tests and the chaos harness check."""
         return self.operations.stats()
@@ -164,7 +168,13 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path, query = unquote(url.path), parse_qs(url.query)
         # Read the whole body even when unused so the keep-alive connection stays in step.
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        if len(body) < length:
+            # The client hung up before its last byte: like Google, act on nothing.
+            self.operations.note_cut_off(body, missing=length - len(body))
+            self.close_connection = True
+            return
         try:
             self._route(method, path, query, body)
         except ApiError as error:
