@@ -112,6 +112,15 @@ class DraftVersion(models.Model):
 
 
 # Storyboards are a room of their own (drafts/storyboards/), in this app's migrations.
+from .review.models import (  # noqa: E402, F401
+    ClientLink,
+    ClientLinkView,
+    Comment,
+    Favourite,
+    Mention,
+    Rating,
+    ReviewChange,
+)
 from .storyboards.models import (  # noqa: E402, F401
     Cut,
     CutSegment,

@@ -25,19 +25,60 @@ def new_id():
 VIEW_ALL_JOBS = "jobs.view_all_jobs"
 
 
+# Approving a video, or asking for changes to it, is its owner's or takes this permission.
+REVIEW_VIDEOS = "jobs.review_videos"
+
+
 def sees_all_jobs(user) -> bool:
     return user.is_staff and user.has_perm(VIEW_ALL_JOBS)
+
+
+class Visibility(models.TextChoices):
+    """Who sees a job or a batch besides its owner: nobody, or the whole team (as drafts)."""
+
+    PRIVATE = "private", "Only me"
+    SHARED = "shared", "The team"
+
+
+class ReviewState(models.TextChoices):
+    """Where a video (a job's output, or a cut) stands in review."""
+
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+
+
+# What else makes a job visible to a teammate, beyond its own and its batch's sharing:
+# each entry takes nothing and returns a Q over jobs (the drafts app adds the takes of
+# shared storyboards), so that jobs never imports the apps built on it.
+SHARED_JOB_PATHS: list = []
 
 
 class OwnedQuerySet(models.QuerySet):
     """Rows with an owner: jobs and batches share who may see them (see jobs.access)."""
 
     def for_user(self, user):
-        """Return the rows this user may see: their own, or every one with VIEW_ALL_JOBS."""
+        """Return the rows this user owns, or every one with VIEW_ALL_JOBS."""
         return self if sees_all_jobs(user) else self.filter(owner=user)
+
+    def shared_q(self) -> Q:
+        return Q(visibility=Visibility.SHARED)
+
+    def visible_to(self, user):
+        """Return the rows this user may see: their own, the team's shared ones, or all."""
+        if sees_all_jobs(user):
+            return self
+        return self.filter(Q(owner=user) | self.shared_q())
 
 
 class JobQuerySet(OwnedQuerySet):
+    def shared_q(self) -> Q:
+        shared = Q(visibility=Visibility.SHARED) | Q(batch__visibility=Visibility.SHARED)
+        for path in SHARED_JOB_PATHS:
+            shared |= path()
+        return shared
+
     def active(self):
         return self.filter(
             status__in=[VideoCreationJob.Status.IDLE, VideoCreationJob.Status.PROCESSING]
@@ -105,6 +146,10 @@ class Batch(models.Model):
         related_name="batches",
     )
     options = models.JSONField(default=dict, blank=True)
+    # Shared, every job in it is the team's to see (not to cancel or retry).
+    visibility = models.CharField(
+        max_length=16, choices=Visibility, default=Visibility.PRIVATE, db_default="private"
+    )
     notify_by_email = models.BooleanField(default=False)
     notified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -240,6 +285,14 @@ class VideoCreationJob(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     poll_failures = models.PositiveSmallIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+    # Shared, the job and its video are the team's to see, rate and comment on.
+    visibility = models.CharField(
+        max_length=16, choices=Visibility, default=Visibility.PRIVATE, db_default="private"
+    )
+    # Where its video stands in review (the changes that led here: drafts.review).
+    review_state = models.CharField(
+        max_length=24, choices=ReviewState, default=ReviewState.DRAFT, db_default="draft"
+    )
 
     objects = JobQuerySet.as_manager()
 
@@ -251,6 +304,12 @@ class VideoCreationJob(models.Model):
             models.Index(fields=["-created_at"], name="idx_video_creation_jobs_created_at"),
             # Each person's list, newest first, without sorting all their jobs.
             models.Index(fields=["owner", "-created_at"], name="jobs_owner_created_idx"),
+            # The team gallery: the shared videos, newest first.
+            models.Index(
+                fields=["visibility", "-created_at"],
+                condition=models.Q(status="completed"),
+                name="jobs_gallery_idx",
+            ),
             # The waiting queue, oldest first.
             models.Index(fields=["status", "created_at"], name="jobs_status_created_idx"),
             # The ticker's question, twice a second: which steps are due? Only unfinished
@@ -283,7 +342,10 @@ class VideoCreationJob(models.Model):
                 name="video_creation_jobs_progress_range",
             ),
         ]
-        permissions = [("view_all_jobs", "Can see everyone's jobs and batches in the studio")]
+        permissions = [
+            ("view_all_jobs", "Can see everyone's jobs and batches in the studio"),
+            ("review_videos", "Can approve, or ask for changes to, any video they can see"),
+        ]
 
     def __str__(self):
         return f"{self.prompt_text[:60]} ({self.get_status_display()})"
@@ -485,6 +547,29 @@ class IdempotencyKey(models.Model):
 
 # The webhooks' models, the clusters' heartbeat and the metrics' tallies live in their own
 # rooms (jobs/webhooks/, jobs/health/) and belong to this app.
+class Notice(models.Model):
+    """Something to tell one person at their next page: a mention, a review, a client's view.
+
+    The notices poller (jobs.views.notices) shows those made since the page last asked,
+    beside the jobs and batches that ended.
+    """
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DB_CASCADE, related_name="notices"
+    )
+    text = models.CharField(max_length=300)
+    url = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "video_creation_notices"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["recipient", "created_at"], name="notices_recipient_idx")]
+
+    def __str__(self):
+        return self.text
+
+
 from .health.models import (  # noqa: E402, F401
     ClusterHeartbeat,
     LatencyTally,

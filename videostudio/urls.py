@@ -32,6 +32,11 @@ urlpatterns = [
     ),
     path("drafts/", include("drafts.urls")),
     path("storyboards/", include("drafts.storyboards.urls")),
+    # Review and share (drafts/review/): the team gallery, each video's review page, and
+    # client links (their owner's list under /links/, what a client opens under /c/).
+    path("gallery/", include("drafts.review.gallery_urls")),
+    path("review/", include("drafts.review.urls")),
+    path("", include("drafts.review.links_urls")),
     path("", include("jobs.urls")),
     # --- JSON API (videostudio.api): /api/video-creation/..., /api/openapi.json, /api/docs
     *api.urls(),

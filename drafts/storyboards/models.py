@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.models import VideoCreationJob, new_id
+from jobs.models import ReviewState, VideoCreationJob, new_id
 
 
 class Visibility(models.TextChoices):
@@ -196,6 +196,10 @@ class Cut(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Where the cut stands in review (the changes that led here: drafts.review).
+    review_state = models.CharField(
+        max_length=24, choices=ReviewState, default=ReviewState.DRAFT, db_default="draft"
+    )
 
     class Meta:
         db_table = "video_creation_storyboard_cuts"

@@ -21,6 +21,10 @@ class Event(models.TextChoices):
     BUDGET_THRESHOLD = "budget.threshold", "Spending reached 80 % or 100 % of a budget"
     TAKE_COMPLETED = "take.completed", "A storyboard shot's take completed"
     STORYBOARD_CUT_READY = "storyboard.cut_ready", "A storyboard's cut was assembled"
+    REVIEW_CHANGED = "review.changed", "A video's review state changed"
+    COMMENT_CREATED = "comment.created", "Someone commented on a video"
+    COMMENT_MENTIONED = "comment.mentioned", "Someone mentioned you in a comment"
+    CLIENT_LINK_VIEWED = "client_link.viewed", "A client opened a link for the first time"
 
 
 def new_endpoint_id():

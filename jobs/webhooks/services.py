@@ -301,6 +301,8 @@ def slack_text(payload) -> str:
             f"Cut ready: <{data['url']}|{shots} shot{'s' if shots != 1 else ''}, "
             f"{data['durationSeconds'] or 0:.1f} s>"
         )
+    if "summary" in data:  # review states, comments, mentions and client links
+        return f"{_slack_escape(data['summary'])} <{data['video']['url']}|Open>"
     whose = "the team's" if data["scope"] == "team" else f"{data['user']}'s"
     return (
         f"Spending reached {data['threshold']} % of {whose} {data['period']} budget: "

@@ -1,0 +1,1 @@
+"""Review and share: review states, ratings, favourites, comments, the gallery, client links."""
