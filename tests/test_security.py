@@ -17,7 +17,7 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.utils import quote
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.test import Client
@@ -31,12 +31,13 @@ from jobs.api import tokens
 from jobs.models import ApiToken, Batch, Budget, VideoCreationJob, VideoResource
 from jobs.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tests.conftest import run_due_jobs
-from tests.factories import JOB_OPTIONS, MODEL, make_batch, make_job
+from tests.factories import JOB_OPTIONS, MODEL, make_batch, make_job, make_user
 
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parent.parent
-ROLES = ["anonymous", "owner", "teammate", "staff", "manager"]
+# A reviewer is a teammate with the review permission; only review routes' rows name one.
+ROLES = ["anonymous", "owner", "teammate", "staff", "manager", "reviewer"]
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 SAFE = {"GET", "HEAD", "OPTIONS"}
 LOGIN, ADMIN_LOGIN, ANY_LOGIN = "login", "admin-login", "either login"
@@ -87,6 +88,24 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
         error="Boom",
         completed_at=now,
     )
+    # Shared with the team: its page, video and review are every teammate's to see.
+    shared_job = make_job(
+        user,
+        prompt_text="Owner's shared job",
+        status="completed",
+        stage="done",
+        progress=100,
+        completed_at=now,
+        visibility="shared",
+    )
+    shared_video = data_dir / "videos" / shared_job.pk / "output.mp4"
+    shared_video.parent.mkdir(parents=True)
+    shared_video.write_bytes(mp4_bytes)
+    VideoCreationJob.objects.filter(pk=shared_job.pk).update(
+        video_url=f"videos/{shared_job.pk}/output.mp4"
+    )
+    reviewer = make_user("rita")
+    reviewer.user_permissions.add(Permission.objects.get(codename="review_videos"))
     batch = make_batch(user, "Owner's batch")
     VideoCreationJob.objects.filter(pk__in=[done.pk, failed.pk]).update(batch=batch)
     private = draft_services.draft_save(author=user, name="Private", prompts=["a"])
@@ -136,7 +155,14 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
         "token": token,
         "endpoint": endpoint,
         "delivery": delivery,
-        "users": {"owner": user, "teammate": other_user, "staff": staff_user, "manager": manager},
+        "shared_job": shared_job,
+        "users": {
+            "owner": user,
+            "teammate": other_user,
+            "staff": staff_user,
+            "manager": manager,
+            "reviewer": reviewer,
+        },
     }
 
 
@@ -198,24 +224,28 @@ def _state(data_dir):
     return rows, files
 
 
-def _expect(*, anonymous=LOGIN, owner, others=None):
+def _expect(*, anonymous=LOGIN, owner, others=None, reviewer=None):
     """Return the status expected per role.
 
     `others` is the teammate's; staff without the view-all permission fare as the
-    teammate, and the manager (staff with it) as the owner.
+    teammate, and the manager (staff with it) as the owner. A row with `reviewer` (a
+    teammate with the review permission) checks that role too.
     """
     others = owner if others is None else others
-    return {
+    expected = {
         "anonymous": anonymous,
         "owner": owner,
         "teammate": others,
         "staff": others,
         "manager": owner,
     }
+    if reviewer is not None:
+        expected["reviewer"] = reviewer
+    return expected
 
 
-def page(code, others=None):
-    return _expect(owner=code, others=others)
+def page(code, others=None, reviewer=None):
+    return _expect(owner=code, others=others, reviewer=reviewer)
 
 
 def api(code, others=None):
@@ -462,6 +492,13 @@ MATRIX = {
         ("password_change_done", method): [("", NO_ARGS, page(200))]
         for method in ["GET", "HEAD", "OPTIONS"]
     },
+    # --- review pages (issue 19) ---
+    ("review:video", "GET"): [
+        ("private job", lambda w: ["job", w["done"].pk], page(200, 404, reviewer=404)),
+        ("shared job", lambda w: ["job", w["shared_job"].pk], page(200, 200, reviewer=200)),
+        ("private cut", lambda w: ["cut", w["private_cut"].pk], page(200, 404)),
+        ("shared cut", lambda w: ["cut", w["shared_cut"].pk], page(200, 200)),
+    ],
 }
 STUDIO_ROUTES = sorted({name for name, _route in _routes() if not name.startswith("admin:")})
 
@@ -498,8 +535,9 @@ def test_the_matrix_names_only_routes_that_exist():
 CASES = [
     pytest.param(name, method, n, role, id=f"{method} {name}{' ' + v if v else ''} as {role}")
     for (name, method), rows in sorted(MATRIX.items())
-    for n, (v, _args, _expected) in enumerate(rows)
+    for n, (v, _args, expected) in enumerate(rows)
     for role in ROLES
+    if role in expected
 ]
 
 
