@@ -169,7 +169,10 @@ def test_a_mention_tells_the_person_once_by_notice_email_and_webhook(
     )
     with django_capture_on_commit_callbacks(execute=True):
         comment = services.comment_add(
-            video=video, author=user, text="@rita and @rita, see 0:03. @nobody too.", at_seconds="3"
+            video=video,
+            author=user,
+            text="@rita and @rita, see 0:03. @nobody and @ana too.",
+            at_seconds="3",
         )
     assert list(Mention.objects.values_list("person__username", flat=True)) == ["rita"]
     assert Notice.objects.get(recipient=reviewer).text == "ana mentioned you on “A fox” at 0:03"
