@@ -110,3 +110,6 @@ class CutAdmin(admin.ModelAdmin):
             cuts=queryset, message="Stopped by an administrator; assemble again."
         )
         self.message_user(request, f"Failed {count} cut{'s' if count != 1 else ''}.")
+
+
+from .review import admin as review_admin  # noqa: E402, F401  (registers review's admins)

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from drafts import services as draft_services
 from drafts.models import Cut, Draft, DraftVersion
+from drafts.review import services as review
 from jobs import services, storage
 from jobs.api import tokens
 from jobs.models import ApiToken, Batch, Budget, VideoCreationJob, VideoResource
@@ -106,6 +107,9 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
     )
     reviewer = make_user("rita")
     reviewer.user_permissions.add(Permission.objects.get(codename="review_videos"))
+    # --- review core (issue 19): the shared job in review, with a teammate's comment
+    review.review_move(video=shared_job, to_state="in_review", by=user)
+    review.comment_add(video=shared_job, author=other_user, text="Too dark here", at_seconds=1)
     batch = make_batch(user, "Owner's batch")
     VideoCreationJob.objects.filter(pk__in=[done.pk, failed.pk]).update(batch=batch)
     private = draft_services.draft_save(author=user, name="Private", prompts=["a"])
