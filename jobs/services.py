@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.mail import send_mail
 from django.db import connection, transaction
@@ -22,7 +23,7 @@ from django_q.tasks import async_task
 
 from . import catalog, limits, pricing, retention, signals, storage
 from . import options as job_options
-from .models import Batch, VideoCreationJob, VideoResource
+from .models import Batch, VideoCreationJob, VideoResource, Visibility
 from .veo.base import Task
 from .webhooks import services as webhooks
 
@@ -215,6 +216,22 @@ class _StoredFrame:
 
     def __init__(self, data, extension):
         self.data, self.extension = data, extension
+
+
+def visibility_set(*, row, visibility):
+    """Share a job or a batch with the team, or make it private again; return the row.
+
+    A shared batch shares every job in it (jobs.models.JobQuerySet.shared_q); making it
+    private again leaves a job shared on its own as it is.
+    """
+    if visibility not in Visibility.values:
+        raise ValidationError({"visibility": "Choose private or shared."})
+    changes = {"visibility": visibility}
+    if isinstance(row, VideoCreationJob):
+        changes["updated_at"] = timezone.now()  # the list pages' pollers see the change
+    type(row).objects.filter(pk=row.pk).update(**changes)
+    row.visibility = visibility
+    return row
 
 
 def job_delete(*, job, keep=None) -> None:
@@ -704,7 +721,7 @@ def batch_create(*, owner, label, jobs, options=None, draft_version=None, notify
 def _batch_jobs(batch, viewer):
     """Return the batch's jobs that viewer may see (all of them without a viewer)."""
     jobs = batch.jobs.all()
-    return jobs if viewer is None else jobs.for_user(viewer)
+    return jobs if viewer is None else jobs.visible_to(viewer)
 
 
 def _not_retried_in_batch(jobs):

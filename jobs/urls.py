@@ -11,6 +11,7 @@ urlpatterns = [
     path("jobs/<str:pk>/cancel/", views.job_cancel, name="cancel"),
     path("jobs/<str:pk>/retry/", views.job_retry, name="retry"),
     path("jobs/<str:pk>/delete/", views.job_delete, name="delete"),
+    path("jobs/<str:pk>/share/", views.job_share, name="share"),
     path("jobs/<str:pk>/extend/", views.job_from_video, {"task": "extend"}, name="extend"),
     path("jobs/<str:pk>/edit/", views.job_from_video, {"task": "edit"}, name="edit"),
     path("jobs/<str:pk>/upscale/", views.job_from_video, {"task": "upscale"}, name="upscale"),
@@ -23,6 +24,7 @@ urlpatterns = [
     path("batches/<str:pk>/", views.batch_detail, name="batch"),
     path("batches/<str:pk>/cancel/", views.batch_cancel, name="batch-cancel"),
     path("batches/<str:pk>/retry/", views.batch_retry, name="batch-retry"),
+    path("batches/<str:pk>/share/", views.batch_share, name="batch-share"),
     path("batches/<str:pk>/videos.zip", views.batch_zip, name="batch-zip"),
     path("jobs/<str:pk>/resources/<str:resource_id>/", views.resource_file, name="resource"),
 ]

@@ -40,7 +40,7 @@ from videostudio.auth import session_user_from
 from videostudio.pagination import page_of
 
 from . import catalog, limits, pricing, services, storage, usage
-from .access import get_batch_for_user, get_job_for_user
+from .access import can_act, get_batch_for_user, get_job_for_user
 from .archive import stream_zip
 from .forms import FromVideoForm, GenerationOptionsForm, JobForm, UsageForm, offer
 from .models import Batch, VideoCreationJob, VideoResource, sees_all_jobs
@@ -359,7 +359,7 @@ def job_detail(request, job):
 def _detail_context(request, job, *, video_forms=None):
     """Return what the job's page (or its last poll) shows; `video_forms` as sent, if any."""
     _mark_queue_positions([job])
-    context = {"job": job}
+    context = {"job": job, "can_act": can_act(request.user, job)}
     if not request.htmx:
         context["warning"] = offer(job.model).warning
         context["prompt_place"] = _prompt_place(job)
@@ -390,7 +390,7 @@ def _lineage(job, viewer):
     (catalog.chain_seconds); the room left is what the model's limit leaves of it.
     """
     children = list(
-        job.children.for_user(viewer)
+        job.children.visible_to(viewer)
         .order_by("created_at")
         .only("pk", "task", "status", "prompt_text", "options", "created_at")
     )
@@ -419,7 +419,7 @@ def _prompt_place(job):
 
 @require_POST
 def job_cancel(request, pk):
-    job = get_job_for_user(request.user, pk)
+    job = get_job_for_user(request.user, pk, act=True)
     if services.job_cancel(job=job):
         messages.info(
             request,
@@ -432,7 +432,7 @@ def job_cancel(request, pk):
 
 @require_POST
 def job_retry(request, pk):
-    job = get_job_for_user(request.user, pk)
+    job = get_job_for_user(request.user, pk, act=True)
     try:
         retry = services.job_retry(job=job, owner=request.user)
     except (services.JobStateError, ValidationError) as exc:
@@ -444,7 +444,7 @@ def job_retry(request, pk):
 
 @require_POST
 def job_delete(request, pk):
-    job = get_job_for_user(request.user, pk)
+    job = get_job_for_user(request.user, pk, act=True)
     try:
         services.job_delete(job=job)
     except services.JobStateError as exc:
@@ -452,6 +452,23 @@ def job_delete(request, pk):
         return redirect(job)
     messages.success(request, "Deleted the job and its files.")
     return redirect("jobs:index")
+
+
+@require_POST
+def job_share(request, pk):
+    """Share the job with the team (its page, video and review), or make it private again."""
+    job = get_job_for_user(request.user, pk, act=True)
+    _share(request, job, "This job")
+    return redirect(job)
+
+
+def _share(request, row, what):
+    try:
+        services.visibility_set(row=row, visibility=request.POST.get("visibility", ""))
+    except ValidationError as exc:
+        messages.error(request, _message(exc))
+    else:
+        messages.success(request, f"{what} is now seen by: {row.get_visibility_display().lower()}.")
 
 
 @require_POST
@@ -677,8 +694,8 @@ def batch_detail(request, pk):
     batch = get_batch_for_user(request.user, pk)
     summary = services.batch_summary(batch, viewer=request.user)
     template = "jobs/batch.html"
-    context = {"batch": batch, "summary": summary}
-    jobs = batch.jobs.for_user(request.user)
+    context = {"batch": batch, "summary": summary, "can_act": can_act(request.user, batch)}
+    jobs = batch.jobs.visible_to(request.user)
     if request.htmx:
         template += "#batch-poll"
         since = _since(request)
@@ -697,7 +714,7 @@ def batch_detail(request, pk):
 
 @require_POST
 def batch_cancel(request, pk):
-    batch = get_batch_for_user(request.user, pk)
+    batch = get_batch_for_user(request.user, pk, act=True)
     cancelled = services.batch_cancel_rest(batch=batch, viewer=request.user)
     messages.info(
         request,
@@ -708,7 +725,7 @@ def batch_cancel(request, pk):
 
 @require_POST
 def batch_retry(request, pk):
-    batch = get_batch_for_user(request.user, pk)
+    batch = get_batch_for_user(request.user, pk, act=True)
     try:
         retried = services.batch_retry_failed(batch=batch, owner=request.user)
     except ValidationError as exc:
@@ -718,11 +735,19 @@ def batch_retry(request, pk):
     return redirect("jobs:batch", pk=pk)
 
 
+@require_POST
+def batch_share(request, pk):
+    """Share the batch, and so every job in it, with the team; or make it private again."""
+    batch = get_batch_for_user(request.user, pk, act=True)
+    _share(request, batch, "This batch")
+    return redirect("jobs:batch", pk=pk)
+
+
 @require_GET
 def batch_zip(request, pk):
     batch = get_batch_for_user(request.user, pk)
     entries = []
-    jobs = batch.jobs.for_user(request.user).filter(status="completed").order_by("created_at")
+    jobs = batch.jobs.visible_to(request.user).filter(status="completed").order_by("created_at")
     for n, job in enumerate(jobs, 1):
         if storage.exists(job.video_url):
             words = "".join(c if c.isalnum() else "-" for c in job.prompt_text[:40]).strip("-")

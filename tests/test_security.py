@@ -112,6 +112,22 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
     review.comment_add(video=shared_job, author=other_user, text="Too dark here", at_seconds=1)
     batch = make_batch(user, "Owner's batch")
     VideoCreationJob.objects.filter(pk__in=[done.pk, failed.pk]).update(batch=batch)
+    # A batch shared with the team shares its jobs: one running, one failed (shared on its
+    # own too), and the shared job. Teammates see them all and act on none.
+    shared_batch = make_batch(user, "Owner's shared batch", visibility="shared")
+    team_running = make_job(
+        user, prompt_text="Team running", status="processing", batch=shared_batch
+    )
+    shared_failed = make_job(
+        user,
+        prompt_text="Owner's shared failed job",
+        status="failed",
+        error="Boom",
+        completed_at=now,
+        visibility="shared",
+        batch=shared_batch,
+    )
+    VideoCreationJob.objects.filter(pk=shared_job.pk).update(batch=shared_batch)
     private = draft_services.draft_save(author=user, name="Private", prompts=["a"])
     shared = draft_services.draft_save(
         author=user, name="Shared", prompts=["b"], visibility="shared"
@@ -160,6 +176,9 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
         "endpoint": endpoint,
         "delivery": delivery,
         "shared_job": shared_job,
+        "shared_batch": shared_batch,
+        "team_running": team_running,
+        "shared_failed": shared_failed,
         "users": {
             "owner": user,
             "teammate": other_user,
@@ -342,24 +361,64 @@ API_SHOT = ("board", "shot")
 MATRIX = {
     ("jobs:index", "GET"): [("", NO_ARGS, page(200))],
     ("jobs:index", "POST"): [("", NO_ARGS, page(200))],  # an empty post is no form at all
-    ("jobs:detail", "GET"): [("", pk_of("done"), page(200, 404))],
+    ("jobs:detail", "GET"): [
+        ("", pk_of("done"), page(200, 404)),
+        ("shared job", pk_of("shared_job"), page(200, 200)),
+    ],
     ("jobs:list-changes", "GET"): [("", NO_ARGS, page(286))],  # no cards given, none live
-    ("jobs:cancel", "POST"): [("", pk_of("running"), page(302, 404))],
-    ("jobs:retry", "POST"): [("", pk_of("failed"), page(302, 404))],
-    ("jobs:delete", "POST"): [("", pk_of("done"), page(302, 404))],
+    ("jobs:cancel", "POST"): [
+        ("", pk_of("running"), page(302, 404)),
+        ("shared job", pk_of("team_running"), page(302, 403)),
+    ],
+    ("jobs:retry", "POST"): [
+        ("", pk_of("failed"), page(302, 404)),
+        ("shared job", pk_of("shared_failed"), page(302, 403)),
+    ],
+    ("jobs:delete", "POST"): [
+        ("", pk_of("done"), page(302, 404)),
+        ("shared job", pk_of("shared_job"), page(302, 403)),
+    ],
+    # An empty post names no visibility: a message, nothing changed.
+    ("jobs:share", "POST"): [
+        ("", pk_of("done"), page(302, 404)),
+        ("shared job", pk_of("shared_job"), page(302, 403)),
+    ],
     # An extend needs nothing more; an edit needs its instruction, and the world's model
     # has no upscale: both are refused on the page. Others find no job.
-    ("jobs:extend", "POST"): [("", pk_of("done"), page(302, 404))],
+    ("jobs:extend", "POST"): [
+        ("", pk_of("done"), page(302, 404)),
+        # A teammate builds on a shared video: the extension is a job of their own.
+        ("shared job", pk_of("shared_job"), page(302, 302)),
+    ],
     ("jobs:edit", "POST"): [("", pk_of("done"), page(400, 404))],
     ("jobs:upscale", "POST"): [("", pk_of("done"), page(400, 404))],
     ("jobs:form-fields", "GET"): [("", NO_ARGS, page(200))],
-    ("jobs:video", "GET"): [("", pk_of("done"), page(200, 404))],
+    ("jobs:video", "GET"): [
+        ("", pk_of("done"), page(200, 404)),
+        ("shared job", pk_of("shared_job"), page(200, 200)),
+    ],
     ("jobs:resource", "GET"): [("", lambda w: [w["done"].pk, w["resource"].pk], page(200, 404))],
     ("jobs:batches", "GET"): [("", NO_ARGS, page(200))],
-    ("jobs:batch", "GET"): [("", pk_of("batch"), page(200, 404))],
-    ("jobs:batch-cancel", "POST"): [("", pk_of("batch"), page(302, 404))],
-    ("jobs:batch-retry", "POST"): [("", pk_of("batch"), page(302, 404))],
-    ("jobs:batch-zip", "GET"): [("", pk_of("batch"), page(200, 404))],
+    ("jobs:batch", "GET"): [
+        ("", pk_of("batch"), page(200, 404)),
+        ("shared batch", pk_of("shared_batch"), page(200, 200)),
+    ],
+    ("jobs:batch-cancel", "POST"): [
+        ("", pk_of("batch"), page(302, 404)),
+        ("shared batch", pk_of("shared_batch"), page(302, 403)),
+    ],
+    ("jobs:batch-retry", "POST"): [
+        ("", pk_of("batch"), page(302, 404)),
+        ("shared batch", pk_of("shared_batch"), page(302, 403)),
+    ],
+    ("jobs:batch-share", "POST"): [
+        ("", pk_of("batch"), page(302, 404)),
+        ("shared batch", pk_of("shared_batch"), page(302, 403)),
+    ],
+    ("jobs:batch-zip", "GET"): [
+        ("", pk_of("batch"), page(200, 404)),
+        ("shared batch", pk_of("shared_batch"), page(200, 200)),
+    ],
     ("jobs:notices", "GET"): [("", NO_ARGS, page(200))],
     ("jobs:estimate", "GET"): [("", NO_ARGS, page(200))],
     ("jobs:usage", "GET"): [("", NO_ARGS, page(200))],
@@ -410,13 +469,40 @@ MATRIX = {
     ("storyboards:cut-edit-list", "GET"): boards(200, shared=200, of=CUT),
     ("api:jobs", "GET"): [("", NO_ARGS, api(200))],
     ("api:jobs", "POST"): [("", NO_ARGS, api(400))],  # an empty body
-    ("api:job", "GET"): [("", pk_of("done"), api(200, 404))],
-    ("api:job", "DELETE"): [("", pk_of("done"), api(200, 404))],
-    ("api:cancel", "POST"): [("", pk_of("running"), api(200, 404))],
-    ("api:retry", "POST"): [("", pk_of("failed"), api(201, 404))],
-    ("api:video", "GET"): [("", pk_of("done"), api(200, 404))],
+    ("api:job", "GET"): [
+        ("", pk_of("done"), api(200, 404)),
+        ("shared job", pk_of("shared_job"), api(200, 200)),
+    ],
+    # An empty body names no visibility: a 400 for the owner, nothing changed.
+    ("api:job", "PATCH"): [
+        ("", pk_of("done"), api(400, 404)),
+        ("shared job", pk_of("shared_job"), api(400, 403)),
+    ],
+    ("api:job", "DELETE"): [
+        ("", pk_of("done"), api(200, 404)),
+        ("shared job", pk_of("shared_job"), api(200, 403)),
+    ],
+    ("api:cancel", "POST"): [
+        ("", pk_of("running"), api(200, 404)),
+        ("shared job", pk_of("team_running"), api(200, 403)),
+    ],
+    ("api:retry", "POST"): [
+        ("", pk_of("failed"), api(201, 404)),
+        ("shared job", pk_of("shared_failed"), api(201, 403)),
+    ],
+    ("api:video", "GET"): [
+        ("", pk_of("done"), api(200, 404)),
+        ("shared job", pk_of("shared_job"), api(200, 200)),
+    ],
     ("api:resource", "GET"): [("", lambda w: [w["done"].pk, w["resource"].pk], api(200, 404))],
-    ("api:batch", "GET"): [("", pk_of("batch"), api(200, 404))],
+    ("api:batch", "GET"): [
+        ("", pk_of("batch"), api(200, 404)),
+        ("shared batch", pk_of("shared_batch"), api(200, 200)),
+    ],
+    ("api:batch", "PATCH"): [
+        ("", pk_of("batch"), api(400, 404)),
+        ("shared batch", pk_of("shared_batch"), api(400, 403)),
+    ],
     ("api:webhooks", "GET"): [("", NO_ARGS, api(200))],
     ("api:webhooks", "POST"): [("", NO_ARGS, api(400))],  # an empty body
     ("api:webhook", "GET"): [("", pk_of("endpoint"), api_own(200))],

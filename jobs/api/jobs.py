@@ -6,15 +6,17 @@
     DELETE jobs/<id>                     null (409 while it runs)
     POST   jobs/<id>/cancel              VideoCreationJob (409 if finished)
     POST   jobs/<id>/retry               201 {jobId} (409 unless failed)
+    PATCH  jobs/<id>                     VideoCreationJob: {visibility} shares it, or not
 
-A job the caller may not see is a 404, like one that does not exist.
+A job the caller may not see is a 404, like one that does not exist; a teammate's shared
+job is theirs to read and to build on (parentId), its owner's to change (else 403).
 """
 
 import base64
 import binascii
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Prefetch
@@ -45,6 +47,7 @@ from .schemas import (
     JobFilters,
     JobIn,
     JobOut,
+    VisibilityIn,
     stored_options,
 )
 
@@ -57,15 +60,18 @@ CHILD_IDS = Prefetch(
     "children", queryset=VideoCreationJob.objects.only("pk", "parent_id").order_by("created_at")
 )
 # The operations that take a job's id, for the links from the answers that give one.
-JOB_OPERATIONS = ("getJob", "cancelJob", "retryJob", "deleteJob", "getJobVideo")
+JOB_OPERATIONS = ("getJob", "updateJob", "cancelJob", "retryJob", "deleteJob", "getJobVideo")
 
 
-def get_job(request, job_id):
-    """Return the job if the caller may see it; a 404 otherwise, so ids do not leak."""
+def get_job(request, job_id, *, act=False):
+    """Return the job if the caller may see it (a 404 otherwise, so ids do not leak) and,
+    with act, change it (a 403 for a teammate's shared job)."""
     try:
-        return get_job_for_user(request.user, job_id)
+        return get_job_for_user(request.user, job_id, act=act)
     except Http404:
         raise ApiError(404, "Job not found.") from None
+    except PermissionDenied:
+        raise ApiError(403, "Only the job's owner can do this.") from None
 
 
 @router.get(
@@ -80,7 +86,7 @@ def list_jobs(request, filters: Query[JobFilters]):
     jobs = (
         VideoCreationJob.objects.for_user(request.user)
         .prefetch_related("resources", CHILD_IDS)
-        .select_related("draft_version")  # the origin's version number
+        .select_related("draft_version", "owner")  # the origin's version number, whose
         .defer("draft_version__prompts")
         .order_by("-created_at", "-pk")
     )
@@ -148,7 +154,7 @@ def _parent(request, body):
     try:
         return get_job_for_user(request.user, body.parent_id)
     except Http404:
-        message = f"No job {body.parent_id} of yours to start from."
+        message = f"No job {body.parent_id} of yours or shared with you to start from."
         raise ApiError(404, message, fields={"parentId": message}) from None
 
 
@@ -231,6 +237,21 @@ def get_one(request, job_id: str):
     return ok(JobOut.of(get_job(request, job_id)))
 
 
+@router.patch(
+    "jobs/{job_id}",
+    url_name="job",
+    operation_id="updateJob",
+    response={200: Envelope[JobOut], **error_responses(413)},
+    summary="Share a job with the team, or make it private again (its owner)",
+    openapi_extra=request_body(VisibilityIn),
+)
+def update_job(request, job_id: str):
+    job = get_job(request, job_id, act=True)
+    body, _raw = read_body(request, VisibilityIn)
+    services.visibility_set(row=job, visibility=body.visibility)
+    return ok(JobOut.of(job))
+
+
 @router.delete(
     "jobs/{job_id}",
     url_name="job",
@@ -239,7 +260,7 @@ def get_one(request, job_id: str):
     summary="Delete a finished job and its files",
 )
 def delete_job(request, job_id: str):
-    job = get_job(request, job_id)
+    job = get_job(request, job_id, act=True)
     try:
         services.job_delete(job=job)
     except services.JobStateError as exc:
@@ -255,7 +276,7 @@ def delete_job(request, job_id: str):
     summary="Cancel a job that has not finished (the seed's cancelJob)",
 )
 def cancel_job(request, job_id: str):
-    job = get_job(request, job_id)
+    job = get_job(request, job_id, act=True)
     if not services.job_cancel(job=job):
         raise ApiError(409, "This job had already finished, so there was nothing to cancel.")
     job.refresh_from_db()
@@ -271,7 +292,7 @@ def cancel_job(request, job_id: str):
     openapi_extra=links(201, "job_id", "$response.body#/data/jobId", *JOB_OPERATIONS),
 )
 def retry_job(request, job_id: str):
-    job = get_job(request, job_id)
+    job = get_job(request, job_id, act=True)
     with transaction.atomic():
         check_rate_limit(request.user)
         try:

@@ -266,6 +266,10 @@ class JobOut(CamelSchema):
     children: list[str] = Field(
         description="The jobs made from this one's video (extend, edit, upscale), oldest first."
     )
+    visibility: Literal["private", "shared"] = Field(
+        description="Who sees it besides its owner: nobody, or the team (its batch may share it too)."
+    )
+    owner: str = Field(description="The username of the person whose job it is.")
 
     @classmethod
     def of(cls, job):
@@ -290,6 +294,8 @@ class JobOut(CamelSchema):
             task=job.task,
             parent_id=job.parent_id,
             children=[child.pk for child in job.children.all()],
+            visibility=job.visibility,
+            owner=job.owner.get_username(),
         )
 
 
@@ -312,6 +318,17 @@ class BatchOut(CamelSchema):
     progress: int
     finished: bool
     job_ids: list[str]
+    visibility: Literal["private", "shared"] = Field(
+        description="Who sees the batch and its jobs besides its owner: nobody, or the team."
+    )
+
+
+class VisibilityIn(InputSchema):
+    """Share a job or a batch with the team, or make it private again (its owner's)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"visibility": "shared"}]})
+
+    visibility: Literal["private", "shared"]
 
 
 # --- Drafts --------------------------------------------------------------------------

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.django_db
 
 JOB_KEYS = {
     "id",
+    "owner",
+    "visibility",
     "promptId",
     "promptText",
     "status",
@@ -459,8 +461,8 @@ def test_delete_removes_a_finished_job_and_refuses_a_running_one(api, user):
     ("method", "name", "allowed"),
     [
         ("put", "jobs", "GET, POST"),
-        ("patch", "job", "GET, DELETE"),
-        ("post", "job", "GET, DELETE"),
+        ("put", "job", "GET, PATCH, DELETE"),
+        ("post", "job", "GET, PATCH, DELETE"),
         ("get", "cancel", "POST"),
         ("delete", "retry", "POST"),
         ("post", "video", "GET"),
