@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import re
-import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,6 +20,7 @@ from django.utils import timezone
 from jobs import catalog
 from jobs import options as job_options
 from jobs import services as job_services
+from jobs.text import fold
 
 from .models import Draft, DraftVersion
 
@@ -215,12 +215,6 @@ def search_text_for(name, prompts) -> str:
     """Return the text a draft is found by: its name and prompt texts, folded."""
     texts = (prompt.get("text") for prompt in prompts)
     return fold("\n".join([name, *(text for text in texts if isinstance(text, str))]))
-
-
-def fold(text) -> str:
-    """Fold case and accents, so "Café" and "CAFE" find each other; CJK is kept as is."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def draft_set_visibility(*, draft, visibility) -> Draft:

@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from .text import fold
 from .veo.base import Task
 
 
@@ -293,6 +294,9 @@ class VideoCreationJob(models.Model):
     review_state = models.CharField(
         max_length=24, choices=ReviewState, default=ReviewState.DRAFT, db_default="draft"
     )
+    # The prompt as it is searched (jobs.text.fold: case and accents folded), set on save;
+    # the gallery looks words up here. A bulk_create must set it itself.
+    search_text = models.TextField(default="", db_default="", editable=False)
 
     objects = JobQuerySet.as_manager()
 
@@ -349,6 +353,16 @@ class VideoCreationJob(models.Model):
 
     def __str__(self):
         return f"{self.prompt_text[:60]} ({self.get_status_display()})"
+
+    def save(self, *args, **kwargs):
+        """Save, keeping search_text the folded prompt whenever the prompt is written."""
+        fields = kwargs.get("update_fields")
+        if fields is None and "prompt_text" not in self.get_deferred_fields():
+            self.search_text = fold(self.prompt_text or "")
+        elif fields is not None and "prompt_text" in fields:
+            self.search_text = fold(self.prompt_text or "")
+            kwargs["update_fields"] = {*fields, "search_text"}
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self):
         return reverse("jobs:detail", args=[self.pk])

@@ -95,3 +95,20 @@ def test_jobs_cancelled_before_the_column_get_their_cancel_time(django_user_mode
         assert Job.objects.get(pk=running.pk).cancelled_at is None
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_existing_jobs_get_their_prompt_folded_for_search():
+    apps = migrate([("jobs", "0021_sharing_review_notices")])
+    try:
+        Job = apps.get_model("jobs", "VideoCreationJob")
+        owner = apps.get_model("auth", "User").objects.create(username="ana")
+        fields = {"owner_id": owner.pk, "model": "m", "options": {}}
+        accented = Job.objects.create(prompt_text="Un Café à Tōkyō", **fields)
+        cjk = Job.objects.create(prompt_text="東京の夜", **fields)
+
+        apps = migrate([("jobs", "0022_job_search_text")])
+        Job = apps.get_model("jobs", "VideoCreationJob")
+        assert Job.objects.get(pk=accented.pk).search_text == "un cafe a tokyo"
+        assert Job.objects.get(pk=cjk.pk).search_text == "東京の夜"
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -405,3 +405,18 @@ def test_cancelling_a_job_never_submitted_sends_nothing_later(
     pipeline.collect_late_result(job.pk)
     assert len(responses.calls) == 0
     assert not VideoResource.objects.filter(job=job).exists()
+
+
+def test_a_jobs_prompt_is_kept_folded_for_search_however_it_is_saved(user):
+    job = services.job_create(
+        owner=user, prompt_text="Crème brûlée in KYŌTO, 京都", model=MODEL, options=JOB_OPTIONS
+    )
+    assert VideoCreationJob.objects.get(pk=job.pk).search_text == "creme brulee in kyoto, 京都"
+    job.prompt_text = "Épée"
+    job.save(update_fields=["prompt_text"])
+    assert VideoCreationJob.objects.get(pk=job.pk).search_text == "epee"
+    # A partial save that does not write the prompt leaves it alone, and reads nothing.
+    loaded = VideoCreationJob.objects.only("pk", "progress").get(pk=job.pk)
+    loaded.progress = 5
+    loaded.save(update_fields=["progress"])
+    assert "prompt_text" in loaded.get_deferred_fields()
