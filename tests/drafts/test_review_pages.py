@@ -10,14 +10,16 @@ from html.parser import HTMLParser
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from drafts.models import Cut
+from drafts.models import Cut, Take
 from drafts.review import services
 from drafts.review.models import Comment, Favourite, Rating, ReviewChange
 from drafts.storyboards import services as boards
 from jobs.models import Notice, ReviewState, Visibility
-from tests.factories import MODEL, Status, make_job, make_user
+from tests.factories import MODEL, Status, make_batch, make_job, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -280,3 +282,52 @@ def test_a_video_the_viewer_may_not_see_is_a_404_and_gets_no_comment(client, use
     assert client.get(page_url(private)).status_code == 404
     assert post(client, "comment", private, {"text": "Hi", "at_seconds": "1"}).status_code == 404
     assert not Comment.objects.exists()
+
+
+def test_the_badge_shows_on_the_job_list_the_batch_and_the_job(client, user):
+    batch = make_batch(user)
+    job = make_job(user, status=Status.COMPLETED, batch=batch, review_state=ReviewState.APPROVED)
+    draft = make_job(user, status=Status.COMPLETED, batch=batch)
+    as_(client, user)
+    # The list reads the state with its cards, not once more per card.
+    with CaptureQueriesContext(connection) as few:
+        client.get(reverse("jobs:index"))
+    for _ in range(4):
+        make_job(user, status=Status.COMPLETED, review_state=ReviewState.IN_REVIEW)
+    with CaptureQueriesContext(connection) as more:
+        client.get(reverse("jobs:index"))
+    assert len(more) == len(few)
+    for url in [reverse("jobs:index"), reverse("jobs:batch", args=[batch.pk])]:
+        body = client.get(url).content.decode()
+        card = body[body.index(f'id="job-{job.pk}"') :]
+        card = card[: card.index("</article>")]
+        assert 'data-review-state="approved">Approved</span>' in card, url
+        other = body[body.index(f'id="job-{draft.pk}"') :]
+        assert "data-review-state" not in other[: other.index("</article>")], url
+    detail = client.get(reverse("jobs:detail", args=[job.pk])).content.decode()
+    assert 'data-review-state="approved"' in detail
+    assert f'href="{page_url(job)}">Review</a>' in detail
+
+
+def test_the_badge_shows_on_the_storyboards_takes_and_cut(client, user):
+    board = boards.storyboard_create(owner=user, name="Harbour", model=MODEL)
+    shot = boards.shot_add(storyboard=board, author=user, prompt="A quay", duration_seconds=4)
+    job = make_job(user, status=Status.COMPLETED, review_state=ReviewState.CHANGES_REQUESTED)
+    take = Take.objects.create(shot=shot, job=job, number=1)
+    boards.take_pick(shot=shot, take=take, author=user)
+    cut = Cut.objects.create(
+        storyboard=board,
+        status=Cut.Status.READY,
+        duration_seconds=4,
+        review_state=ReviewState.IN_REVIEW,
+    )
+    as_(client, user)
+    body = client.get(board.get_absolute_url()).content.decode()
+    row = body[body.index(f'id="take-{take.pk}"') :]
+    assert 'data-review-state="changes_requested"' in row[: row.index("</tr>")]
+    section = body[body.index('id="cut"') :]
+    assert 'data-review-state="in_review"' in section
+    assert f'href="{page_url(cut, "cut")}">Review</a>' in section
+    page = client.get(cut.get_absolute_url()).content.decode()
+    assert 'data-review-state="in_review">In review</span>' in page
+    assert f'href="{page_url(cut, "cut")}">Review</a>' in page
