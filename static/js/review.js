@@ -1,5 +1,5 @@
 // The review page (templates/review/video.html): a comment's moment ([data-seek], in
-// seconds) seeks the player there and plays; the comment form's moment is the player's
+// seconds) seeks the player there and pauses; the comment form's moment is the player's
 // position when it is sent, unless "The whole video" is ticked (then it is empty).
 // Without this script the moments are links to the player and the form has a number
 // field in seconds, which the server reads the same.
@@ -22,11 +22,11 @@
     const seconds = Number(link.dataset.seek);
     if (!Number.isFinite(seconds)) return;
     event.preventDefault();
+    // Paused on the frame the comment is about; Play goes on from there.
+    player.pause();
     player.currentTime = seconds;
     player.scrollIntoView({ block: "nearest" });
     player.focus();
-    const playing = player.play();
-    if (playing && playing.catch) playing.catch(function () {}); // a browser may refuse autoplay
   });
 
   const form = document.querySelector("[data-comment-form]");
