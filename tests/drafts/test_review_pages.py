@@ -105,6 +105,10 @@ def test_the_page_shows_the_player_state_stars_and_comments_in_the_videos_order(
     assert seeks == ["3.000", "5.000"]
     assert body.index("Early on") < body.index("Later on") < body.index("On the whole")
     assert ">0:03</a>" in body
+    # Without the script, the moment is a number of seconds a person types.
+    [moment] = tags.find("input", name="at_seconds")
+    assert moment["type"] == "number" and "hidden" not in moment
+    assert tags.find("input", type="checkbox", name="whole", value="1")
     # The history says who set each state; the script is a file, never inline.
     history = re.findall(r"<li>([\w ]+) · (\w+) · <time", body)
     assert history == [("In review", "ana"), ("Changes requested", "bo"), ("In review", "ana")]
@@ -160,6 +164,15 @@ def test_a_comment_past_the_end_is_refused_with_the_sentence_and_keeps_the_text(
     assert 'value="99"' in body
     assert not Comment.objects.exists()
     assert not Notice.objects.filter(recipient=user).exclude(text__contains="marked").exists()
+
+
+@pytest.mark.parametrize("moment", ["1e999", "100000", "NaN", "-1", "soon"])
+def test_a_moment_no_video_reaches_is_a_400_even_when_its_length_is_unknown(client, user, moment):
+    job = make_job(user, status=Status.COMPLETED, options={})  # no length known
+    response = post(as_(client, user), "comment", job, {"text": "x", "at_seconds": moment})
+    assert response.status_code == 400
+    assert 'role="alert"' in response.content.decode()
+    assert not Comment.objects.exists()
 
 
 @pytest.mark.parametrize("stars", ["0", "6"])
