@@ -60,6 +60,7 @@ CARD_FIELDS = [
     "created_at",
     "metadata",
     "updated_at",
+    "review_state",
 ]
 # htmx stops polling when a response has this status (django-htmx HTTP_STATUS_STOP_POLLING).
 STOP_POLLING = 286

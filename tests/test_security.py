@@ -12,6 +12,7 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from django.apps import apps
@@ -29,7 +30,7 @@ from drafts.models import Cut, Draft, DraftVersion
 from drafts.review import services as review
 from jobs import services, storage
 from jobs.api import tokens
-from jobs.models import ApiToken, Batch, Budget, VideoCreationJob, VideoResource
+from jobs.models import ApiToken, Batch, Budget, Notice, VideoCreationJob, VideoResource
 from jobs.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tests.conftest import run_due_jobs
 from tests.factories import JOB_OPTIONS, MODEL, make_batch, make_job, make_user
@@ -109,7 +110,10 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
     reviewer.user_permissions.add(Permission.objects.get(codename="review_videos"))
     # --- review core (issue 19): the shared job in review, with a teammate's comment
     review.review_move(video=shared_job, to_state="in_review", by=user)
-    review.comment_add(video=shared_job, author=other_user, text="Too dark here", at_seconds=1)
+    shared_comment = review.comment_add(
+        video=shared_job, author=other_user, text="Too dark here", at_seconds=1
+    )
+    done_note = review.comment_add(video=done, author=user, text="Owner's note")
     batch = make_batch(user, "Owner's batch")
     VideoCreationJob.objects.filter(pk__in=[done.pk, failed.pk]).update(batch=batch)
     # A batch shared with the team shares its jobs: one running, one failed (shared on its
@@ -179,6 +183,8 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
         "shared_batch": shared_batch,
         "team_running": team_running,
         "shared_failed": shared_failed,
+        "shared_comment": shared_comment,
+        "done_note": done_note,
         "users": {
             "owner": user,
             "teammate": other_user,
@@ -241,6 +247,11 @@ def _state(data_dir):
         WebhookDelivery,
         WebhookAttempt,
         *(apps.get_model("drafts", name) for name in ("Storyboard", "Shot", "Take", "Cut")),
+        *(
+            apps.get_model("drafts", name)
+            for name in ("ReviewChange", "Rating", "Favourite", "Comment", "Mention")
+        ),
+        Notice,
     ]
     rows = {m.__name__: sorted(map(repr, m.objects.values_list())) for m in models}
     files = sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*"))
@@ -357,6 +368,37 @@ def api_boards(code, *, shared, args=("board",)):
 
 
 API_SHOT = ("board", "shot")
+PRIVATE_JOB, SHARED_JOB = "private job", "shared job"
+PRIVATE_CUT, SHARED_CUT = "private cut", "shared cut"
+APPROVE = {"state": "approved"}
+
+
+def video(name, kind="job"):
+    """Return a function of the world giving a review route's arguments for one video."""
+    return lambda w: [kind, w[name].pk]
+
+
+def seen(code):
+    """What everyone who sees the shared job gets (its reviewer too)."""
+    return page(code, code, reviewer=code)
+
+
+def reviewing(owner, others, reviewer=404):
+    """A review decision: the manager sees every video but decides none (403)."""
+    return {**page(owner, others, reviewer=reviewer), "manager": 403}
+
+
+def on_each_video(body):
+    """Rows for a form anyone who sees a video may send: its owner's private job and cut
+    (others find nothing), and the shared job and cut (everyone who sees them may)."""
+    return [
+        (PRIVATE_JOB, video("done"), page(302, 404, reviewer=404), body),
+        (SHARED_JOB, video("shared_job"), seen(302), body),
+        (PRIVATE_CUT, video("private_cut", "cut"), page(302, 404, reviewer=404), body),
+        (SHARED_CUT, video("shared_cut", "cut"), seen(302), body),
+    ]
+
+
 # (route name, method) -> [(variant, args from the world, expected status per role)]
 MATRIX = {
     ("jobs:index", "GET"): [("", NO_ARGS, page(200))],
@@ -589,6 +631,75 @@ MATRIX = {
         ("private cut", lambda w: ["cut", w["private_cut"].pk], page(200, 404)),
         ("shared cut", lambda w: ["cut", w["shared_cut"].pk], page(200, 200)),
     ],
+    # Its forms, each row with the body the page's form sends (a fourth element). The
+    # private job and cut are the owner's alone (the manager sees them, and may not move
+    # their review); the shared job is in review: approving it is the owner's or a
+    # reviewer's (403 to others), asking for changes anyone's who sees it.
+    ("review:state", "POST"): [
+        (PRIVATE_JOB, video("done"), reviewing(302, 404), {"state": "in_review"}),
+        (f"{SHARED_JOB}, approve", video("shared_job"), reviewing(302, 403, 302), APPROVE),
+        (
+            f"{SHARED_JOB}, ask for changes",
+            video("shared_job"),
+            page(302, 302, reviewer=302),
+            {"state": "changes_requested"},
+        ),
+        (f"{SHARED_JOB}, no such move", video("shared_job"), seen(400), {"state": "draft!"}),
+        (PRIVATE_CUT, video("private_cut", "cut"), reviewing(302, 404), {"state": "in_review"}),
+        (SHARED_CUT, video("shared_cut", "cut"), reviewing(302, 403, 302), {"state": "in_review"}),
+    ],
+    ("review:rate", "POST"): [
+        *on_each_video({"stars": "4"}),
+        (f"{SHARED_JOB}, 6 stars", video("shared_job"), seen(400), {"stars": "6"}),
+    ],
+    ("review:favourite", "POST"): [
+        *on_each_video({"on": "1"}),
+        (f"{SHARED_JOB}, no flag", video("shared_job"), seen(400), {}),
+    ],
+    ("review:comment", "POST"): [
+        *on_each_video({"text": "Lovely light", "at_seconds": "1"}),
+        (
+            f"{SHARED_JOB}, past its end",
+            video("shared_job"),
+            seen(400),
+            {"text": "x", "at_seconds": "99"},
+        ),
+        (
+            f"{SHARED_JOB}, a reply to another video's comment",
+            video("shared_job"),
+            seen(404),
+            lambda w: {"text": "x", "parent": w["done_note"].pk},
+        ),
+    ],
+    # The owner, the author (the teammate's comment on the shared job) and a reviewer may
+    # resolve a thread; staff and the manager, who see it, may not. A comment of another
+    # video is not found.
+    ("review:resolve", "POST"): [
+        (
+            PRIVATE_JOB,
+            lambda w: ["job", w["done"].pk, w["done_note"].pk],
+            reviewing(302, 404),
+            {},
+        ),
+        (
+            SHARED_JOB,
+            lambda w: ["job", w["shared_job"].pk, w["shared_comment"].pk],
+            {**reviewing(302, 403, 302), "teammate": 302},
+            {},
+        ),
+        (
+            f"{SHARED_JOB}, reopen",
+            lambda w: ["job", w["shared_job"].pk, w["shared_comment"].pk],
+            {**reviewing(302, 403, 302), "teammate": 302},
+            {"reopen": "1"},
+        ),
+        (
+            f"{SHARED_JOB}, another video's comment",
+            lambda w: ["job", w["shared_job"].pk, w["done_note"].pk],
+            seen(404),
+            {},
+        ),
+    ],
 }
 STUDIO_ROUTES = sorted({name for name, _route in _routes() if not name.startswith("admin:")})
 
@@ -625,10 +736,18 @@ def test_the_matrix_names_only_routes_that_exist():
 CASES = [
     pytest.param(name, method, n, role, id=f"{method} {name}{' ' + v if v else ''} as {role}")
     for (name, method), rows in sorted(MATRIX.items())
-    for n, (v, _args, expected) in enumerate(rows)
+    for n, (v, _args, expected, *_body) in enumerate(rows)
     for role in ROLES
     if role in expected
 ]
+
+
+def _form(body, world):
+    """Return generic()'s data and content type for a row's form body (none: no body)."""
+    if not body:
+        return ()
+    data = body[0](world) if callable(body[0]) else body[0]
+    return urlencode(data), "application/x-www-form-urlencoded"
 
 
 def _check_status(response, want, url):
@@ -649,12 +768,12 @@ def _check_status(response, want, url):
 
 @pytest.mark.parametrize(("name", "method", "n", "role"), CASES)
 def test_authorisation_matrix(client, world, data_dir, name, method, n, role):
-    _variant, args, expected = MATRIX[name, method][n]
+    _variant, args, expected, *body = MATRIX[name, method][n]
     if role != "anonymous":
         client.force_login(world["users"][role])
     url = reverse(name, args=args(world))
     before = _state(data_dir)
-    response = client.generic(method, url)
+    response = client.generic(method, url, *_form(body, world))
     want = expected[role]
     _check_status(response, want, url)
     refused = want in (LOGIN, ADMIN_LOGIN) or 400 <= want < 500
@@ -814,8 +933,9 @@ def test_every_unsafe_method_needs_the_csrf_token(world, data_dir, name, method,
     client.force_login(world["users"]["owner"])
     headers = {"HX-Request": "true"} if htmx else {}
     before = _state(data_dir)
-    for _variant, args, _expected in MATRIX[name, method]:
-        response = client.generic(method, reverse(name, args=args(world)), headers=headers)
+    for _variant, args, _expected, *body in MATRIX[name, method]:
+        url = reverse(name, args=args(world))
+        response = client.generic(method, url, *_form(body, world), headers=headers)
         assert response.status_code == 403, name
     assert _state(data_dir) == before
 

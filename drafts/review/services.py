@@ -59,6 +59,9 @@ MOVES = {
 GUEST_COMMENTS_PER_MINUTE = 5
 GUEST_COMMENTS_PER_HOUR = 30
 
+# The latest moment a comment can be pinned to: Comment.at_seconds' 8 digits, 3 decimals.
+LONGEST_MOMENT = Decimal("99999.999")
+
 MENTION = re.compile(r"(?<![\w@])@([\w.+-]+)")
 
 
@@ -222,6 +225,9 @@ def parse_moment(value, video) -> Decimal | None:
         raise ValidationError("The moment must be a number of seconds.") from None
     if not seconds.is_finite() or seconds < 0:
         raise ValidationError("The moment must be a number of seconds from the start.")
+    # What the column holds (8 digits, 3 after the point), for a video of unknown length.
+    if seconds > LONGEST_MOMENT:
+        raise ValidationError("That moment is past the end of any video.")
     duration = video_duration(video)
     # A player's current time at the very end may be a few milliseconds past it.
     if duration is not None and seconds > Decimal(str(duration)) + Decimal("0.05"):
