@@ -226,12 +226,31 @@ def _from_draft():
     )
 
 
+JOB_CARD_FIELDS = [
+    "prompt_text",
+    "model",
+    "task",
+    "created_at",
+    "metadata",
+    "review_state",
+    "owner__username",
+]
+CUT_CARD_FIELDS = [
+    "created_at",
+    "review_state",
+    "storyboard__name",
+    "storyboard__model",
+    "storyboard__owner__username",
+]
+
+
 def gallery_jobs(user, data):
     """Return the completed jobs the filters in data keep, in the sort's order."""
     if data.get("kind") == access.CUT:
         return VideoCreationJob.objects.none()
     jobs = access.visible_jobs(user).filter(status=VideoCreationJob.Status.COMPLETED)
-    jobs = jobs.select_related("owner")
+    # What a card shows, no more: the JSON of options and the like is never decoded.
+    jobs = jobs.select_related("owner").only(*JOB_CARD_FIELDS)
     if data.get("model"):
         jobs = jobs.filter(model=data["model"])
     if data.get("task"):
@@ -253,7 +272,7 @@ def gallery_cuts(user, data):
     if data.get("kind") == access.JOB or data.get("task") or data.get("source") in (DRAFT, NEITHER):
         return Cut.objects.none()
     cuts = access.visible_cuts(user).filter(status=Cut.Status.READY)
-    cuts = cuts.select_related("storyboard__owner").defer("edit_list")
+    cuts = cuts.select_related("storyboard__owner").only(*CUT_CARD_FIELDS)
     if data.get("model"):
         cuts = cuts.filter(storyboard__model=data["model"])
     if data.get("q"):
