@@ -77,7 +77,9 @@ def gallery(request):
     if request.GET.get("after"):
         created_at, _kind, pk = request.GET["after"].split("|")
         when = datetime.fromisoformat(created_at)
-        rows = rows.filter(Q(created_at__lt=when) | Q(created_at=when, pk__lt=pk))
+        rows = rows.filter(
+            Q(created_at__lt=when) | Q(created_at=when, pk__lt=pk), created_at__lte=when
+        )
     rows = rows.select_related("owner").order_by("-created_at", "-pk")[:GALLERY_PAGE_SIZE]
     return HttpResponse(_template(GALLERY_ROWS).render({"rows": list(rows)}, request))
 
