@@ -267,6 +267,8 @@ def test_the_search_finds_accented_and_cjk_words_as_written(as_, user):
         "?after=garbage",
         "?after=2026-01-01T00:00:00|job|x",  # no time zone
         "?sort=rated&after=2026-01-01T00:00:00%2B00:00|job|x",  # no stars in it
+        "?after=2026-01-01T00:00:00%2B00:00|job|a%00b",  # PostgreSQL refuses a NUL
+        "?after=2026-01-01T00:00:00%2B00:00|frame|x",
         "?q=" + "x" * 201,
         "?q=a%00b",
     ],
@@ -420,10 +422,9 @@ def test_the_same_video_twice_is_one_video(as_, user):
         lambda owner: f"job:{make_job(owner, status=Status.PROCESSING).pk}",
         lambda owner: "job:no-such-id",
         lambda owner: "frame:1",
-        lambda owner: "job:" + "x" * 400,
         lambda owner: "job:a\x00b",
     ],
-    ids=["private job", "private cut", "unfinished", "no such id", "no such kind", "long", "nul"],
+    ids=["private job", "private cut", "unfinished", "no such id", "no such kind", "nul"],
 )
 def test_a_video_the_viewer_may_not_see_is_a_404(as_, user, other_user, unseen):
     mine = video(other_user, "Bo's own")
