@@ -178,8 +178,7 @@ def _past(kind, cursor, sort):
 def _ordering(sort):
     if sort == OLDEST:
         return ["created_at", "pk"]
-    fields = ["-score", "-created_at", "-pk"] if sort == RATED else ["-created_at", "-pk"]
-    return fields
+    return ["-score", "-created_at", "-pk"] if sort == RATED else ["-created_at", "-pk"]
 
 
 # --- The two tables ----------------------------------------------------------------------
