@@ -3,11 +3,14 @@
 Each baseline does the least a view of its kind can do, behind the same middleware (so
 it pays the same session and user lookups): the poll baseline reads one row by primary
 key and returns a fixed string; the list baselines render the same 20 rows as the real
-page through a minimal template.
+page through a minimal template; the gallery's reads the same 24 cards in one keyset
+query and renders their fields.
 """
 
 import functools
+from datetime import datetime
 
+from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template import engines
@@ -22,6 +25,16 @@ PAGE_SIZE = 20
 JOB_ROWS = (
     "<ul>{% for job in rows %}<li>{{ job.prompt_text|truncatechars:90 }} "
     "{{ job.get_status_display }}</li>{% endfor %}</ul>"
+)
+GALLERY_PAGE_SIZE = 24
+GALLERY_ROWS = (
+    '<ul>{% for job in rows %}<li><a href="{% url "review:video" "job" job.pk %}">'
+    '<video muted preload="none" src="{% url "jobs:video" job.pk %}" '
+    'poster="{{ job.metadata.poster_url }}"></video></a>'
+    '<a href="{% url "review:video" "job" job.pk %}">{{ job.prompt_text|truncatechars:80 }}</a>'
+    "{{ job.get_review_state_display }} {{ job.owner.get_username }} · {{ job.model }} · "
+    '{{ job.get_task_display }} · {{ job.created_at|date:"M j, Y H:i" }}'
+    '<input type="checkbox" name="v" value="job:{{ job.pk }}"></li>{% endfor %}</ul>'
 )
 DRAFT_ROWS = (
     "<ul>{% for draft in rows %}<li>{{ draft.name }} v{{ draft.version }}</li>{% endfor %}</ul>"
@@ -58,6 +71,20 @@ def jobs(request):
 
 
 @require_GET
+def gallery(request):
+    """The viewer's own completed jobs past the gallery's cursor, newest first: one query."""
+    rows = VideoCreationJob.objects.filter(owner=request.user, status="completed")
+    if request.GET.get("after"):
+        created_at, _kind, pk = request.GET["after"].split("|")
+        when = datetime.fromisoformat(created_at)
+        rows = rows.filter(
+            Q(created_at__lt=when) | Q(created_at=when, pk__lt=pk), created_at__lte=when
+        )
+    rows = rows.select_related("owner").order_by("-created_at", "-pk")[:GALLERY_PAGE_SIZE]
+    return HttpResponse(_template(GALLERY_ROWS).render({"rows": list(rows)}, request))
+
+
+@require_GET
 def drafts(request):
     rows = _rows(Draft.objects.filter(owner=request.user).order_by("name", "pk"), request)
     return HttpResponse(_template(DRAFT_ROWS).render({"rows": rows}, request))
@@ -67,5 +94,6 @@ urlpatterns = [
     path("bench/baseline/poll/<str:pk>/", poll, name="bench-poll"),
     path("bench/baseline/jobs/", jobs, name="bench-jobs"),
     path("bench/baseline/drafts/", drafts, name="bench-drafts"),
+    path("bench/baseline/gallery/", gallery, name="bench-gallery"),
     *studio_urlpatterns,
 ]

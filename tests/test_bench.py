@@ -27,7 +27,16 @@ pytestmark = pytest.mark.studio
 
 
 def test_every_benchmark_has_a_smoke_run():
-    assert BENCHMARKS == ["cut", "download", "pages", "pipeline", "poll", "startup", "ticks"]
+    assert BENCHMARKS == [
+        "cut",
+        "download",
+        "gallery",
+        "pages",
+        "pipeline",
+        "poll",
+        "startup",
+        "ticks",
+    ]
 
 
 @pytest.mark.parametrize("name", BENCHMARKS)
@@ -45,7 +54,9 @@ def test_benchmark_runs_in_smoke_mode_and_prints_its_ratio(name):
     assert RATIO_LINE.search(result.stdout), output
 
 
-@pytest.mark.parametrize("path", ["/bench/baseline/poll/x/", "/bench/baseline/jobs/"])
+@pytest.mark.parametrize(
+    "path", ["/bench/baseline/poll/x/", "/bench/baseline/jobs/", "/bench/baseline/gallery/"]
+)
 def test_baselines_are_not_served_by_the_studio(path):
     with pytest.raises(Resolver404):
         resolve(path)

@@ -700,6 +700,10 @@ MATRIX = {
             {},
         ),
     ],
+    # The gallery lists only what each viewer sees (test_no_list_shows_the_owners_rows...);
+    # compare without videos chosen is refused (tests/drafts/test_gallery.py: with them).
+    ("gallery:index", "GET"): [("", NO_ARGS, page(200, reviewer=200))],
+    ("gallery:compare", "GET"): [("", NO_ARGS, page(400, reviewer=400))],
 }
 STUDIO_ROUTES = sorted({name for name, _route in _routes() if not name.startswith("admin:")})
 
@@ -793,7 +797,11 @@ LISTS = {
     "webhooks:endpoints": "",
     "api:webhooks": "",
     "api:storyboards": "",
+    "gallery:index": "",
 }
+# What a list shows everyone else of the owner's: what the owner shared, so that a list
+# which hid everything would not pass for one that hides the private rows.
+SHARED_ROWS = {"gallery:index": ("shared_job", "shared_cut")}
 
 
 def _owners_rows(world):
@@ -824,6 +832,8 @@ def test_no_list_shows_the_owners_rows_to_anyone_else(client, world, name, role)
     assert response.status_code == 200
     body = response.content.decode()
     assert [row for row in _owners_rows(world) if str(row) in body] == []
+    for shared in SHARED_ROWS.get(name, ()):
+        assert str(world[shared].pk) in body, shared
 
 
 # --- The admin, walked route by route --------------------------------------------------------------

@@ -1,0 +1,240 @@
+"""The team gallery with 100,000 completed jobs, against a bare list of the same cards.
+
+Queries per page must not grow with the videos: each page's count at 100 jobs must equal
+its count at full size, or the benchmark fails. Time per page is measured in this process
+(Django's test client, DEBUG=false, the same middleware as production) against a
+bench-only view that reads the same 24 jobs in one keyset query and renders the same
+fields (poster, preview, prompt, review state, owner, model, task, date, checkbox)
+through a minimal template: no filters form, no stars, no favourites, no cuts. The deep
+page is the one past the middle job, reached by its cursor as the next-page links reach
+it. The time of each query and SQLite's plan for the slowest follow.
+
+    uv run python bench/gallery.py [--smoke] [--jobs 100000]
+"""
+
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness
+from bench.pages import explain, time_page
+
+# Time per page, at most this many times the baseline's: the gallery reads two tables
+# (jobs and cuts, PAGE_SIZE + 1 rows of each, merged), their stars and the viewer's
+# favourites as subqueries, and renders the filters form, where the bare list reads one.
+GOAL = 3.0
+SMALL_JOBS = 100
+SHARED_SHARE = 5  # one job in five is shared with the team
+RATED_SHARE = 10  # one in ten has a teammate's stars, one in seven is the viewer's favourite
+FAVOURITE_SHARE = 7
+CUTS = 50  # a teammate's shared storyboard's cuts, among the jobs in time
+TASKS = ["text_to_video", "image_to_video", "reference_to_video", "extend"]
+MODELS = ["veo-3.1-fast-generate-preview", "veo-3.1-generate-preview"]
+
+
+def main():
+    parser = harness.arguments(__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, help="completed jobs at full size (default 100,000)")
+    parser.add_argument("--seconds", type=float, help="time per page at most (default 10)")
+    args = parser.parse_args()
+    smoke = args.smoke
+    jobs = args.jobs or (2_000 if smoke else 100_000)
+    seconds = args.seconds or (0.5 if smoke else 10.0)
+    iterations = 5 if smoke else 200
+
+    harness.print_machine("Gallery pages", smoke)
+    with harness.Sandbox("gallery", keep=args.keep) as sandbox:
+        sandbox.django()
+        return run(smoke, jobs, seconds, iterations)
+
+
+_EPOCH = {}
+
+
+def seed(owner, teammate, count, *, start=0):
+    """Bulk-create count completed jobs of owner's (newest first), their stars and marks."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from drafts.review.models import Favourite, Rating
+    from jobs.models import VideoCreationJob
+    from jobs.text import fold
+
+    done, stage = VideoCreationJob.Status.COMPLETED, VideoCreationJob.Stage.DONE
+    now = _EPOCH.setdefault("now", timezone.now())
+    began = time.perf_counter()
+    with transaction.atomic():
+        for first in range(start, start + count, 2000):
+            jobs = []
+            for n in range(first, min(first + 2000, start + count)):
+                prompt = f"Bench prompt {n}: a paper lantern drifting over a night river"
+                job = VideoCreationJob(
+                    owner=owner,
+                    prompt_text=prompt,
+                    search_text=fold(prompt),  # save() folds it; bulk_create does not
+                    model=MODELS[n % len(MODELS)],
+                    task=TASKS[n % len(TASKS)],
+                    options=harness.JOB_OPTIONS,
+                    status=done,
+                    stage=stage,
+                    progress=100,
+                    visibility="shared" if n % SHARED_SHARE == 0 else "private",
+                    created_at=now - timedelta(seconds=n),
+                    completed_at=now - timedelta(seconds=n),
+                )
+                job.video_url = f"videos/{job.pk}/output.mp4"
+                job.metadata = {"poster_url": f"/jobs/{job.pk}/resources/{job.pk}/"}
+                jobs.append(job)
+            VideoCreationJob.objects.bulk_create(jobs, batch_size=500)
+            ratings = [
+                Rating(job=job, person=teammate, stars=1 + (n // RATED_SHARE) % 5)
+                for n, job in enumerate(jobs)
+                if n % RATED_SHARE == 0
+            ]
+            favourites = [
+                Favourite(job=job, person=owner)
+                for n, job in enumerate(jobs)
+                if n % FAVOURITE_SHARE == 0
+            ]
+            Rating.objects.bulk_create(ratings, batch_size=500)
+            Favourite.objects.bulk_create(favourites, batch_size=500)
+    return time.perf_counter() - began
+
+
+def seed_cuts(teammate, span):
+    """A teammate's shared storyboard with CUTS ready cuts, spread over span seconds of jobs."""
+    from drafts.models import Cut, Storyboard
+
+    board = Storyboard.objects.create(
+        owner=teammate, name="Night river", model=MODELS[0], visibility="shared"
+    )
+    step = max(1, span // CUTS)
+    Cut.objects.bulk_create(
+        Cut(
+            storyboard=board,
+            status=Cut.Status.READY,
+            signature=str(n),
+            duration_seconds=8,
+            created_at=_EPOCH["now"] - timedelta(seconds=n * step),
+        )
+        for n in range(CUTS)
+    )
+
+
+def deep_cursor(jobs):
+    """Return the gallery's cursor past the middle job, as its next-page link writes it."""
+    from drafts.review import gallery
+    from jobs.models import VideoCreationJob
+
+    middle = VideoCreationJob.objects.order_by("-created_at", "-pk").values_list(
+        "created_at", "pk"
+    )[jobs // 2]
+    return gallery.write_cursor((middle[0], "job", middle[1]))
+
+
+def pages(jobs):
+    """Return {name: (studio page, baseline of the same rows or None)} at this size."""
+    from urllib.parse import quote
+
+    after = quote(deep_cursor(jobs))
+    return {
+        "gallery, page 1": ("/gallery/", "/bench/baseline/gallery/"),
+        "gallery, deep page": (
+            f"/gallery/?after={after}",
+            f"/bench/baseline/gallery/?after={after}",
+        ),
+        "gallery, best rated": ("/gallery/?sort=rated", None),
+        "gallery, search": ("/gallery/?q=lantern", None),
+        "gallery, 4 stars and up": ("/gallery/?rating=4", None),
+    }
+
+
+def run(smoke, jobs, seconds, iterations):
+    owner, teammate = harness.make_user("viewer"), harness.make_user("teammate")
+    seed(owner, teammate, SMALL_JOBS)
+    seed_cuts(teammate, jobs)
+    client = harness.http_client()
+    client.force_login(owner)
+    team = harness.http_client()
+    team.force_login(teammate)
+
+    def counted(at):
+        named = {name: (client, studio) for name, (studio, _base) in pages(at).items()}
+        named["gallery, a teammate's page 1"] = (team, "/gallery/")
+        return named
+
+    small = {
+        name: len(harness.captured_get(who, studio)[1])
+        for name, (who, studio) in counted(SMALL_JOBS).items()
+    }
+    took = seed(owner, teammate, jobs - SMALL_JOBS, start=SMALL_JOBS)
+    harness.figure("completed jobs (one viewer's; one in five shared)", jobs)
+    harness.figure("ratings (a teammate's, one job in ten)", jobs // RATED_SHARE)
+    harness.figure("cuts (a teammate's shared storyboard)", CUTS)
+    harness.figure("seeding with bulk_create", took, "s")
+
+    rows, failures, timings = [], [], {}
+    baselines = {name: base for name, (_studio, base) in pages(jobs).items()}
+    for name, (who, studio) in counted(jobs).items():
+        response, queries = harness.captured_get(who, studio)
+        if response.status_code != 200:
+            raise SystemExit(f"{name}: {studio} answered {response.status_code}")
+        cards = response.content.decode().count("data-gallery-card")
+        if cards != 24:
+            raise SystemExit(f"{name}: {cards} cards, not 24")
+        if len(queries) != small[name]:
+            failures.append(f"{name}: {small[name]} queries at the small size, {len(queries)} now")
+        baseline = baselines.get(name)
+        page_ms = time_page(who, studio, seconds, iterations)
+        base_ms = time_page(who, baseline, seconds, iterations) if baseline else None
+        timings[name] = (page_ms, base_ms, studio, who)
+        rows.append(
+            [
+                name,
+                small[name],
+                len(queries),
+                round(harness.median(page_ms), 2),
+                round(harness.percentile(page_ms, 90), 2),
+                round(harness.median(base_ms), 2) if base_ms else "-",
+                round(harness.median(page_ms) / harness.median(base_ms), 2) if base_ms else "-",
+            ]
+        )
+    print()
+    harness.table(
+        [
+            "page",
+            f"queries@{SMALL_JOBS}",
+            f"queries@{jobs:,}",
+            "median ms",
+            "p90 ms",
+            "baseline ms",
+            "x base",
+        ],
+        rows,
+    )
+    for name, (page_ms, base_ms, _studio, _who) in timings.items():
+        if base_ms:
+            harness.ratio(
+                f"{name} time",
+                harness.median(page_ms),
+                harness.median(base_ms),
+                name="bare list",
+                goal=GOAL,
+                higher_is_better=False,
+                smoke=smoke,
+            )
+    for name in ("gallery, page 1", "gallery, deep page", "gallery, best rated"):
+        _page_ms, _base_ms, studio, who = timings[name]
+        explain(who, studio, name)
+    if failures:
+        print("\nFAILED: queries per page grow with the videos:\n  " + "\n  ".join(failures))
+        return 1
+    print(f"\n  queries per page are the same at {SMALL_JOBS} and {jobs:,} jobs: constant")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,457 @@
+"""The team gallery: every finished video the viewer may see, filtered, and compared.
+
+A video is a completed job or a ready cut: two tables, paged together with one keyset
+cursor. Each sort orders both by the same key (newest and oldest: the time it was made,
+then its kind, then its id; best rated: the average stars first). A page reads at most
+PAGE_SIZE + 1 rows past the cursor from each table, merges the two in that order and
+shows the first PAGE_SIZE; the cursor of the next page is the key of the last card shown.
+No OFFSET and no COUNT over the whole set: a page costs one query per table however deep
+it is and however many videos there are, and the rows carry their average stars and the
+viewer's favourite mark as subqueries, so no card costs a query of its own. Best rated
+is the exception in time, not in queries: the average is computed for every video the
+filters keep before the first page can be cut (bench/gallery.py: about 0.2 s at 100,000
+jobs on SQLite); a stored average would be the next step if that grows.
+
+Filters narrow both tables alike where they mean something for both; a filter only jobs
+have (their task, a draft as their source) leaves the cuts out. The search finds prompts
+(a cut: its storyboard's name and its segments' prompts) in their folded form
+(VideoCreationJob.search_text, jobs.text.fold), as the draft library does: case and
+accents are folded on every database ("cafe" finds "Café", "ÉTÉ" finds "été"), and CJK
+words are found as written ("東京").
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+
+from django import forms
+from django.db.models import Avg, Exists, FloatField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Cast, Coalesce
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from jobs import catalog
+from jobs.compare import compare_videos
+from jobs.models import TASK_CHOICES, ReviewState, VideoCreationJob
+from jobs.text import fold
+
+from ..storyboards.models import Cut, CutSegment
+from . import access, services
+from .models import Favourite, Rating
+
+PAGE_SIZE = 24
+MIN_VIDEOS, MAX_VIDEOS = 2, 4
+# A job's or a cut's id is a UUID's text; anything longer (or with a NUL, which
+# PostgreSQL refuses in a query) cannot be one and is never sent to the database.
+ID_MAX_CHARS = 36
+NEWEST, OLDEST, RATED = "newest", "oldest", "rated"
+STORYBOARD, DRAFT, NEITHER = "storyboard", "draft", "neither"
+BROKEN_CURSOR = "This page link is broken; start again from the first page."
+
+
+class GalleryFilter(forms.Form):
+    """What the gallery shows, as GET parameters; every field may be left empty."""
+
+    q = forms.CharField(label="Prompt contains", max_length=200, required=False)
+    owner = forms.CharField(label="Owner (username)", max_length=150, required=False)
+    kind = forms.ChoiceField(
+        label="Kind",
+        required=False,
+        choices=[("", "Videos and cuts"), (access.JOB, "Videos"), (access.CUT, "Cuts")],
+    )
+    state = forms.ChoiceField(
+        label="Review", required=False, choices=[("", "Any state"), *ReviewState.choices]
+    )
+    rating = forms.TypedChoiceField(
+        label="Stars at least",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "Any"), *((n, f"{n} ★") for n in range(1, 6))],
+    )
+    favourites = forms.BooleanField(label="My favourites only", required=False)
+    model = forms.ChoiceField(label="Model", required=False)
+    task = forms.ChoiceField(label="Task", required=False, choices=[("", "Any"), *TASK_CHOICES])
+    source = forms.ChoiceField(
+        label="Made from",
+        required=False,
+        choices=[
+            ("", "Anything"),
+            (STORYBOARD, "A storyboard"),
+            (DRAFT, "A draft"),
+            (NEITHER, "Neither"),
+        ],
+    )
+    since = forms.DateField(label="From", required=False)
+    until = forms.DateField(label="To", required=False)
+    sort = forms.ChoiceField(
+        label="Sort",
+        required=False,
+        choices=[(NEWEST, "Newest first"), (OLDEST, "Oldest first"), (RATED, "Best rated")],
+    )
+    after = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = sorted(catalog.models())
+        self.fields["model"].choices = [("", "Any"), *((name, name) for name in names)]
+        for field in self.fields.values():
+            field.widget.attrs.pop("required", None)
+
+    def clean_sort(self):
+        return self.cleaned_data["sort"] or NEWEST
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", "The end date comes before the start date.")
+        if data.get("after") and "sort" in data:
+            try:
+                data["cursor"] = parse_cursor(data["after"], data["sort"])
+            except ValueError:
+                self.add_error("after", BROKEN_CURSOR)
+        return data
+
+
+# --- The key a sort orders by, and the cursor that writes it -------------------------------
+
+
+def card_key(card, sort):
+    """Return the card's place in the sort, as a tuple compared in the sort's direction."""
+    key = (card.created_at, card.kind, card.pk)
+    return (card.score, *key) if sort == RATED else key
+
+
+def write_cursor(key) -> str:
+    *head, created_at, kind, pk = key
+    return "|".join([*(repr(float(score)) for score in head), created_at.isoformat(), kind, pk])
+
+
+def parse_cursor(text, sort):
+    """Read a cursor written for sort; raise ValueError for anything else."""
+    parts = text.split("|")
+    if len(parts) != (4 if sort == RATED else 3):
+        raise ValueError(text)
+    *head, created_at, kind, pk = parts
+    when = datetime.fromisoformat(created_at)
+    if timezone.is_naive(when) or kind not in access.KINDS:
+        raise ValueError(text)
+    if not pk or len(pk) > ID_MAX_CHARS or "\x00" in pk:
+        raise ValueError(text)
+    scores = [float(score) for score in head]
+    if not all(math.isfinite(score) and 0 <= score <= 5 for score in scores):
+        raise ValueError(text)
+    return (*scores, when, kind, pk)
+
+
+def _past(kind, cursor, sort):
+    """Return a Q of one table's rows that come after the cursor in the sort's order.
+
+    The key's kind is the same for every row of a table, so it decides in Python whether
+    the rows level with the cursor on the fields before it come after it or not.
+    """
+    descending = sort != OLDEST
+    names = ["score", "created_at"] if sort == RATED else ["created_at"]
+    *values, cursor_kind, cursor_pk = cursor
+    op = "lt" if descending else "gt"
+    alternatives, level = [], Q()
+    for name, value in zip(names, values, strict=True):
+        alternatives.append(level & Q(**{f"{name}__{op}": value}))
+        level &= Q(**{name: value})
+    if kind == cursor_kind:
+        alternatives.append(level & Q(**{f"pk__{op}": cursor_pk}))
+    elif (kind < cursor_kind) == descending:
+        alternatives.append(level)
+    condition = alternatives[0]
+    for alternative in alternatives[1:]:
+        condition |= alternative
+    if sort != RATED:
+        # Implied by the alternatives, but a range the index on created_at can seek to:
+        # without it a deep page walks the index past every newer row.
+        condition &= Q(**{f"created_at__{op}e": values[0]})
+    return condition
+
+
+def _ordering(sort):
+    if sort == OLDEST:
+        return ["created_at", "pk"]
+    return ["-score", "-created_at", "-pk"] if sort == RATED else ["-created_at", "-pk"]
+
+
+# --- The two tables ----------------------------------------------------------------------
+
+
+def _score(kind):
+    """The video's average stars as a float (0 when nobody rated it), from one subquery."""
+    averages = (
+        Rating.objects.filter(**{kind: OuterRef("pk")})
+        .order_by()
+        .values(kind)
+        .annotate(average=Cast(Avg("stars"), FloatField()))
+        .values("average")
+    )
+    return Coalesce(Subquery(averages, output_field=FloatField()), Value(0.0))
+
+
+def _favourite(kind, user):
+    return Exists(Favourite.objects.filter(**{kind: OuterRef("pk")}, person=user))
+
+
+def _day_start(day):
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _common(rows, data, kind, user, owner_field):
+    """Apply the filters both tables share and annotate the stars and the favourite mark."""
+    rows = rows.annotate(score=_score(kind), favourite=_favourite(kind, user))
+    if data.get("owner"):
+        rows = rows.filter(**{f"{owner_field}__username": data["owner"]})
+    if data.get("state"):
+        rows = rows.filter(review_state=data["state"])
+    if data.get("rating"):
+        rows = rows.filter(score__gte=data["rating"])
+    if data.get("favourites"):
+        rows = rows.filter(favourite=True)
+    if data.get("since"):
+        rows = rows.filter(created_at__gte=_day_start(data["since"]))
+    if data.get("until"):
+        rows = rows.filter(created_at__lt=_day_start(data["until"] + timedelta(days=1)))
+    if data.get("cursor"):
+        rows = rows.filter(_past(kind, data["cursor"], data["sort"]))
+    return rows.order_by(*_ordering(data["sort"]))
+
+
+def _from_draft():
+    return (
+        Q(draft__isnull=False)
+        | Q(draft_version__isnull=False)
+        | Q(batch__draft_version__isnull=False)
+    )
+
+
+JOB_CARD_FIELDS = [
+    "prompt_text",
+    "model",
+    "task",
+    "created_at",
+    "metadata",
+    "review_state",
+    "owner__username",
+]
+CUT_CARD_FIELDS = [
+    "created_at",
+    "review_state",
+    "storyboard__name",
+    "storyboard__model",
+    "storyboard__owner__username",
+]
+
+
+def gallery_jobs(user, data):
+    """Return the completed jobs the filters in data keep, in the sort's order."""
+    if data.get("kind") == access.CUT:
+        return VideoCreationJob.objects.none()
+    jobs = access.visible_jobs(user).filter(status=VideoCreationJob.Status.COMPLETED)
+    # What a card shows, no more: the JSON of options and the like is never decoded.
+    jobs = jobs.select_related("owner").only(*JOB_CARD_FIELDS)
+    if data.get("model"):
+        jobs = jobs.filter(model=data["model"])
+    if data.get("task"):
+        jobs = jobs.filter(task=data["task"])
+    source = data.get("source")
+    if source == STORYBOARD:
+        jobs = jobs.filter(take__isnull=False)
+    elif source == DRAFT:
+        jobs = jobs.filter(_from_draft())
+    elif source == NEITHER:
+        jobs = jobs.filter(take__isnull=True).exclude(_from_draft())
+    if data.get("q"):
+        jobs = jobs.filter(search_text__contains=fold(data["q"]))
+    return _common(jobs, data, access.JOB, user, "owner")
+
+
+def gallery_cuts(user, data):
+    """Return the ready cuts the filters in data keep; a filter only jobs have, none."""
+    if data.get("kind") == access.JOB or data.get("task") or data.get("source") in (DRAFT, NEITHER):
+        return Cut.objects.none()
+    cuts = access.visible_cuts(user).filter(status=Cut.Status.READY)
+    cuts = cuts.select_related("storyboard__owner").only(*CUT_CARD_FIELDS)
+    if data.get("model"):
+        cuts = cuts.filter(storyboard__model=data["model"])
+    if data.get("q"):
+        segments = CutSegment.objects.filter(
+            cut=OuterRef("pk"), job__search_text__contains=fold(data["q"])
+        )
+        cuts = cuts.filter(Q(storyboard__name__icontains=data["q"]) | Exists(segments))
+    return _common(cuts, data, access.CUT, user, "storyboard__owner")
+
+
+# --- Cards -------------------------------------------------------------------------------
+
+TASK_LABELS = dict(TASK_CHOICES)
+
+
+@dataclass
+class Card:
+    """One video as the grid shows it."""
+
+    video: object
+    kind: str
+    pk: str
+    key: str
+    title: str
+    owner: str
+    model: str
+    task: str
+    created_at: datetime
+    score: float
+    favourite: bool
+    poster_url: str
+    video_url: str
+    review_url: str
+
+    @property
+    def average(self):
+        """The average stars, or None when nobody rated it (a rating is at least 1)."""
+        return round(self.score, 1) if self.score else None
+
+
+def _job_card(job) -> Card:
+    return Card(
+        video=job,
+        kind=access.JOB,
+        pk=job.pk,
+        key=access.key_of(job),
+        title=job.prompt_text,
+        owner=job.owner.get_username() if job.owner_id else "someone removed",
+        model=job.model,
+        task=TASK_LABELS.get(job.task, job.task),
+        created_at=job.created_at,
+        score=job.score,
+        favourite=job.favourite,
+        poster_url=(job.metadata or {}).get("poster_url") or "",
+        video_url=reverse("jobs:video", args=[job.pk]),
+        review_url=reverse("review:video", args=[access.JOB, job.pk]),
+    )
+
+
+def _cut_card(cut) -> Card:
+    board = cut.storyboard
+    return Card(
+        video=cut,
+        kind=access.CUT,
+        pk=cut.pk,
+        key=access.key_of(cut),
+        title=f"Cut of {board.name}",
+        owner=board.owner.get_username(),
+        model=board.model,
+        task="Storyboard cut",
+        created_at=cut.created_at,
+        score=cut.score,
+        favourite=cut.favourite,
+        poster_url=reverse("storyboards:cut-poster", args=[board.pk, cut.pk]),
+        video_url=reverse("storyboards:cut-video", args=[board.pk, cut.pk]),
+        review_url=reverse("review:video", args=[access.CUT, cut.pk]),
+    )
+
+
+def gallery_page(user, data):
+    """Return (the cards of one page, the cursor of the next page or None)."""
+    sort = data["sort"]
+    jobs = list(gallery_jobs(user, data)[: PAGE_SIZE + 1])
+    cuts = list(gallery_cuts(user, data)[: PAGE_SIZE + 1])
+    cards = [_job_card(job) for job in jobs] + [_cut_card(cut) for cut in cuts]
+    cards.sort(key=lambda card: card_key(card, sort), reverse=sort != OLDEST)
+    more = len(cards) > PAGE_SIZE
+    cards = cards[:PAGE_SIZE]
+    return cards, write_cursor(card_key(cards[-1], sort)) if more else None
+
+
+# --- Views -------------------------------------------------------------------------------
+
+
+@require_GET
+def index(request):
+    """Show one page of the videos the viewer may see, as the filters in the query say."""
+    form = GalleryFilter(request.GET)
+    if not form.is_valid():
+        return render(request, "review/gallery.html", {"form": form, "cards": []}, status=400)
+    cards, cursor = gallery_page(request.user, form.cleaned_data)
+    context = {"form": form, "cards": cards}
+    if cursor:
+        query = request.GET.copy()
+        query["after"] = cursor
+        context["next_url"] = f"?{query.urlencode()}"
+    if form.cleaned_data["after"]:
+        query = request.GET.copy()
+        query.pop("after")
+        context["first_url"] = f"?{query.urlencode()}"
+    return render(request, "review/gallery.html", context)
+
+
+def _video(user, key):
+    """Return the video a "kind:id" key names if user may see it; 404 for anything else."""
+    _kind, _, pk = key.partition(":")
+    if len(pk) > ID_MAX_CHARS or "\x00" in key:
+        raise Http404("No such video.")
+    return access.get_video_by_key(user, key)
+
+
+def _described(number, video) -> dict:
+    """Return a video as jobs.compare wants it."""
+    if isinstance(video, Cut):
+        board = video.storyboard
+        segments = video.edit_list or []
+        return {
+            "label": f"{number}. {board.owner.get_username()}'s cut",
+            "video_url": reverse("storyboards:cut-video", args=[board.pk, video.pk]),
+            "poster_url": reverse("storyboards:cut-poster", args=[board.pk, video.pk]),
+            "prompt": " ".join(segment.get("prompt") or "" for segment in segments),
+            "seed": None,
+            "model": board.model,
+            "options": {"aspect_ratio": board.aspect_ratio, "resolution": board.resolution},
+            "cost": sum((Decimal(s.get("costUsd") or 0) for s in segments), Decimal(0)),
+            "duration": video.duration_seconds,
+        }
+    options = dict(video.options or {})
+    seed = options.pop("seed", None)
+    cost = video.actual_cost_usd if video.actual_cost_usd is not None else video.estimated_cost_usd
+    owner = video.owner.get_username() if video.owner_id else "someone removed"
+    return {
+        "label": f"{number}. {owner}'s video",
+        "video_url": reverse("jobs:video", args=[video.pk]),
+        "poster_url": (video.metadata or {}).get("poster_url") or "",
+        "prompt": video.prompt_text,
+        "seed": seed,
+        "model": video.model,
+        "options": options,
+        "cost": cost,
+        "duration": services.video_duration(video),
+    }
+
+
+@require_GET
+def compare(request):
+    """Play two to four videos of the gallery side by side, with what differs between them."""
+    keys = list(dict.fromkeys(key for key in request.GET.getlist("v") if key))
+    if not MIN_VIDEOS <= len(keys) <= MAX_VIDEOS:
+        problem = (
+            f"Choose two to four videos to compare; {len(keys)} "
+            f"{'was' if len(keys) == 1 else 'were'} chosen."
+        )
+        return render(request, "review/compare.html", {"problem": problem}, status=400)
+    videos = [_video(request.user, key) for key in keys]
+    described = [_described(number, video) for number, video in enumerate(videos, 1)]
+    context = {
+        "comparison": compare_videos(described),
+        "videos": [
+            (item["label"], services.video_url(video))
+            for item, video in zip(described, videos, strict=True)
+        ],
+    }
+    return render(request, "review/compare.html", context)
