@@ -26,7 +26,9 @@ from django.utils import timezone
 
 from drafts import services as draft_services
 from drafts.models import Cut, Draft, DraftVersion
+from drafts.review import links as client_links
 from drafts.review import services as review
+from drafts.review.models import ClientLink, ClientLinkView, Comment
 from jobs import services, storage
 from jobs.api import tokens
 from jobs.models import ApiToken, Batch, Budget, VideoCreationJob, VideoResource
@@ -132,6 +134,15 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
         retry_until=now,
     )
     WebhookAttempt.objects.create(delivery=delivery, number=1, error="The receiver answered 500.")
+    # --- client links (issue 19): one open (clients may comment), one expired, one revoked
+    shown = VideoCreationJob.objects.get(pk=done.pk)  # with its video_url
+    link, valid_token = client_links.link_create(
+        owner=user, target=shown, days=7, guests_may_comment=True, label="Owner's client link"
+    )
+    expired, expired_token = client_links.link_create(owner=user, target=shown, days=1)
+    ClientLink.objects.filter(pk=expired.pk).update(expires_at=now - timezone.timedelta(days=1))
+    revoked, revoked_token = client_links.link_create(owner=user, target=shown, days=7)
+    client_links.link_revoke(link=revoked)
     boards = {
         kind: _storyboard(user, done if kind == "private" else None, mp4_bytes, data_dir, kind)
         for kind in ("private", "shared")
@@ -160,6 +171,13 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
         "endpoint": endpoint,
         "delivery": delivery,
         "shared_job": shared_job,
+        "link": link,
+        "link_tokens": {
+            VALID_LINK: valid_token,
+            "expired link": expired_token,
+            "revoked link": revoked_token,
+            "unknown token": "a-guessed-token-that-no-link-has-0123456789",
+        },
         "users": {
             "owner": user,
             "teammate": other_user,
@@ -222,6 +240,9 @@ def _state(data_dir):
         WebhookDelivery,
         WebhookAttempt,
         *(apps.get_model("drafts", name) for name in ("Storyboard", "Shot", "Take", "Cut")),
+        ClientLink,
+        ClientLinkView,
+        Comment,
     ]
     rows = {m.__name__: sorted(map(repr, m.objects.values_list())) for m in models}
     files = sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*"))
@@ -338,6 +359,22 @@ def api_boards(code, *, shared, args=("board",)):
 
 
 API_SHOT = ("board", "shot")
+VALID_LINK = "valid link"
+# A closed link answers 410, a token no link has 404: to everyone, logged in or not.
+CLOSED_LINKS = {"expired link": 410, "revoked link": 410, "unknown token": 404}
+
+
+def client_link(code, *, of=NO_ARGS):
+    """Rows for a client's route (/c/<token>/...): the same answer whoever asks.
+
+    `code` is the open link's; `of` gives the route's further arguments from the world.
+    """
+    return [
+        (variant, lambda w, v=variant: [w["link_tokens"][v], *of(w)], public(want))
+        for variant, want in {VALID_LINK: code, **CLOSED_LINKS}.items()
+    ]
+
+
 # (route name, method) -> [(variant, args from the world, expected status per role)]
 MATRIX = {
     ("jobs:index", "GET"): [("", NO_ARGS, page(200))],
@@ -503,6 +540,16 @@ MATRIX = {
         ("private cut", lambda w: ["cut", w["private_cut"].pk], page(200, 404)),
         ("shared cut", lambda w: ["cut", w["shared_cut"].pk], page(200, 200)),
     ],
+    # --- client links (issue 19): the owner's list, and what a client opens ---
+    ("links:list", "GET"): [("", NO_ARGS, page(200))],
+    ("links:new", "POST"): [("", NO_ARGS, page(400))],  # an empty form: no target
+    ("links:extend", "POST"): [("", pk_of("link"), own(400))],  # no days given
+    ("links:revoke", "POST"): [("", pk_of("link"), own(302))],
+    ("links:open", "GET"): client_link(200),
+    # No password to check on this link: back to the page.
+    ("links:open", "POST"): client_link(303),
+    ("links:video", "GET"): client_link(200, of=lambda w: ["job", w["done"].pk]),
+    ("links:comment", "POST"): client_link(400),  # an empty comment
 }
 STUDIO_ROUTES = sorted({name for name, _route in _routes() if not name.startswith("admin:")})
 
@@ -588,6 +635,7 @@ LISTS = {
     "webhooks:endpoints": "",
     "api:webhooks": "",
     "api:storyboards": "",
+    "links:list": "",
 }
 
 
@@ -603,6 +651,7 @@ def _owners_rows(world):
             "token",
             "endpoint",
             "private_board",
+            "link",
         )
     }
 
