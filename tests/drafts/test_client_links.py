@@ -177,7 +177,7 @@ def test_a_guest_flood_is_refused_and_nothing_past_the_limit_is_stored(user, job
     for n in range(GUEST_COMMENTS_PER_MINUTE):
         assert comment(client, token, job, text=f"Note {n}").status_code == 303
     refused = comment(client, token, job, text="One too many")
-    assert refused.status_code == 429
+    assert refused.status_code == 400
     assert b"Too many comments" in refused.content
     assert Comment.objects.count() == GUEST_COMMENTS_PER_MINUTE
 
@@ -326,3 +326,12 @@ def test_the_list_preselects_the_target_and_shows_views(logged_in, user, job):
     assert f'value="job:{job.pk}" selected' in body
     assert "198.51.100.4" in body
     assert "Acme" in body
+
+
+def test_a_label_with_markup_renders_as_text_for_owner_and_client(logged_in, user, job):
+    hostile = "<script>alert(1)</script><b onclick=x>Acme</b>"
+    _link, token = make_link(user, job, label=hostile)
+    for response in (logged_in.get(reverse("links:list")), Client().get(open_url(token))):
+        body = response.content.decode()
+        assert hostile not in body
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
