@@ -26,7 +26,7 @@ from ..storyboards import access as board_access
 from ..storyboards.models import Cut, Storyboard
 from . import access
 from .models import ClientLink, ClientLinkView, hash_token, new_token
-from .services import video_title
+from .services import video_title, video_url
 
 MIN_DAYS, MAX_DAYS = 1, 90
 LABEL_MAX_LENGTH = 200
@@ -57,6 +57,13 @@ def target_title(target) -> str:
     if isinstance(target, Storyboard):
         return f"the storyboard {target.name}"
     return video_title(target)
+
+
+def target_url(target) -> str:
+    """Return the studio page of what a link shares (its owner's, not the client's)."""
+    if isinstance(target, Storyboard):
+        return target.get_absolute_url()
+    return video_url(target)
 
 
 def target_for(user, key):
@@ -241,7 +248,14 @@ def _announce_first_view(link, view):
                 "hint": link.token_hint,
                 "expiresAt": iso(link.expires_at),
             },
-            "target": {"kind": kind_of(target), "id": target.pk, "title": target_title(target)},
+            # What the link shares: a job's video, a cut, or a storyboard (kind says).
+            "video": {
+                "kind": kind_of(target),
+                "id": target.pk,
+                "title": target_title(target),
+                "url": absolute(target_url(target)),
+            },
+            "address": view.address,
             "at": iso(view.at),
             "played": view.played,
             "url": absolute(url),

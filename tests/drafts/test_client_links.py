@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -15,7 +16,7 @@ from drafts.storyboards import services as boards
 from jobs import storage
 from jobs.models import Notice, VideoCreationJob, Visibility
 from jobs.webhooks.models import Event, WebhookDelivery
-from jobs.webhooks.services import endpoint_create
+from jobs.webhooks.services import endpoint_create, slack_text
 from tests.factories import MODEL, Status, make_job
 from tests.jobs.test_webhooks import PUBLIC_IP, fake_dns
 
@@ -108,7 +109,15 @@ def test_the_first_view_tells_the_owner_once_by_notice_and_webhook(
     ]
     delivery = WebhookDelivery.objects.get(endpoint=endpoint)
     assert delivery.event_type == Event.CLIENT_LINK_VIEWED
-    assert delivery.payload["data"]["link"]["id"] == link.pk
+    data = delivery.payload["data"]
+    assert data["link"]["id"] == link.pk
+    assert (data["video"]["kind"], data["video"]["id"]) == ("job", job.pk)
+    assert data["address"] == "127.0.0.1"
+    assert slack_text(delivery.payload) == (
+        "A client opened your link Acme to “Secret prompt of the owner” "
+        f"<{settings.STUDIO_URL}{reverse('review:video', args=['job', job.pk])}|Open>"
+    )
+    assert data["address"] == "127.0.0.1"
     link.refresh_from_db()
     assert link.first_viewed_at is not None
 
