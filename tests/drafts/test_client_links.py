@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from drafts.models import Cut, Take
-from drafts.review import links
+from drafts.review import link_views, links
 from drafts.review.models import ClientLink, ClientLinkView, Comment, hash_token
 from drafts.review.services import GUEST_COMMENTS_PER_MINUTE
 from drafts.storyboards import services as boards
@@ -344,3 +344,14 @@ def test_a_label_with_markup_renders_as_text_for_owner_and_client(logged_in, use
         body = response.content.decode()
         assert hostile not in body
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+
+
+def test_wrong_passwords_past_the_limit_are_a_429_even_for_the_right_one(user, job):
+    _link, token = make_link(user, job, password="open sesame")
+    client = Client()
+    for _n in range(link_views.PASSWORD_ATTEMPTS):
+        assert client.post(open_url(token), {"password": "guess"}).status_code == 403
+    refused = client.post(open_url(token), {"password": "open sesame"})
+    assert refused.status_code == 429
+    assert b"Too many wrong passwords" in refused.content
+    assert b'name="password"' in client.get(open_url(token)).content
