@@ -27,7 +27,9 @@ from django.utils import timezone
 
 from drafts import services as draft_services
 from drafts.models import Cut, Draft, DraftVersion
+from drafts.review import links as client_links
 from drafts.review import services as review
+from drafts.review.models import ClientLink, ClientLinkView
 from jobs import services, storage
 from jobs.api import tokens
 from jobs.models import ApiToken, Batch, Budget, Notice, VideoCreationJob, VideoResource
@@ -152,6 +154,15 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
         retry_until=now,
     )
     WebhookAttempt.objects.create(delivery=delivery, number=1, error="The receiver answered 500.")
+    # --- client links (issue 19): one open (clients may comment), one expired, one revoked
+    shown = VideoCreationJob.objects.get(pk=done.pk)  # with its video_url
+    link, valid_token = client_links.link_create(
+        owner=user, target=shown, days=7, guests_may_comment=True, label="Owner's client link"
+    )
+    expired, expired_token = client_links.link_create(owner=user, target=shown, days=1)
+    ClientLink.objects.filter(pk=expired.pk).update(expires_at=now - timezone.timedelta(days=1))
+    revoked, revoked_token = client_links.link_create(owner=user, target=shown, days=7)
+    client_links.link_revoke(link=revoked)
     boards = {
         kind: _storyboard(user, done if kind == "private" else None, mp4_bytes, data_dir, kind)
         for kind in ("private", "shared")
@@ -185,6 +196,13 @@ def world(user, other_user, staff_user, manager, data_dir, mp4_bytes):
         "shared_failed": shared_failed,
         "shared_comment": shared_comment,
         "done_note": done_note,
+        "link": link,
+        "link_tokens": {
+            VALID_LINK: valid_token,
+            "expired link": expired_token,
+            "revoked link": revoked_token,
+            "unknown token": "a-guessed-token-that-no-link-has-0123456789",
+        },
         "users": {
             "owner": user,
             "teammate": other_user,
@@ -252,6 +270,8 @@ def _state(data_dir):
             for name in ("ReviewChange", "Rating", "Favourite", "Comment", "Mention")
         ),
         Notice,
+        ClientLink,
+        ClientLinkView,
     ]
     rows = {m.__name__: sorted(map(repr, m.objects.values_list())) for m in models}
     files = sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*"))
@@ -396,6 +416,22 @@ def on_each_video(body):
         (SHARED_JOB, video("shared_job"), seen(302), body),
         (PRIVATE_CUT, video("private_cut", "cut"), page(302, 404, reviewer=404), body),
         (SHARED_CUT, video("shared_cut", "cut"), seen(302), body),
+    ]
+
+
+VALID_LINK = "valid link"
+# A closed link answers 410, a token no link has 404: to everyone, logged in or not.
+CLOSED_LINKS = {"expired link": 410, "revoked link": 410, "unknown token": 404}
+
+
+def client_link(code, *, of=NO_ARGS):
+    """Rows for a client's route (/c/<token>/...): the same answer whoever asks.
+
+    `code` is the open link's; `of` gives the route's further arguments from the world.
+    """
+    return [
+        (variant, lambda w, v=variant: [w["link_tokens"][v], *of(w)], public(want))
+        for variant, want in {VALID_LINK: code, **CLOSED_LINKS}.items()
     ]
 
 
@@ -704,6 +740,16 @@ MATRIX = {
     # compare without videos chosen is refused (tests/drafts/test_gallery.py: with them).
     ("gallery:index", "GET"): [("", NO_ARGS, page(200, reviewer=200))],
     ("gallery:compare", "GET"): [("", NO_ARGS, page(400, reviewer=400))],
+    # --- client links (issue 19): the owner's list, and what a client opens ---
+    ("links:list", "GET"): [("", NO_ARGS, page(200))],
+    ("links:new", "POST"): [("", NO_ARGS, page(400))],  # an empty form: no target
+    ("links:extend", "POST"): [("", pk_of("link"), own(400))],  # no days given
+    ("links:revoke", "POST"): [("", pk_of("link"), own(302))],
+    ("links:open", "GET"): client_link(200),
+    # No password to check on this link: back to the page.
+    ("links:open", "POST"): client_link(303),
+    ("links:video", "GET"): client_link(200, of=lambda w: ["job", w["done"].pk]),
+    ("links:comment", "POST"): client_link(400),  # an empty comment
 }
 STUDIO_ROUTES = sorted({name for name, _route in _routes() if not name.startswith("admin:")})
 
@@ -798,6 +844,7 @@ LISTS = {
     "api:webhooks": "",
     "api:storyboards": "",
     "gallery:index": "",
+    "links:list": "",
 }
 # What a list shows everyone else of the owner's: what the owner shared, so that a list
 # which hid everything would not pass for one that hides the private rows.
@@ -816,6 +863,7 @@ def _owners_rows(world):
             "token",
             "endpoint",
             "private_board",
+            "link",
         )
     }
 

@@ -75,6 +75,8 @@ def _render(request, video, *, error=None, sent=None, status=200):
         "back": video.get_absolute_url(),
         "history": services.review_history(video),
         "moves": moves_for(request.user, video),
+        # Only what one owns goes to a client (drafts.review.links).
+        "owns": access.owner_id_of(video) == request.user.pk,
         "rating": services.rating_summary(video, request.user),
         "stars": range(1, 6),
         "favourite": services.is_favourite(video, request.user),
