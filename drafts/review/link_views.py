@@ -157,7 +157,10 @@ def link_revoke(request, pk):
 
 
 def _client_headers(response):
-    response["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: the token never leaves for another site, and the
+    # guest's comment form still sends its origin (with no-referrer a browser sends
+    # "Origin: null", which Django's CSRF check rightly refuses).
+    response["Referrer-Policy"] = "same-origin"
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"
     return response

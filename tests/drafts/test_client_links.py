@@ -79,7 +79,7 @@ def test_a_client_without_a_session_opens_and_plays_with_range_and_is_logged(use
     assert "Secret prompt" not in body
     assert user.username not in body.replace(token, "")
     assert 'href="/"' not in body and "Storyboards" not in body
-    assert page["Referrer-Policy"] == "no-referrer"
+    assert page["Referrer-Policy"] == "same-origin"
     assert page["Cache-Control"] == "private, no-store"
     assert page["X-Robots-Tag"] == "noindex"
     played = client.get(video_url(token, job), headers={"Range": "bytes=0-99"})
