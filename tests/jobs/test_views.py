@@ -35,6 +35,8 @@ def test_every_studio_url_requires_login(client):
     public += ("api/openapi.json", "api/docs")
     # The probes a load balancer calls, and Prometheus's scrape (tests/test_health.py).
     public += ("healthz", "readyz", "metrics")
+    # What a client link opens, to someone with no account (tests/drafts/test_client_links.py).
+    public += ("c/",)
     routes = [r for r, _ in _all_patterns() if not r.startswith(("admin/", *public))]
     assert "jobs/changes/" in routes
     for route in routes:
