@@ -198,8 +198,12 @@ def studio_shell(studio, code):
     )
 
 
-def log_in(browser, studio, username, password):
-    page = browser.new_context().new_page()
+def log_in(browser, studio, username, password, *, axe=False):
+    """Log in in a new context of its own; with axe, axe-core loads before the page's scripts."""
+    context = browser.new_context()
+    if axe:
+        context.add_init_script(path=AXE)
+    page = context.new_page()
     page.goto(studio.url + "/accounts/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)

@@ -20,6 +20,7 @@ from tests.test_studio import (
     Studio,
     accessibility_problems,
     launch_chromium,
+    log_in,
     studio_shell,
 )
 
@@ -40,15 +41,6 @@ def new_page(browser):
     context = browser.new_context()
     context.add_init_script(path=AXE)
     return context.new_page()
-
-
-def log_in(browser, studio, username, password):
-    page = new_page(browser)
-    page.goto(studio.url + "/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    return page
 
 
 def wait_for_player(page, selector, *, at_least=1):
@@ -74,7 +66,7 @@ def test_a_team_reviews_a_cut_and_a_client_watches_it_until_the_link_is_revoked(
         browser = launch_chromium(playwright)
 
         # The owner: a shared storyboard of one four-second shot, its take, its cut.
-        ana = log_in(browser, studio, USERNAME, PASSWORD)
+        ana = log_in(browser, studio, USERNAME, PASSWORD, axe=True)
         ana.goto(studio.url + "/storyboards/new/")
         ana.get_by_label("Name").fill("Harbour")
         ana.get_by_label("Who can see it").select_option("shared")
@@ -98,7 +90,7 @@ def test_a_team_reviews_a_cut_and_a_client_watches_it_until_the_link_is_revoked(
         check(ana, "review page")
 
         # A teammate plays the cut to 0:03, comments there and asks for changes.
-        bo = log_in(browser, studio, TEAMMATE, TEAMMATE_PASSWORD)
+        bo = log_in(browser, studio, TEAMMATE, TEAMMATE_PASSWORD, axe=True)
         bo.goto(review_url)
         wait_for_player(bo, "#review-player")
         bo.locator("#review-player").evaluate("v => { v.muted = true; v.currentTime = 3; }")
