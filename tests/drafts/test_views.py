@@ -249,10 +249,12 @@ def test_draft_page_shows_the_videos_each_prompt_made(logged_in, user):
         draft=draft,
         draft_version=version,
         status="completed",
+        review_state="approved",
     )
     page = logged_in.get(reverse("drafts:detail", args=[draft.pk])).content.decode()
     section = page.split(first["text"], 1)[1].split("Gulls over", 1)[0]
     assert "Completed" in section and "v1" in section
+    assert 'data-review-state="approved"' in section  # its review badge, as everywhere
 
 
 # --- The batch page ------------------------------------------------------------------------------
