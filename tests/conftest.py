@@ -13,6 +13,7 @@ import pytest
 from _pytest.nodeid import coerce_node_id
 from django.conf import settings as django_settings
 from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django_q.conf import Conf
 
 from jobs import pipeline
@@ -49,6 +50,8 @@ def own_redis_database():
     url = parts._replace(path=f"/{number}").geturl()
     os.environ["REDIS_URL"] = django_settings.REDIS_URL = url
     django_settings.Q_CLUSTER["redis"] = Conf.REDIS = url
+    if "sessions" in django_settings.CACHES:
+        django_settings.CACHES["sessions"]["LOCATION"] = url
 
 
 own_redis_database()
@@ -208,7 +211,10 @@ def fast_password_hashing(settings):
 def fresh_caches():
     """Start every test with empty caches: kept fragments must come from its own rows."""
     for cache in caches.all():
-        cache.clear()
+        # Redis's clear is FLUSHDB, which would drop the broker's queue too; sessions
+        # there have random keys no other test can meet.
+        if not isinstance(cache, RedisCache):
+            cache.clear()
     # A provider keeps its OAuth token: a test's token service must be asked afresh.
     pipeline.forget_providers()
 

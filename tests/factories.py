@@ -7,6 +7,7 @@ with these too. Rows that a product service makes (drafts, API tokens) come from
 service, so the tests keep its rules.
 """
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
@@ -66,3 +67,12 @@ def api_client(user, *, name="script", csrf=False, **token_fields):
     """
     _token, raw = tokens.token_create(user=user, name=name, **token_fields)
     return Client(enforce_csrf_checks=csrf, headers={"Authorization": f"Bearer {raw}"})
+
+
+def session_queries():
+    """Return the queries a logged-in request spends reading its session.
+
+    One with database sessions; none when REDIS_URL puts them in Redis (cached_db,
+    videostudio/sessions.py), where the login already wrote the session.
+    """
+    return 0 if settings.SESSION_ENGINE == "videostudio.sessions" else 1

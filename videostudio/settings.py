@@ -223,9 +223,24 @@ CACHES = {
     },
 }
 
+REDIS_URL = env_str("REDIS_URL")
+# With Redis, sessions are read from it and written through to the database
+# (videostudio/sessions.py): a poll then reads no session row. Without it, database
+# sessions, as Django's default.
+if REDIS_URL:
+    CACHES["sessions"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "videostudio",
+        # A Redis that does not answer must not hold a request: the session falls back
+        # to the database.
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+    SESSION_ENGINE = "videostudio.sessions"
+    SESSION_CACHE_ALIAS = "sessions"
+
 # --- Background work --------------------------------------------------------------------
 
-REDIS_URL = env_str("REDIS_URL")
 Q_WORKERS = env_int("Q_WORKERS", 2, minimum=1, maximum=64)
 
 # A pipeline task runs one step (a submit, a poll, or a download and the finish) and
