@@ -26,6 +26,7 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from jobs.watchdog import descendants
 
@@ -43,6 +44,8 @@ FOREIGN_ENV = (
     "DJANGO_SETTINGS_MODULE",
     "BENCH_SESSION_ENGINE",
     "BENCH_CONN_MAX_AGE",
+    "BENCH_POSTGRES_URL",
+    "BENCH_REDIS_URL",
     "DB_CONN_MAX_AGE",
     "PORT",
     "WEB_CONCURRENCY",
@@ -50,14 +53,72 @@ FOREIGN_ENV = (
 )
 
 
-def arguments(description):
-    """Return an argument parser with the --smoke switch every benchmark has."""
+def arguments(description, *, databases=False):
+    """Return an argument parser with the --smoke switch every benchmark has.
+
+    With databases (the HTTP benchmarks), also --database: sqlite, postgres, or both (the
+    default; a smoke run's is sqlite), each in a run of its own (per_database).
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--smoke", action="store_true", help="a tiny, fast run that checks the benchmark works"
     )
     parser.add_argument("--keep", action="store_true", help="keep the throwaway data dir")
+    if databases:
+        parser.add_argument(
+            "--database",
+            choices=["sqlite", "postgres", "both"],
+            help="SQLite (WAL, the ORM broker, database sessions), PostgreSQL (with Redis for "
+            "the broker and sessions, as REDIS_URL configures them), or both in turn "
+            f"(default; smoke: sqlite). PostgreSQL is {POSTGRES_SERVER} (BENCH_POSTGRES_URL), "
+            f"Redis {REDIS_SERVER} (BENCH_REDIS_URL)",
+        )
     return parser
+
+
+# The servers a PostgreSQL run uses: a throwaway database is created on this one (and
+# dropped after), and Redis is given to the studio as REDIS_URL.
+POSTGRES_SERVER = os.environ.get(
+    "BENCH_POSTGRES_URL", "postgres://postgres:postgres@127.0.0.1:5432/postgres"
+)
+REDIS_SERVER = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+DATABASE_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL + Redis"}
+
+
+def per_database(args):
+    """With --database both, run this benchmark again once per database; return its exit code.
+
+    Return None when this run is itself the one to measure (args.database is then set).
+    """
+    if args.database is None:
+        args.database = "sqlite" if args.smoke else "both"
+    if args.database != "both":
+        return None
+    codes = []
+    for database in DATABASE_NAMES:
+        if database == "postgres" and (problem := postgres_unreachable()):
+            heading(f"{DATABASE_NAMES[database]}: not measured ({problem})")
+            codes.append(1)
+            continue
+        argv = [sys.executable, sys.argv[0], *sys.argv[1:], "--database", database]
+        codes.append(subprocess.run(argv, check=False).returncode)
+    return max(codes)
+
+
+def postgres_unreachable():
+    """Return why the PostgreSQL server or Redis cannot be reached, or "" when both can."""
+    import psycopg
+    import redis
+
+    try:
+        psycopg.connect(POSTGRES_SERVER, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {POSTGRES_SERVER}: {str(exc).strip().splitlines()[0]}"
+    try:
+        redis.Redis.from_url(REDIS_SERVER, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        return f"Redis at {REDIS_SERVER}: {exc}"
+    return ""
 
 
 # --- The machine and the report --------------------------------------------------------
@@ -87,9 +148,10 @@ def heading(text):
     print(f"\n== {text}", flush=True)
 
 
-def print_machine(name, smoke):
+def print_machine(name, smoke, database=None):
     info = machine()
-    heading(f"{name}{' (smoke)' if smoke else ''}")
+    on = f", on {DATABASE_NAMES[database]}" if database else ""
+    heading(f"{name}{on}{' (smoke)' if smoke else ''}")
     print(
         f"machine: nproc={info['nproc']}, cpu={info['cpu']}, python {info['python']}, "
         f"django {info['django']}, sqlite {info['sqlite']}, linux {info['kernel']}",
@@ -183,17 +245,23 @@ class Sandbox:
     processes get it through env.
     """
 
-    def __init__(self, name, *, debug=False, keep=False, **env):
+    def __init__(self, name, *, debug=False, keep=False, database="sqlite", **env):
         self.root = Path(tempfile.mkdtemp(prefix=f"videostudio-bench-{name}-"))
         self.data_dir = self.root / "user-data"
         self.data_dir.mkdir()
         self.database = self.data_dir / "videostudio.sqlite3"
         self.keep = keep
+        self.postgres = None
+        database_url = f"sqlite:///{self.database}"
+        if database == "postgres":
+            self.postgres = f"vs_bench_{name}_{os.getpid()}"
+            self._postgres_admin(f"CREATE DATABASE {self.postgres}")
+            database_url = urlsplit(POSTGRES_SERVER)._replace(path=f"/{self.postgres}").geturl()
         self.env = {key: value for key, value in os.environ.items() if key not in FOREIGN_ENV}
         self.env.update(
             {
                 "VIDEOSTUDIO_DATA_DIR": str(self.data_dir),
-                "DATABASE_URL": f"sqlite:///{self.database}",
+                "DATABASE_URL": database_url,
                 "DJANGO_SETTINGS_MODULE": "bench.settings",
                 "PYTHONPATH": str(ROOT),
                 "DEBUG": "true" if debug else "false",
@@ -204,6 +272,8 @@ class Sandbox:
             self.env.update(
                 {"SECRET_KEY": "bench-secret-key-" + "x" * 40, "ALLOWED_HOSTS": "127.0.0.1"}
             )
+        if self.postgres:
+            self.env["REDIS_URL"] = REDIS_SERVER
         self.env.update({key: str(value) for key, value in env.items()})
 
     def __enter__(self):
@@ -211,9 +281,18 @@ class Sandbox:
 
     def __exit__(self, *exc_info):
         if self.keep:
-            print(f"kept {self.root}")
-        else:
-            shutil.rmtree(self.root, ignore_errors=True)
+            print(f"kept {self.root}" + (f" and database {self.postgres}" if self.postgres else ""))
+            return
+        shutil.rmtree(self.root, ignore_errors=True)
+        if self.postgres:
+            self._postgres_admin(f"DROP DATABASE IF EXISTS {self.postgres} WITH (FORCE)")
+
+    @staticmethod
+    def _postgres_admin(sql):
+        import psycopg
+
+        with psycopg.connect(POSTGRES_SERVER, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(sql)
 
     def django(self, *, migrate=True):
         """Configure Django in this process for the sandbox, migrating its database."""
