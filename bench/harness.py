@@ -310,6 +310,19 @@ class Sandbox:
         return self.root / f"{name}.log"
 
 
+def print_stack():
+    """Print what the studio under measure runs on, once Sandbox.django() has configured it."""
+    from django.conf import settings
+    from django.db import connection
+
+    broker = "redis" if settings.Q_CLUSTER.get("redis") else "the ORM"
+    print(
+        f"  database: {connection.vendor}; sessions: {settings.SESSION_ENGINE}; "
+        f"broker: {broker}; CONN_MAX_AGE: {settings.DATABASES['default'].get('CONN_MAX_AGE', 0)}",
+        flush=True,
+    )
+
+
 # Production (DEBUG=false) redirects plain http to https unless a TLS-terminating proxy
 # says the request came over https; the benchmarks play that proxy over loopback.
 PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
@@ -469,6 +482,49 @@ def http_status(url, headers=None, timeout=5):
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None
+
+
+def start_gunicorn(sandbox, *, workers=2, settings=None, name="gunicorn", ready="/"):
+    """Start gunicorn serving the sandbox's studio (or another settings module) on a free
+    port, as production runs it but with sync workers; wait until `ready` answers.
+
+    Return (process, base URL).
+    """
+    port = free_port()
+    env = {**sandbox.env, **({"DJANGO_SETTINGS_MODULE": settings} if settings else {})}
+    argv = [sys.executable, "-m", "gunicorn", "videostudio.wsgi", "--bind", f"127.0.0.1:{port}"]
+    argv += ["--workers", str(workers), "--no-control-socket"]
+    process = start(argv, env=env, log=sandbox.log(name))
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(
+            lambda: http_status(base_url + ready, PROXY_HEADERS) is not None,
+            timeout=30,
+            what=name,
+            process=process,
+        )
+    except BaseException:
+        stop(process)
+        raise
+    return process, base_url
+
+
+def measured_load(server, base_url, targets, status, **load_options):
+    """Run load() on targets and return its result with the server tree's CPU per request.
+
+    Fails the benchmark when any answer is an error or not `status`. CPU per request,
+    unlike req/s, hardly moves when other work shares the machine.
+    """
+    cpu = tree_cpu_seconds(server.pid)
+    result = load(base_url, targets, **load_options)
+    unexpected = sum(n for code, n in result.statuses.items() if code != status)
+    if result.errors or unexpected or not result.requests:
+        raise SystemExit(
+            f"{targets[0][0]}: {result.errors} errors, statuses {dict(result.statuses)} "
+            f"(expected {status})"
+        )
+    result.cpu_ms = (tree_cpu_seconds(server.pid) - cpu) * 1000 / result.requests
+    return result
 
 
 # --- Load ---------------------------------------------------------------------------------

@@ -1,44 +1,42 @@
-"""The job-status polls under gunicorn, against a bare view that reads one row.
+"""The job page's poll under gunicorn, against a bare one-query partial with no middleware.
 
 gunicorn serves the studio as in production (DEBUG=false, sync workers) from a throwaway
 database of 10,000 jobs; a load generator (wrk when installed, else Python threads) polls
-the running jobs with a logged-in user's cookies over 32 connections. Scenarios: the
-baseline view; the detail partial rendered (200: a poll without a validator, and one
-whose ETag is stale because the job changed) and answered by revalidation (304); and the
-job list's one poll for all its running cards, with every card changed (200) and with
-none (204). Rounds of all scenarios interleave, to even out noise.
-Queries per request are counted in this process. A scenario that misses its goal is then
-profiled under the same load with py-spy (--profile all profiles every one), beside the
-baseline, so the report says where the time went.
+the running jobs with a logged-in user's cookies over 32 connections. The baseline is a
+view that reads one row by primary key and renders the same partial, served by a second
+gunicorn with no middleware at all (bench.bare_settings: no session, no authentication);
+the same view behind the studio's middleware and session is the second baseline, for
+scale. Scenarios: the partial rendered (200: a poll without a validator, and one whose
+ETag is stale because the job changed) and answered by revalidation (304). Rounds of all
+scenarios interleave, to even out noise. Queries per request are counted in this process.
+A scenario that misses its goal is then profiled under the same load with py-spy
+(--profile all profiles every one), beside the baseline, so the report says where the
+time went. It runs on SQLite and on PostgreSQL with Redis (the broker and sessions, as
+REDIS_URL configures them), one after the other (--database).
 
-    uv run python bench/poll.py [--smoke] [--profile missed|all|none]
-        [--session-engine django.contrib.sessions.backends.signed_cookies] [--conn-max-age 60]
+    uv run python bench/poll.py [--smoke] [--database sqlite|postgres|both]
+        [--profile missed|all|none] [--session-engine ...] [--conn-max-age 60]
 """
 
 import sys
 from pathlib import Path
-from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness
 
 QUERY_GOAL = 2
-# The list's poll reads the session, the user and its cards: it has no row to bring the
-# user along, and it replaces a poll per card.
-CHANGES_QUERY_GOAL = 3
-# Scenario: the least req/s it should reach, as a share of the baseline's.
+BASELINE, LOGGED_IN = "bare", "bare, logged in"
+# Scenario: the least req/s it should reach, as a share of the bare baseline's.
 GOALS = {
     "detail 200": 0.8,
     "detail 200 stale": 0.8,
     "detail 304": 1.0,
 }
-# For scale only: one list poll stands for as many card polls as it has running cards.
-FOR_SCALE = ("changes 200", "changes 204")
 
 
 def main():
-    parser = harness.arguments(__doc__.split("\n\n")[0])
+    parser = harness.arguments(__doc__.split("\n\n")[0], databases=True)
     parser.add_argument("--seconds", type=float, help="per scenario and round (default 3; smoke 1)")
     parser.add_argument("--rounds", type=int, help="rounds of every scenario (default 5; smoke 1)")
     parser.add_argument("--connections", type=int, help="default 32; smoke 8")
@@ -63,40 +61,37 @@ def main():
         help="measure another CONN_MAX_AGE (the studio keeps connections 60 s: DB_CONN_MAX_AGE)",
     )
     args = parser.parse_args()
+    if (code := harness.per_database(args)) is not None:
+        return code
     smoke = args.smoke
-    seconds = args.seconds or (1.0 if smoke else 3.0)
-    rounds = args.rounds or (1 if smoke else 5)
-    connections = args.connections or (8 if smoke else 32)
+    args.seconds = args.seconds or (1.0 if smoke else 3.0)
+    args.rounds = args.rounds or (1 if smoke else 5)
+    args.connections = args.connections or (8 if smoke else 32)
+    args.max_requests = 3_000 if smoke else 2_000_000
     total = args.jobs or (300 if smoke else 10_000)
-    max_requests = 3_000 if smoke else 2_000_000
-    wrk = None
+    args.wrk = None
     if args.load != "python" and not smoke:
-        wrk = harness.find_wrk(install=args.install_wrk)
-        if wrk is None and args.load == "wrk":
+        args.wrk = harness.find_wrk(install=args.install_wrk)
+        if args.wrk is None and args.load == "wrk":
             raise SystemExit("wrk is not installed (try --install-wrk).")
 
-    harness.print_machine("Poll partial under gunicorn", smoke)
+    harness.print_machine("Poll partial under gunicorn", smoke, args.database)
     extra = {"BENCH_SESSION_ENGINE": args.session_engine} if args.session_engine else {}
     if args.conn_max_age is not None:
         extra["BENCH_CONN_MAX_AGE"] = args.conn_max_age
-    with harness.Sandbox("poll", keep=args.keep, **extra) as sandbox:
+    with harness.Sandbox("poll", keep=args.keep, database=args.database, **extra) as sandbox:
         sandbox.django()
-        return run(sandbox, smoke, seconds, rounds, connections, total, max_requests, wrk, args)
+        return run(sandbox, total, args)
 
 
-def run(sandbox, smoke, seconds, rounds, connections, total, max_requests, wrk, args):
-    from django.conf import settings
+def run(sandbox, total, args):
     from django.db import connection
-    from django.db.models import Max
-
-    from jobs.models import VideoCreationJob
 
     user = harness.make_user("poller")
     _waiting, running = harness.seed_jobs(user, total, waiting=10, running=10)
     harness.figure("jobs in the database", total)
     harness.figure("running jobs polled", len(running))
-    print(f"  session engine: {settings.SESSION_ENGINE}")
-    print(f"  CONN_MAX_AGE: {settings.DATABASES['default'].get('CONN_MAX_AGE', 0)}")
+    harness.print_stack()
 
     client = harness.http_client()
     client.force_login(user)
@@ -104,123 +99,85 @@ def run(sandbox, smoke, seconds, rounds, connections, total, max_requests, wrk, 
     client.get(f"/jobs/{running[0]}/", headers=htmx)  # sets the CSRF cookie, as a page would
     cookie = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
 
-    scenarios = {}  # name: (targets, expected status, in-process queries)
     etags = {}
     for pk in running:
         etags["detail", pk] = client.get(f"/jobs/{pk}/", headers=htmx)["ETag"]
     etags.update({("stale", pk): '"stale"' for pk in running})
-    # The list's poller as a page of these running cards carries it: all changed, or none.
-    ids = "&".join(f"id={pk}" for pk in running)
-    newest = VideoCreationJob.objects.filter(pk__in=running).aggregate(at=Max("updated_at"))
-    since = quote(newest["at"].isoformat())
-    plans = [
-        ("baseline", "/bench/baseline/poll/{}/", {}, None, 200),
-        ("detail 200", "/jobs/{}/", htmx, None, 200),
-        ("detail 200 stale", "/jobs/{}/", htmx, "stale", 200),
-        ("detail 304", "/jobs/{}/", htmx, "detail", 304),
-        ("changes 200", f"/jobs/changes/?{ids}", htmx, None, 200),
-        ("changes 204", f"/jobs/changes/?since={since}&{ids}", htmx, None, 204),
+    plans = [  # name, server, path, headers, the ETag sent, status
+        (BASELINE, "bare", "/bench/baseline/poll/{}/", {}, None, 200),
+        (LOGGED_IN, "studio", "/bench/baseline/poll/{}/", {}, None, 200),
+        ("detail 200", "studio", "/jobs/{}/", htmx, None, 200),
+        ("detail 200 stale", "studio", "/jobs/{}/", htmx, "stale", 200),
+        ("detail 304", "studio", "/jobs/{}/", htmx, "detail", 304),
     ]
-    for name, path, headers, etag_of, status in plans:
+    scenarios = {}  # name: (server, targets, expected status, in-process queries)
+    for name, server, path, headers, etag_of, status in plans:
         targets = []
-        for pk in running if "{}" in path else running[:1]:
-            request_headers = {**harness.PROXY_HEADERS, "Cookie": cookie, **headers}
+        for pk in running:
+            request_headers = {**harness.PROXY_HEADERS, **headers}
+            if server == "studio":
+                request_headers["Cookie"] = cookie
             if etag_of:
                 request_headers["If-None-Match"] = etags[etag_of, pk]
             targets.append((path.format(pk), request_headers))
-        in_process = {
-            k: v for k, v in targets[0][1].items() if k not in ("Cookie", *harness.PROXY_HEADERS)
-        }
+        in_process = {k: v for k, v in targets[0][1].items() if k != "Cookie"}
+        # The bare view's queries are its own, whatever middleware serves it here.
         response, queries = harness.captured_get(client, targets[0][0], in_process)
         if response.status_code != status:
             raise SystemExit(f"{name}: expected {status}, got {response.status_code}")
-        scenarios[name] = (targets, status, queries)
+        if name == BASELINE:
+            queries = queries[-1:]
+        scenarios[name] = (server, targets, status, queries)
     connection.close()
 
-    port = harness.free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    gunicorn = harness.start(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "videostudio.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.web_workers),
-            "--no-control-socket",
-        ],
-        env=sandbox.env,
-        log=sandbox.log("gunicorn"),
-    )
+    servers = {}
     try:
-        harness.wait_for(
-            lambda: (
-                harness.http_status(base_url + "/accounts/login/", harness.PROXY_HEADERS) == 200
-            ),
-            timeout=30,
-            what="gunicorn",
-            process=gunicorn,
-        )
-        for name, (targets, status, _queries) in scenarios.items():
-            got = harness.http_status(base_url + targets[0][0], targets[0][1])
+        for server, settings_module in (("studio", None), ("bare", "bench.bare_settings")):
+            servers[server] = harness.start_gunicorn(
+                sandbox,
+                workers=args.web_workers,
+                settings=settings_module,
+                name=f"gunicorn-{server}",
+                ready=scenarios[LOGGED_IN][1][0][0],
+            )
+        load_options = {
+            "connections": args.connections,
+            "max_requests": args.max_requests,
+            "workdir": sandbox.root,
+        }
+        for name, (server, targets, status, _queries) in scenarios.items():
+            got = harness.http_status(servers[server][1] + targets[0][0], targets[0][1])
             if got != status:
                 raise SystemExit(f"{name} over HTTP: expected {status}, got {got}")
-        warm = [target for targets, _s, _q in scenarios.values() for target in targets]
-        harness.load(
-            base_url,
-            warm,
-            connections=connections,
-            seconds=min(seconds, 2),
-            max_requests=max_requests,
-            workdir=sandbox.root,
-        )
+            harness.load(servers[server][1], targets, seconds=1, **load_options)  # warm up
         results = {}
-        for _round in range(rounds):
-            for name, (targets, status, _queries) in scenarios.items():
-                cpu = harness.tree_cpu_seconds(gunicorn.pid)
-                result = harness.load(
+        for _round in range(args.rounds):
+            for name, (server, targets, status, _queries) in scenarios.items():
+                process, base_url = servers[server]
+                result = harness.measured_load(
+                    process,
                     base_url,
                     targets,
-                    connections=connections,
-                    seconds=seconds,
-                    max_requests=max_requests,
-                    wrk=wrk,
-                    workdir=sandbox.root,
+                    status,
+                    seconds=args.seconds,
+                    wrk=args.wrk,
+                    **load_options,
                 )
-                unexpected = sum(n for code, n in result.statuses.items() if code != status)
-                if result.errors or unexpected or not result.requests:
-                    raise SystemExit(
-                        f"{name}: {result.errors} errors, statuses {dict(result.statuses)}; "
-                        f"see {sandbox.log('gunicorn')}"
-                    )
-                # CPU per request, unlike req/s, hardly moves when other work shares the
-                # machine: the cross-check of every ratio.
-                result.cpu_ms = (harness.tree_cpu_seconds(gunicorn.pid) - cpu) * 1000
-                result.cpu_ms /= result.requests
                 results.setdefault(name, []).append(result)
         profiles = {}
-        for name in to_profile(results, "none" if smoke else args.profile):
+        for name in to_profile(results, "none" if args.smoke else args.profile):
+            server, targets, _status, _queries = scenarios[name]
+            process, base_url = servers[server]
             output = Path(sandbox.root) / f"profile-{name.replace(' ', '-')}.txt"
-            spy = harness.profile(gunicorn.pid, seconds * 2, output)
-            targets = scenarios[name][0]
-            harness.load(
-                base_url,
-                targets,
-                connections=connections,
-                seconds=seconds * 2,
-                max_requests=max_requests,
-                wrk=wrk,
-                workdir=sandbox.root,
-            )
+            spy = harness.profile(process.pid, args.seconds * 2, output)
+            harness.load(base_url, targets, seconds=args.seconds * 2, wrk=args.wrk, **load_options)
             profiles[name] = (spy, output)
     finally:
-        left = harness.stop(gunicorn)
+        left = [pid for process, _url in servers.values() for pid in harness.stop(process)]
     if left:
         raise SystemExit(f"gunicorn left processes behind: {left}")
 
-    report(scenarios, results, connections, seconds, smoke, cards=len(running))
+    report(scenarios, results, args)
     for name, (spy, output) in profiles.items():
         harness.heading(f"Profile: {name}")
         harness.profile_report(spy, output)
@@ -231,21 +188,21 @@ def to_profile(results, which):
     """Return the scenarios to profile: none, all, or those under their goal plus the baseline."""
     if which == "none":
         return []
-    base = harness.median([r.rps for r in results["baseline"]])
+    base = harness.median([r.rps for r in results[BASELINE]])
     missed = [
         name
         for name, goal in GOALS.items()
         if which == "all" or round(harness.median([r.rps for r in results[name]]) / base, 2) < goal
     ]
-    return ["baseline", *missed] if missed else []
+    return [BASELINE, *missed] if missed else []
 
 
-def report(scenarios, results, connections, seconds, smoke, *, cards):
-    runs = len(results["baseline"])
+def report(scenarios, results, args):
+    runs = len(results[BASELINE])
     print(
-        f"\n  load: {results['baseline'][0].tool}, {seconds:.0f} s per scenario, "
+        f"\n  load: {results[BASELINE][0].tool}, {args.seconds:.0f} s per scenario, "
         f"{runs} round(s) interleaved; figures are medians over the rounds; CPU is the "
-        "gunicorn tree's user+system time per request, from /proc"
+        "serving gunicorn tree's user+system time per request, from /proc"
     )
     medians = {
         name: {
@@ -257,34 +214,36 @@ def report(scenarios, results, connections, seconds, smoke, *, cards):
         }
         for name, runs in results.items()
     }
-    base = medians["baseline"]
+    base = medians[BASELINE]
     rows = [
         [
             name,
-            scenarios[name][1],
+            scenarios[name][0],
+            scenarios[name][2],
             figures["requests"],
             round(figures["rps"], 1),
             round(figures["p50"], 2),
             round(figures["p99"], 2),
-            round(figures["cpu"], 2),
+            round(figures["cpu"], 3),
             round(figures["rps"] / base["rps"], 2),
             round(base["cpu"] / figures["cpu"], 2),
-            len(scenarios[name][2]),
-            harness.tables(scenarios[name][2]),
+            len(scenarios[name][3]),
+            harness.tables(scenarios[name][3]),
         ]
         for name, figures in medians.items()
     ]
     harness.table(
         [
             "scenario",
+            "server",
             "status",
             "requests",
             "req/s",
             "p50 ms",
             "p99 ms",
             "CPU ms/req",
-            "x base req/s",
-            "x base by CPU",
+            "x bare req/s",
+            "x bare by CPU",
             "queries",
             "tables",
         ],
@@ -301,9 +260,9 @@ def report(scenarios, results, connections, seconds, smoke, *, cards):
             f"{name} req/s",
             medians[name]["rps"],
             base["rps"],
-            name="baseline",
+            name=BASELINE,
             goal=goal,
-            smoke=smoke,
+            smoke=args.smoke,
         )
         # The same ratio from CPU per request (baseline CPU / this CPU): what req/s would
         # show on a machine with nothing else running.
@@ -311,33 +270,33 @@ def report(scenarios, results, connections, seconds, smoke, *, cards):
             f"{name} capacity by CPU per request",
             base["cpu"],
             medians[name]["cpu"],
-            name="baseline",
+            name=BASELINE,
             goal=goal,
-            smoke=smoke,
+            smoke=args.smoke,
         )
-    for name in FOR_SCALE:
-        harness.ratio(f"{name} req/s", medians[name]["rps"], base["rps"], name="baseline")
-        # A card poll per running card is what one list poll replaces.
         harness.ratio(
-            f"{name} cards/s ({cards} per poll)",
-            medians[name]["rps"] * cards,
-            base["rps"],
-            name="baseline req/s",
+            f"{name} req/s", medians[name]["rps"], medians[LOGGED_IN]["rps"], name=LOGGED_IN
         )
-    for name in ("detail 200", "detail 304", *FOR_SCALE):
+    harness.ratio(
+        f"{LOGGED_IN} req/s (what the middleware and session cost)",
+        medians[LOGGED_IN]["rps"],
+        base["rps"],
+        name=BASELINE,
+    )
+    for name in ("detail 200", "detail 304"):
         harness.goal(
             f"queries per poll ({name})",
-            len(scenarios[name][2]),
-            CHANGES_QUERY_GOAL if name in FOR_SCALE else QUERY_GOAL,
+            len(scenarios[name][3]),
+            QUERY_GOAL,
             "queries",
-            smoke=smoke,
+            smoke=args.smoke,
         )
-    sessions = sum("django_session" in sql for sql in scenarios["detail 200"][2])
+    sessions = sum("django_session" in sql for sql in scenarios["detail 200"][3])
     if sessions:
         print(
             f"  note: {sessions} of those queries read django_session (database sessions); "
-            "with SESSION_ENGINE = signed_cookies (or cached_db) that query goes; "
-            "measure it with --session-engine django.contrib.sessions.backends.signed_cookies"
+            "with REDIS_URL (--database postgres) sessions are read from Redis and that "
+            "query goes"
         )
 
 

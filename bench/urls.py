@@ -1,8 +1,9 @@
 """The studio's URLs plus the baselines that benchmarks compare the studio's views with.
 
 Each baseline does the least a view of its kind can do, behind the same middleware (so
-it pays the same session and user lookups): the poll baseline reads one row by primary
-key and returns a fixed string; the list baselines render the same 20 rows as the real
+it pays the same session and user lookups): the poll baseline (bench.bare_urls, also
+served with no middleware at all) reads one row by primary key and renders the job
+page's polled partial; the list baselines render the same 20 rows as the real
 page through a minimal template; the gallery's reads the same 24 cards in one keyset
 query and renders their fields.
 """
@@ -12,11 +13,11 @@ from datetime import datetime
 
 from django.db.models import Q
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from django.template import engines
 from django.urls import path
 from django.views.decorators.http import require_GET
 
+from bench.bare_urls import poll
 from drafts.models import Draft
 from jobs.models import VideoCreationJob
 from videostudio.urls import urlpatterns as studio_urlpatterns
@@ -54,12 +55,6 @@ def _rows(queryset, request):
         number = 1
     start = (number - 1) * PAGE_SIZE
     return list(queryset[start : start + PAGE_SIZE])
-
-
-@require_GET
-def poll(request, pk):
-    get_object_or_404(VideoCreationJob, pk=pk)
-    return HttpResponse("running")
 
 
 @require_GET
