@@ -15,7 +15,7 @@ from django.urls import Resolver404, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-HELPERS = {"__init__", "harness", "settings", "urls"}
+HELPERS = {"__init__", "harness", "settings", "urls", "bare_settings", "bare_urls"}
 # Not a benchmark but a proof with no baseline: .ci/run runs it whole, as pass 3.
 PROOFS = {"two_hosts"}
 BENCHMARKS = sorted(path.stem for path in BENCH.glob("*.py") if path.stem not in HELPERS | PROOFS)
@@ -36,6 +36,7 @@ def test_every_benchmark_has_a_smoke_run():
         "poll",
         "startup",
         "ticks",
+        "watched",
     ]
 
 
