@@ -16,7 +16,18 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import Case, Count, DecimalField, Exists, OuterRef, Q, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    Max,
+    OuterRef,
+    Q,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -733,13 +744,15 @@ def _not_retried_in_batch(jobs):
 
 
 def batch_summary(batch, *, viewer=None) -> dict:
-    """Return the batch's counts by status and its combined progress, in one query.
+    """Return the batch's counts by status, its combined progress and its jobs' newest
+    updated_at, in one query.
 
     With a viewer, only the jobs they may see count. A failed job that was retried in the
     batch counts through its retry, not twice.
     """
     counts = _not_retried_in_batch(_batch_jobs(batch, viewer)).aggregate(
         total=Count("pk"),
+        updated_at=Max("updated_at"),
         idle=Count("pk", filter=Q(status=Status.IDLE)),
         processing=Count("pk", filter=Q(status=Status.PROCESSING)),
         completed=Count("pk", filter=Q(status=Status.COMPLETED)),

@@ -219,6 +219,17 @@ def list_changes(request):
     return render(request, "jobs/index.html#card-changes", context, status=status)
 
 
+def _batch_unchanged(summary, since, counted):
+    """Whether a batch's poll with this cursor and count would show what the page shows."""
+    return (
+        counted == str(summary["total"])
+        and not summary["finished"]
+        and not summary["idle"]
+        and summary["updated_at"] is not None
+        and summary["updated_at"] <= since
+    )
+
+
 def _options_data(form):
     """Return the generation options a create form shows: as sent, or its initial values."""
     if form.is_bound:
@@ -689,8 +700,10 @@ def batch_detail(request, pk):
     """The batch's page; its summary is its one poller, and brings the changed cards.
 
     The summary's poll carries the newest updated_at the page has seen (as the job list's
-    poller does) and answers the summary with the batch's cards that changed since then,
-    out of band.
+    poller does) and the number of jobs it counted; it answers the summary with the
+    batch's cards that changed since then, out of band, or 204 (htmx swaps nothing and
+    keeps polling) when nothing did: no job was written since, none waits (its place in
+    line comes from other rows) and none came or went.
     """
     batch = get_batch_for_user(request.user, pk)
     summary = services.batch_summary(batch, viewer=request.user)
@@ -700,6 +713,8 @@ def batch_detail(request, pk):
     if request.htmx:
         template += "#batch-poll"
         since = _since(request)
+        if since is not None and _batch_unchanged(summary, since, request.GET.get("n")):
+            return HttpResponse(status=204)
         if since is not None:
             changed = Q(updated_at__gt=since) | Q(status=VideoCreationJob.Status.IDLE)
             jobs = list(jobs.filter(changed).only(*CARD_FIELDS).order_by("created_at"))
