@@ -58,7 +58,7 @@ def test_sessions_are_in_the_database_without_redis_and_read_from_redis_with_it(
     assert session_settings(REDIS_URL="redis://127.0.0.1:6379/3") == [
         "videostudio.sessions",
         "sessions",
-        "django.core.cache.backends.redis.RedisCache",
+        "videostudio.cache.RedisCache",
     ]
 
 
@@ -90,7 +90,7 @@ def redis_sessions(settings):
     settings.CACHES = {
         **settings.CACHES,
         "sessions": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "videostudio.cache.RedisCache",
             "LOCATION": DOWN,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         },
@@ -105,3 +105,12 @@ def test_a_session_is_read_from_the_database_while_redis_is_down(redis_sessions,
     page = client.get(reverse("jobs:index"))
     assert page.status_code == 200
     assert user.get_username() in page.content.decode()
+
+
+def test_the_session_cache_makes_one_redis_client_per_pool_not_one_per_call():
+    from videostudio.cache import RedisCache
+
+    cache = RedisCache(DOWN, {})
+    reader = cache._cache.get_client("a")
+    assert cache._cache.get_client("b") is reader
+    assert cache._cache.get_client("a", write=True) is cache._cache.get_client("c", write=True)

@@ -229,7 +229,7 @@ REDIS_URL = env_str("REDIS_URL")
 # sessions, as Django's default.
 if REDIS_URL:
     CACHES["sessions"] = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "videostudio.cache.RedisCache",  # Django's, reusing its Redis clients
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "videostudio",
         # A Redis that does not answer must not hold a request: the session falls back
