@@ -64,6 +64,8 @@ CARD_FIELDS = [
 ]
 # htmx stops polling when a response has this status (django-htmx HTTP_STATUS_STOP_POLLING).
 STOP_POLLING = 286
+Status = VideoCreationJob.Status
+FINISHED = (Status.COMPLETED, Status.FAILED)  # as VideoCreationJob.is_finished
 
 
 def _poll_status(request, job):
@@ -207,13 +209,21 @@ def list_changes(request):
     if since is None:
         return _not_a_date()
     ids = request.GET.getlist("id")[:MAX_POLLED_CARDS]
-    jobs = list(
-        VideoCreationJob.objects.for_user(request.user).filter(pk__in=ids).only(*CARD_FIELDS)
-    )
-    live = [job for job in jobs if not job.is_finished]
-    cards = _changed_cards(jobs, since)
-    if live and not cards:
+    visible = VideoCreationJob.objects.for_user(request.user).filter(pk__in=ids)
+    # What the answer turns on, without building a card: most polls find nothing new.
+    rows = list(visible.values_list("pk", "status", "updated_at", named=True))
+    live = [row for row in rows if row.status not in FINISHED]
+    changed = [
+        row.pk
+        for row in rows
+        if row.status in FINISHED or row.status == Status.IDLE or row.updated_at > since
+    ]
+    if live and not changed:
         return HttpResponse(status=204)
+    # A card that moved again since the rows were read shows its newer state; the
+    # poller's cursor, from the rows, brings it once more.
+    cards = list(visible.filter(pk__in=changed).only(*CARD_FIELDS))
+    _mark_queue_positions(cards)
     context = {"cards": cards, "poller": _card_poller(live, since)}
     status = 200 if live else STOP_POLLING
     return render(request, "jobs/index.html#card-changes", context, status=status)

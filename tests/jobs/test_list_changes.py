@@ -66,13 +66,17 @@ def test_a_poll_costs_the_same_queries_whatever_the_number_of_cards(
 ):
     jobs = running_jobs(user, n)
     url = reverse("jobs:list-changes") + "?" + "&".join(f"id={job.pk}" for job in jobs)
-    with django_assert_num_queries(session_queries() + 2):  # the user, the live jobs
+    # The user, the cards' states, the changed cards whole.
+    with django_assert_num_queries(session_queries() + 3):
         response = logged_in.get(url, headers=HTMX)
     assert response.status_code == 200
     body = response.content.decode()
     assert body.count('hx-swap-oob="outerHTML"') == n
     assert all(f'id="job-{job.pk}" hx-swap-oob="outerHTML"' in body for job in jobs)
     assert poller_of(body).count("id=") == n
+    # Nothing moved since: the states alone answer, and no card is read.
+    with django_assert_num_queries(session_queries() + 2):
+        assert logged_in.get(poller_of(body), headers=HTMX).status_code == 204
 
 
 def test_nothing_changed_answers_204_and_the_poller_keeps_its_cursor(logged_in, user):
