@@ -35,7 +35,9 @@ def test_every_benchmark_has_a_smoke_run():
         "pipeline",
         "poll",
         "startup",
+        "storage",
         "ticks",
+        "webhooks",
     ]
 
 
