@@ -35,8 +35,10 @@ def test_every_benchmark_has_a_smoke_run():
         "pipeline",
         "poll",
         "startup",
+        "storage",
         "ticks",
         "watched",
+        "webhooks",
     ]
 
 
