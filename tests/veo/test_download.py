@@ -415,6 +415,31 @@ def test_a_pinned_address_still_checks_the_certificate_against_the_host_name(net
     assert not (tmp_path / "out.mp4").exists()
 
 
+def test_a_certificate_from_no_trusted_authority_is_refused(network, tmp_path):
+    untrusting = requests.Session()  # certifi's bundle, which never signed the test CA
+    with pytest.raises(VeoError, match="certificate"):
+        fetch("https://videos.example/clip.mp4", tmp_path / "out.mp4", untrusting)
+    assert network["videos"].seen == []
+
+
+def test_pinned_connections_load_the_ca_bundle_once_not_once_each(network, tmp_path, monkeypatch):
+    loads = []
+    real = ssl.SSLContext.load_verify_locations
+
+    def counted(context, *args, **kwargs):
+        loads.append(args or kwargs)
+        return real(context, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
+    download.verifying_context.cache_clear()
+    route = {"93.184.215.14": ("127.0.0.1", network["videos"].port)}
+    fake_dns(monkeypatch, {"videos.example": ["93.184.215.14"]}, routes=route)  # no rebinding
+    for n in range(3):  # each a new pinned session, so a new connection
+        fetch("https://videos.example/clip.mp4", tmp_path / f"{n}.mp4", network["session"])
+    assert len(network["videos"].seen) == 3
+    assert len(loads) == 1
+
+
 # --- Messages a person reads: no class names, no socket text --------------------------------
 
 
