@@ -229,17 +229,6 @@ def list_changes(request):
     return render(request, "jobs/index.html#card-changes", context, status=status)
 
 
-def _batch_unchanged(summary, since, counted):
-    """Whether a batch's poll with this cursor and count would show what the page shows."""
-    return (
-        counted == str(summary["total"])
-        and not summary["finished"]
-        and not summary["idle"]
-        and summary["updated_at"] is not None
-        and summary["updated_at"] <= since
-    )
-
-
 def _options_data(form):
     """Return the generation options a create form shows: as sent, or its initial values."""
     if form.is_bound:
@@ -703,6 +692,17 @@ def batch_list(request):
     Batch.objects.count_jobs_of(page.object_list)
     context = {"page": page, "everyone": everyone, "can_see_all": can_see_all}
     return render(request, "jobs/batches.html", context)
+
+
+def _batch_unchanged(summary, since, counted):
+    """Whether a batch's poll with this cursor and count would show what the page shows."""
+    return (
+        counted == str(summary["total"])
+        and not summary["finished"]
+        and not summary["idle"]
+        and summary["updated_at"] is not None
+        and summary["updated_at"] <= since
+    )
 
 
 @require_GET
