@@ -7,9 +7,10 @@ bench-only view that reads the same 24 jobs in one keyset query and renders the 
 fields (poster, preview, prompt, review state, owner, model, task, date, checkbox)
 through a minimal template: no filters form, no stars, no favourites, no cuts. The deep
 page is the one past the middle job, reached by its cursor as the next-page links reach
-it. The time of each query and SQLite's plan for the slowest follow.
+it. The time of each query and the database's plan for the slowest follow. It runs on
+SQLite and on PostgreSQL with Redis (--database), each in a run of its own.
 
-    uv run python bench/gallery.py [--smoke] [--jobs 100000]
+    uv run python bench/gallery.py [--smoke] [--database both] [--jobs 100000]
 """
 
 import sys
@@ -22,10 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import harness
 from bench.pages import explain, time_page
 
-# Time per page, at most this many times the baseline's: the gallery reads two tables
-# (jobs and cuts, PAGE_SIZE + 1 rows of each, merged), their stars and the viewer's
-# favourites as subqueries, and renders the filters form, where the bare list reads one.
-GOAL = 3.0
+# Time per page, at most this many times the baseline's (issue 20), though the gallery
+# reads two tables (jobs and cuts, PAGE_SIZE + 1 rows of each, merged), their stars and
+# the viewer's favourites as subqueries, and renders the filters form, where the bare list
+# reads one.
+GOAL = 1.5
 SMALL_JOBS = 100
 SHARED_SHARE = 5  # one job in five is shared with the team
 RATED_SHARE = 10  # one in ten has a teammate's stars, one in seven is the viewer's favourite
@@ -36,17 +38,20 @@ MODELS = ["veo-3.1-fast-generate-preview", "veo-3.1-generate-preview"]
 
 
 def main():
-    parser = harness.arguments(__doc__.split("\n\n")[0])
+    parser = harness.arguments(__doc__.split("\n\n")[0], databases=True)
     parser.add_argument("--jobs", type=int, help="completed jobs at full size (default 100,000)")
     parser.add_argument("--seconds", type=float, help="time per page at most (default 10)")
     args = parser.parse_args()
+    code = harness.per_database(args)
+    if code is not None:
+        return code
     smoke = args.smoke
     jobs = args.jobs or (2_000 if smoke else 100_000)
     seconds = args.seconds or (0.5 if smoke else 10.0)
     iterations = 5 if smoke else 200
 
-    harness.print_machine("Gallery pages", smoke)
-    with harness.Sandbox("gallery", keep=args.keep) as sandbox:
+    harness.print_machine("Gallery pages", smoke, args.database)
+    with harness.Sandbox("gallery", database=args.database, keep=args.keep) as sandbox:
         sandbox.django()
         return run(smoke, jobs, seconds, iterations)
 
