@@ -7,7 +7,8 @@ bench-only view that reads the same 24 jobs in one keyset query and renders the 
 fields (poster, preview, prompt, review state, owner, model, task, date, checkbox)
 through a minimal template: no filters form, no stars, no favourites, no cuts. The deep
 page is the one past the middle job, reached by its cursor as the next-page links reach
-it. The time of each query and the database's plan for the slowest follow. It runs on
+it. The time of each query, the database's plan for the slowest and a py-spy profile of
+page 1 follow. It runs on
 SQLite and on PostgreSQL with Redis (--database), each in a run of its own.
 
     uv run python bench/gallery.py [--smoke] [--database both] [--jobs 100000]
@@ -21,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness
-from bench.pages import explain, time_page
+from bench.pages import explain, profile, time_page
 
 # Time per page, at most this many times the baseline's (issue 20), though the gallery
 # reads two tables (jobs and cuts, PAGE_SIZE + 1 rows of each, merged), their stars and
@@ -234,6 +235,8 @@ def run(smoke, jobs, seconds, iterations):
     for name in ("gallery, page 1", "gallery, deep page", "gallery, best rated"):
         _page_ms, _base_ms, studio, who = timings[name]
         explain(who, studio, name)
+    if not smoke:
+        profile(client, timings["gallery, page 1"][2], "gallery, page 1")
     if failures:
         print("\nFAILED: queries per page grow with the videos:\n  " + "\n  ".join(failures))
         return 1
