@@ -4,7 +4,7 @@ Queries per page must not grow with the rows: each page's count at 100 jobs and 
 drafts must equal its count at full size, or the benchmark fails. Time per page is
 measured in this process (Django's test client, DEBUG=false, the same middleware as
 production) against a bench-only view (bench/urls.py) that reads the same 20 rows in one
-query and renders the same fields for each (a job card's poster, prompt, model,
+query (and, like the studio, the line's order when a job on the page waits) and renders the same fields for each (a job card's poster, prompt, model,
 resolution, length, date, status, review badge, place in line or stage, progress and
 error; a draft's name, prompts, version, owner, visibility and date) through a minimal
 template, without the page around them. The time of each query, the database's plan for
