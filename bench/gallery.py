@@ -7,9 +7,11 @@ bench-only view that reads the same 24 jobs in one keyset query and renders the 
 fields (poster, preview, prompt, review state, owner, model, task, date, checkbox)
 through a minimal template: no filters form, no stars, no favourites, no cuts. The deep
 page is the one past the middle job, reached by its cursor as the next-page links reach
-it. The time of each query and SQLite's plan for the slowest follow.
+it. The time of each query, the database's plan for the slowest and a py-spy profile of
+page 1 follow. It runs on
+SQLite and on PostgreSQL with Redis (--database), each in a run of its own.
 
-    uv run python bench/gallery.py [--smoke] [--jobs 100000]
+    uv run python bench/gallery.py [--smoke] [--database both] [--jobs 100000]
 """
 
 import sys
@@ -20,12 +22,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness
-from bench.pages import explain, time_page
+from bench.pages import explain, profile, time_page
 
-# Time per page, at most this many times the baseline's: the gallery reads two tables
-# (jobs and cuts, PAGE_SIZE + 1 rows of each, merged), their stars and the viewer's
-# favourites as subqueries, and renders the filters form, where the bare list reads one.
-GOAL = 3.0
+# Time per page, at most this many times the baseline's (issue 20), though the gallery
+# reads two tables (jobs and cuts, PAGE_SIZE + 1 rows of each, merged), their stars and
+# the viewer's favourites as subqueries, and renders the filters form, where the bare list
+# reads one.
+GOAL = 1.5
 SMALL_JOBS = 100
 SHARED_SHARE = 5  # one job in five is shared with the team
 RATED_SHARE = 10  # one in ten has a teammate's stars, one in seven is the viewer's favourite
@@ -36,17 +39,20 @@ MODELS = ["veo-3.1-fast-generate-preview", "veo-3.1-generate-preview"]
 
 
 def main():
-    parser = harness.arguments(__doc__.split("\n\n")[0])
+    parser = harness.arguments(__doc__.split("\n\n")[0], databases=True)
     parser.add_argument("--jobs", type=int, help="completed jobs at full size (default 100,000)")
     parser.add_argument("--seconds", type=float, help="time per page at most (default 10)")
     args = parser.parse_args()
+    code = harness.per_database(args)
+    if code is not None:
+        return code
     smoke = args.smoke
     jobs = args.jobs or (2_000 if smoke else 100_000)
     seconds = args.seconds or (0.5 if smoke else 10.0)
     iterations = 5 if smoke else 200
 
-    harness.print_machine("Gallery pages", smoke)
-    with harness.Sandbox("gallery", keep=args.keep) as sandbox:
+    harness.print_machine("Gallery pages", smoke, args.database)
+    with harness.Sandbox("gallery", database=args.database, keep=args.keep) as sandbox:
         sandbox.django()
         return run(smoke, jobs, seconds, iterations)
 
@@ -175,6 +181,7 @@ def run(smoke, jobs, seconds, iterations):
     harness.figure("ratings (a teammate's, one job in ten)", jobs // RATED_SHARE)
     harness.figure("cuts (a teammate's shared storyboard)", CUTS)
     harness.figure("seeding with bulk_create", took, "s")
+    harness.analyze_after_seeding()  # PostgreSQL only: what autovacuum would have done
 
     rows, failures, timings = [], [], {}
     baselines = {name: base for name, (_studio, base) in pages(jobs).items()}
@@ -229,6 +236,8 @@ def run(smoke, jobs, seconds, iterations):
     for name in ("gallery, page 1", "gallery, deep page", "gallery, best rated"):
         _page_ms, _base_ms, studio, who = timings[name]
         explain(who, studio, name)
+    if not smoke:
+        profile(client, timings["gallery, page 1"][2], "gallery, page 1")
     if failures:
         print("\nFAILED: queries per page grow with the videos:\n  " + "\n  ".join(failures))
         return 1

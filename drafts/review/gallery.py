@@ -382,7 +382,9 @@ def index(request):
     if not form.is_valid():
         return render(request, "review/gallery.html", {"form": form, "cards": []}, status=400)
     cards, cursor = gallery_page(request.user, form.cleaned_data)
-    context = {"form": form, "cards": cards}
+    # No filter chosen: the filters form renders the same for everyone (the cursor is hidden).
+    filters_empty = not any(request.GET.get(field.name) for field in form.visible_fields())
+    context = {"form": form, "cards": cards, "filters_empty": filters_empty}
     if cursor:
         query = request.GET.copy()
         query["after"] = cursor

@@ -75,13 +75,24 @@ def _add_errors(form, exc):
 
 
 def _board_context(request, storyboard):
-    """Return everything the board shows, in a fixed number of queries."""
-    shots = services.ordered_shots(storyboard)
-    takes = defaultdict(list)
-    for take in Take.objects.filter(shot__storyboard=storyboard).select_related("job"):
+    """Return everything the board shows, in a fixed number of queries.
+
+    Every take of the board is read once, with its job; a shot's picked take is one of
+    them (take_pick only picks a take of that shot), so the shots are read without
+    reading the picked takes and their jobs a second time. The takes come in their
+    numbers' order: the shots' own order would join the shots and the storyboard to sort.
+    """
+    shots = list(storyboard.shots.order_by("position", "created_at"))
+    takes, by_pk = defaultdict(list), {}
+    for take in (
+        Take.objects.filter(shot__storyboard=storyboard).select_related("job").order_by("number")
+    ):
         takes[take.shot_id].append(take)
+        by_pk[take.pk] = take
     for shot in shots:
         shot.storyboard = storyboard
+        if shot.picked_id in by_pk:
+            shot.picked = by_pk[shot.picked_id]
         shot.all_takes = takes.get(shot.pk, [])
         shot.running = [t for t in shot.all_takes if not t.job.is_finished]
         if shot.picked is not None:

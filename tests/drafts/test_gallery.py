@@ -442,3 +442,15 @@ def test_the_gallery_is_in_the_navigation(as_, user):
 
 def test_the_page_size_is_what_the_tests_assume():
     assert gallery.PAGE_SIZE == 24
+
+
+def test_the_filters_form_shows_the_filters_chosen_though_the_empty_one_is_kept(as_, user):
+    client = as_(user)
+    empty = client.get("/gallery/").content.decode()
+    assert 'name="q"' in empty and 'value="lantern"' not in empty
+    chosen = client.get("/gallery/?q=lantern&sort=oldest").content.decode()
+    assert 'value="lantern"' in chosen
+    assert '<option value="oldest" selected>' in chosen
+    # The kept rendering of the empty form is the same as a fresh one, and stays empty.
+    assert client.get("/gallery/").content.decode().count('value="lantern"') == 0
+    assert client.get("/gallery/?q=").status_code == 200

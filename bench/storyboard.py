@@ -1,0 +1,221 @@
+"""A storyboard of 50 shots with 4 takes each, among 100,000 jobs, against a bare list of them.
+
+Queries per board must not grow with the shots or the takes: the board's count (and its
+poll's) for 5 shots of 4 takes and for 50 shots of 1 take must equal its count for 50
+shots of 4, or the benchmark fails. Time per board is measured in this process
+(Django's test client, DEBUG=false, the same middleware as production) against a
+bench-only view (bench/urls.py) that reads the same 200 takes with their shots and jobs
+in one query and renders the same fields for each shot (position, task, length, the
+picked take's poster, number, review badge, length, cost and trim, prompt, notes) and
+take (compare box, link, status, review badge and link, progress, error, earlier prompt,
+seed, model, cost, picked) through a minimal template, without the page around them:
+no header, totals, cut, owner's forms or settings. The shots are the owner's: every
+take completed but one in twelve failed and five running, 45 shots picked (every third
+trimmed), one ready cut. The time of each query, the database's plan for the slowest and
+a py-spy profile of the board follow. It runs on SQLite and on PostgreSQL with Redis
+(--database), each in a run of its own.
+
+    uv run python bench/storyboard.py [--smoke] [--database both] [--jobs 100000]
+"""
+
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness
+from bench.pages import explain, profile, time_page
+
+GOAL = 1.5  # time per board, at most this many times the baseline's (issue 20)
+SHOTS, TAKES = 50, 4
+SMALL = [(5, TAKES), (SHOTS, 1)]  # (shots, takes) whose counts must equal the full board's
+UNPICKED = 5  # the last shots have no pick yet
+RUNNING = 5  # the last take of these shots is being generated
+FAILED_SHARE = 12  # one take in twelve failed
+
+
+def main():
+    parser = harness.arguments(__doc__.split("\n\n")[0], databases=True)
+    parser.add_argument("--jobs", type=int, help="jobs in the database (default 100,000)")
+    parser.add_argument("--seconds", type=float, help="time per page at most (default 10)")
+    args = parser.parse_args()
+    code = harness.per_database(args)
+    if code is not None:
+        return code
+    smoke = args.smoke
+    jobs = args.jobs or (2_000 if smoke else 100_000)
+    seconds = args.seconds or (0.5 if smoke else 10.0)
+    iterations = 5 if smoke else 200
+
+    harness.print_machine("A storyboard's board", smoke, args.database)
+    with harness.Sandbox("storyboard", database=args.database, keep=args.keep) as sandbox:
+        sandbox.django()
+        return run(smoke, jobs, seconds, iterations)
+
+
+def seed_board(owner, name, shots, takes):
+    """Bulk-create a storyboard of owner's with shots x takes (their jobs) and a ready cut."""
+    from django.db import transaction
+
+    from drafts.models import Cut, Shot, Storyboard, Take
+    from jobs.models import VideoCreationJob
+
+    status, stage = VideoCreationJob.Status, VideoCreationJob.Stage
+    reviews = ["draft", "draft", "in_review", "approved", "changes_requested"]
+    with transaction.atomic():
+        board = Storyboard.objects.create(owner=owner, name=name, model=harness.MODEL)
+        rows = [
+            Shot(
+                storyboard=board,
+                position=n + 1,
+                prompt=f"Shot {n + 1}: the lantern passes under bridge {n + 1}, seen from the bank",
+                duration_seconds=8,
+                notes="Keep the water dark." if n % 4 == 0 else "",
+            )
+            for n in range(shots)
+        ]
+        Shot.objects.bulk_create(rows)
+        made, picked = [], []
+        for s, shot in enumerate(rows):
+            for t in range(takes):
+                job = VideoCreationJob(
+                    owner=owner,
+                    # An earlier prompt for the first take of every fifth shot.
+                    prompt_text=shot.prompt if (t or s % 5) else f"Shot {s + 1}, first try",
+                    model=harness.MODEL,
+                    options={**harness.JOB_OPTIONS, "seed": 1000 + t},
+                    review_state=reviews[(s + t) % len(reviews)],
+                )
+                last = t == takes - 1
+                if last and s >= shots - RUNNING:
+                    job.status, job.stage, job.progress = status.PROCESSING, stage.GENERATING, 40
+                elif (s * takes + t) % FAILED_SHARE == FAILED_SHARE - 1:
+                    job.status, job.error = status.FAILED, "Veo could not generate the video."
+                else:
+                    job.status, job.stage, job.progress = status.COMPLETED, stage.DONE, 100
+                    job.video_url = f"videos/{job.pk}/output.mp4"
+                    job.actual_cost_usd = Decimal("0.80")
+                    job.metadata = {
+                        "poster_url": f"/jobs/{job.pk}/poster/",
+                        "video": {"duration_seconds": 8.0},
+                    }
+                take = Take(shot=shot, job=job, number=t + 1, created_by=owner)
+                made.append(take)
+                if shot.picked_id is None and s < shots - UNPICKED and job.status == "completed":
+                    shot.picked_id = take.pk
+                    if s % 3 == 0:
+                        shot.trim_in, shot.trim_out = Decimal("0.5"), Decimal("7.25")
+                    picked.append(shot)
+        VideoCreationJob.objects.bulk_create([take.job for take in made], batch_size=500)
+        Take.objects.bulk_create(made, batch_size=500)
+        Shot.objects.bulk_update(picked, ["picked", "trim_in", "trim_out"], batch_size=500)
+        Cut.objects.create(
+            storyboard=board,
+            status=Cut.Status.READY,
+            signature="a cut of the picks before",
+            duration_seconds=350.0,
+            stream_copy=True,
+        )
+    return board
+
+
+def pages(board):
+    """Return {name: (studio page, baseline of the same shots and takes or None)}."""
+    return {
+        "board": (board.get_absolute_url(), f"/bench/baseline/storyboard/{board.pk}/"),
+        "board's poll": (f"{board.get_absolute_url()}status/", None),
+    }
+
+
+def run(smoke, jobs, seconds, iterations):
+    owner = harness.make_user("director")
+    client = harness.http_client()
+    client.force_login(owner)
+    small = {}
+    for shots, takes in SMALL:
+        board = seed_board(owner, f"Small {shots}x{takes}", shots, takes)
+        for name, (studio, _baseline) in pages(board).items():
+            small[(name, shots, takes)] = len(harness.captured_get(client, studio)[1])
+    began = time.perf_counter()
+    board = seed_board(owner, "Night river", SHOTS, TAKES)
+    harness.seed_jobs(owner, jobs - job_count(), posters=False)
+    took = time.perf_counter() - began
+    harness.figure(f"shots ({UNPICKED} unpicked, {RUNNING} with a take running)", SHOTS)
+    harness.figure("takes (one job each)", SHOTS * TAKES)
+    harness.figure("jobs in the database (takes included)", job_count())
+    harness.figure("seeding with bulk_create", took, "s")
+    harness.analyze_after_seeding()  # PostgreSQL only: what autovacuum would have done
+
+    rows, failures, timings = [], [], {}
+    for name, (studio, baseline) in pages(board).items():
+        response, queries = harness.captured_get(client, studio)
+        if response.status_code != 200:
+            raise SystemExit(f"{name}: {studio} answered {response.status_code}")
+        html = response.content.decode()
+        if html.count('class="shot"') != SHOTS or html.count('class="take ') != SHOTS * TAKES:
+            raise SystemExit(f"{name}: not {SHOTS} shots of {TAKES} takes")
+        counts = [small[(name, shots, takes)] for shots, takes in SMALL]
+        for (shots, takes), count in zip(SMALL, counts, strict=True):
+            if count != len(queries):
+                failures.append(
+                    f"{name}: {count} queries at {shots} x {takes}, "
+                    f"{len(queries)} at {SHOTS} x {TAKES}"
+                )
+        page_ms = time_page(client, studio, seconds, iterations)
+        base_ms = time_page(client, baseline, seconds, iterations) if baseline else None
+        timings[name] = (page_ms, base_ms, studio)
+        rows.append(
+            [
+                name,
+                *counts,
+                len(queries),
+                round(harness.median(page_ms), 2),
+                round(harness.percentile(page_ms, 90), 2),
+                round(harness.median(base_ms), 2) if base_ms else "-",
+                round(harness.median(page_ms) / harness.median(base_ms), 2) if base_ms else "-",
+            ]
+        )
+    print()
+    harness.table(
+        [
+            "page",
+            *(f"queries@{shots}x{takes}" for shots, takes in SMALL),
+            f"queries@{SHOTS}x{TAKES}",
+            "median ms",
+            "p90 ms",
+            "baseline ms",
+            "x base",
+        ],
+        rows,
+    )
+    for name, (page_ms, base_ms, _studio) in timings.items():
+        if base_ms:
+            harness.ratio(
+                f"storyboard {SHOTS} shots x {TAKES} takes, {name} time",
+                harness.median(page_ms),
+                harness.median(base_ms),
+                name="bare list",
+                goal=GOAL,
+                higher_is_better=False,
+                smoke=smoke,
+            )
+    explain(client, timings["board"][2], "board")
+    if not smoke:
+        profile(client, timings["board"][2], "board")
+    if failures:
+        print("\nFAILED: queries per board grow with the shots:\n  " + "\n  ".join(failures))
+        return 1
+    print(f"\n  queries per board are the same at {SMALL} and {SHOTS} x {TAKES}: constant")
+    return 0
+
+
+def job_count():
+    from jobs.models import VideoCreationJob
+
+    return VideoCreationJob.objects.count()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
