@@ -54,6 +54,7 @@ def main():
     harness.print_machine("Gallery pages", smoke, args.database)
     with harness.Sandbox("gallery", database=args.database, keep=args.keep) as sandbox:
         sandbox.django()
+        harness.print_stack()
         return run(smoke, jobs, seconds, iterations)
 
 

@@ -49,6 +49,7 @@ def main():
     harness.print_machine("Job list and library pages", smoke, args.database)
     with harness.Sandbox("pages", database=args.database, keep=args.keep) as sandbox:
         sandbox.django()
+        harness.print_stack()
         return run(smoke, jobs, drafts, seconds, iterations)
 
 

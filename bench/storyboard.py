@@ -52,6 +52,7 @@ def main():
     harness.print_machine("A storyboard's board", smoke, args.database)
     with harness.Sandbox("storyboard", database=args.database, keep=args.keep) as sandbox:
         sandbox.django()
+        harness.print_stack()
         return run(smoke, jobs, seconds, iterations)
 
 
