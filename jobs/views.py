@@ -717,14 +717,14 @@ def batch_detail(request, pk):
     """
     batch = get_batch_for_user(request.user, pk)
     summary = services.batch_summary(batch, viewer=request.user)
+    since = _since(request) if request.htmx else None
+    if since is not None and _batch_unchanged(summary, since, request.GET.get("n")):
+        return HttpResponse(status=204)
     template = "jobs/batch.html"
     context = {"batch": batch, "summary": summary, "can_act": can_act(request.user, batch)}
     jobs = batch.jobs.visible_to(request.user)
     if request.htmx:
         template += "#batch-poll"
-        since = _since(request)
-        if since is not None and _batch_unchanged(summary, since, request.GET.get("n")):
-            return HttpResponse(status=204)
         if since is not None:
             changed = Q(updated_at__gt=since) | Q(status=VideoCreationJob.Status.IDLE)
             jobs = list(jobs.filter(changed).only(*CARD_FIELDS).order_by("created_at"))
