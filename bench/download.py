@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import harness
 
 API_KEY = "bench-emulator-key"
+# GeminiProvider speaks predictLongRunning, which the emulator serves for the Veo previews.
 MODEL = "veo-3.1-fast-generate-preview"
 MIB = 1024 * 1024
 THROUGHPUT_GOAL = 0.5  # of curl's

@@ -38,6 +38,8 @@ FOREIGN_ENV = (
     "REDIS_URL",
     "VIDEOSTUDIO_DATA_DIR",
     "VEO_PROVIDER",
+    "VEO_CATALOG_FILE",
+    "VEO_MODEL",
     "VEO_API_BASE_URL",
     "GEMINI_API_KEY",
     "VEO_EMULATOR_PORT",
@@ -793,7 +795,8 @@ def _frame_name(frame):
 # --- Data and queries (call after Sandbox.django()) ---------------------------------------
 
 JOB_OPTIONS = {"aspect_ratio": "16:9", "resolution": "720p", "duration_seconds": 4}
-MODEL = "veo-3.1-fast-generate-preview"
+# A model Google serves in the built-in catalog (the Veo previews are retired there).
+MODEL = "gemini-omni-1.2-flash"
 
 
 def make_user(username, *, staff=False):

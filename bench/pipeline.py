@@ -57,7 +57,7 @@ def create_jobs(owner, first, count):
         services.job_create(
             owner=owner,
             prompt_text=PROMPT.format(n=n),
-            model="veo-3.1-fast-generate-preview",
+            model=harness.MODEL,
             options=options,
             check_budget=False,
         )
