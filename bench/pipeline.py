@@ -43,6 +43,8 @@ def main():
         Q_WORKERS=args.workers,
         VEO_POLL_INTERVAL=0.05,
         VEO_TASK_SLICE_SECONDS=5,
+        # One person creates them all: the warm-up jobs and 200 more pass the hourly cap.
+        API_JOB_CREATE_LIMIT=count + args.workers + 100,
     ) as sandbox:
         sandbox.django()
         return run(sandbox, port, count, args.workers, smoke)
