@@ -529,6 +529,53 @@ def measured_load(server, base_url, targets, status, **load_options):
     return result
 
 
+@contextlib.contextmanager
+def studio_and_bare(sandbox, *, ready, workers=2):
+    """Serve the sandbox's studio and the bare baseline (bench.bare_settings: no middleware)
+    from two gunicorns; yield {"studio": (process, URL), "bare": (process, URL)}.
+
+    Both are stopped on the way out; a process either leaves behind fails the benchmark.
+    """
+    servers = {}
+    try:
+        for server, settings_module in (("studio", None), ("bare", "bench.bare_settings")):
+            servers[server] = start_gunicorn(
+                sandbox,
+                workers=workers,
+                settings=settings_module,
+                name=f"gunicorn-{server}",
+                ready=ready,
+            )
+        yield servers
+    finally:
+        left = [pid for process, _url in servers.values() for pid in stop(process)]
+    if left:
+        raise SystemExit(f"gunicorn left processes behind: {left}")
+
+
+def interleaved_rounds(servers, scenarios, *, rounds, seconds, warm_up, wrk, **load_options):
+    """Measure every scenario, {name: (server, targets, status)}, in `rounds` interleaved
+    rounds, to even out noise; return {name: [LoadResult per round]}.
+
+    Each scenario is first checked over HTTP (its first target must answer its status) and
+    warmed up for `warm_up` seconds.
+    """
+    for name, (server, targets, status) in scenarios.items():
+        got = http_status(servers[server][1] + targets[0][0], targets[0][1])
+        if got != status:
+            raise SystemExit(f"{name} over HTTP: expected {status}, got {got}")
+        load(servers[server][1], targets, seconds=warm_up, **load_options)
+    results = {}
+    for _round in range(rounds):
+        for name, (server, targets, status) in scenarios.items():
+            process, base_url = servers[server]
+            result = measured_load(
+                process, base_url, targets, status, seconds=seconds, wrk=wrk, **load_options
+            )
+            results.setdefault(name, []).append(result)
+    return results
+
+
 # --- Load ---------------------------------------------------------------------------------
 
 

@@ -130,40 +130,22 @@ def run(sandbox, total, args):
         scenarios[name] = (server, targets, status, queries)
     connection.close()
 
-    servers = {}
-    try:
-        for server, settings_module in (("studio", None), ("bare", "bench.bare_settings")):
-            servers[server] = harness.start_gunicorn(
-                sandbox,
-                workers=args.web_workers,
-                settings=settings_module,
-                name=f"gunicorn-{server}",
-                ready=scenarios[LOGGED_IN][1][0][0],
-            )
-        load_options = {
-            "connections": args.connections,
-            "max_requests": args.max_requests,
-            "workdir": sandbox.root,
-        }
-        for name, (server, targets, status, _queries) in scenarios.items():
-            got = harness.http_status(servers[server][1] + targets[0][0], targets[0][1])
-            if got != status:
-                raise SystemExit(f"{name} over HTTP: expected {status}, got {got}")
-            harness.load(servers[server][1], targets, seconds=1, **load_options)  # warm up
-        results = {}
-        for _round in range(args.rounds):
-            for name, (server, targets, status, _queries) in scenarios.items():
-                process, base_url = servers[server]
-                result = harness.measured_load(
-                    process,
-                    base_url,
-                    targets,
-                    status,
-                    seconds=args.seconds,
-                    wrk=args.wrk,
-                    **load_options,
-                )
-                results.setdefault(name, []).append(result)
+    load_options = {
+        "connections": args.connections,
+        "max_requests": args.max_requests,
+        "workdir": sandbox.root,
+    }
+    ready = scenarios[LOGGED_IN][1][0][0]
+    with harness.studio_and_bare(sandbox, ready=ready, workers=args.web_workers) as servers:
+        results = harness.interleaved_rounds(
+            servers,
+            {name: scenario[:3] for name, scenario in scenarios.items()},
+            rounds=args.rounds,
+            seconds=args.seconds,
+            warm_up=1,
+            wrk=args.wrk,
+            **load_options,
+        )
         profiles = {}
         for name in to_profile(results, "none" if args.smoke else args.profile):
             server, targets, _status, _queries = scenarios[name]
@@ -172,10 +154,6 @@ def run(sandbox, total, args):
             spy = harness.profile(process.pid, args.seconds * 2, output)
             harness.load(base_url, targets, seconds=args.seconds * 2, wrk=args.wrk, **load_options)
             profiles[name] = (spy, output)
-    finally:
-        left = [pid for process, _url in servers.values() for pid in harness.stop(process)]
-    if left:
-        raise SystemExit(f"gunicorn left processes behind: {left}")
 
     report(scenarios, results, args)
     for name, (spy, output) in profiles.items():

@@ -133,44 +133,21 @@ def run(sandbox, args):
             )
     connection.close()
 
-    servers = {}
-    try:
-        for server, settings_module in (("studio", None), ("bare", "bench.bare_settings")):
-            servers[server] = harness.start_gunicorn(
-                sandbox,
-                settings=settings_module,
-                name=f"gunicorn-{server}",
-                ready=scenarios[BASELINE][1][0][0],
-            )
-        options = {
-            "connections": args.connections,
-            "max_requests": args.max_requests,
-            "workdir": sandbox.root,
-        }
-        for name, (server, targets, status, _queries, _shown) in scenarios.items():
-            got = harness.http_status(servers[server][1] + targets[0][0], targets[0][1])
-            if got != status:
-                raise SystemExit(f"{name} over HTTP: expected {status}, got {got}")
-            harness.load(servers[server][1], targets, seconds=0.5, **options)  # warm up
-        results = {}
-        for _round in range(args.rounds):
-            for name, (server, targets, status, _queries, _shown) in scenarios.items():
-                process, base_url = servers[server]
-                results.setdefault(name, []).append(
-                    harness.measured_load(
-                        process,
-                        base_url,
-                        targets,
-                        status,
-                        seconds=args.seconds,
-                        wrk=args.wrk,
-                        **options,
-                    )
-                )
-    finally:
-        left = [pid for process, _url in servers.values() for pid in harness.stop(process)]
-    if left:
-        raise SystemExit(f"gunicorn left processes behind: {left}")
+    options = {
+        "connections": args.connections,
+        "max_requests": args.max_requests,
+        "workdir": sandbox.root,
+    }
+    with harness.studio_and_bare(sandbox, ready=scenarios[BASELINE][1][0][0]) as servers:
+        results = harness.interleaved_rounds(
+            servers,
+            {name: scenario[:3] for name, scenario in scenarios.items()},
+            rounds=args.rounds,
+            seconds=args.seconds,
+            warm_up=0.5,
+            wrk=args.wrk,
+            **options,
+        )
     return report(scenarios, results, args)
 
 
