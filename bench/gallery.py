@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness
-from bench.pages import explain, profile, time_page
+from bench.pages import explain, measure_pages, page_bench, profile, verdict
 
 # Time per page, at most this many times the baseline's (issue 20), though the gallery
 # reads two tables (jobs and cuts, PAGE_SIZE + 1 rows of each, merged), their stars and
@@ -40,22 +40,7 @@ MODELS = ["veo-3.1-fast-generate-preview", "veo-3.1-generate-preview"]
 
 def main():
     parser = harness.arguments(__doc__.split("\n\n")[0], databases=True)
-    parser.add_argument("--jobs", type=int, help="completed jobs at full size (default 100,000)")
-    parser.add_argument("--seconds", type=float, help="time per page at most (default 10)")
-    args = parser.parse_args()
-    code = harness.per_database(args)
-    if code is not None:
-        return code
-    smoke = args.smoke
-    jobs = args.jobs or (2_000 if smoke else 100_000)
-    seconds = args.seconds or (0.5 if smoke else 10.0)
-    iterations = 5 if smoke else 200
-
-    harness.print_machine("Gallery pages", smoke, args.database)
-    with harness.Sandbox("gallery", database=args.database, keep=args.keep) as sandbox:
-        sandbox.django()
-        harness.print_stack()
-        return run(smoke, jobs, seconds, iterations)
+    return page_bench(parser, "Gallery pages", "gallery", run, jobs="completed jobs at full size")
 
 
 _EPOCH = {}
@@ -159,7 +144,8 @@ def pages(jobs):
     }
 
 
-def run(smoke, jobs, seconds, iterations):
+def run(args):
+    jobs = args.jobs
     owner, teammate = harness.make_user("viewer"), harness.make_user("teammate")
     seed(owner, teammate, SMALL_JOBS)
     seed_cuts(teammate, jobs)
@@ -168,14 +154,14 @@ def run(smoke, jobs, seconds, iterations):
     team = harness.http_client()
     team.force_login(teammate)
 
-    def counted(at):
-        named = {name: (client, studio) for name, (studio, _base) in pages(at).items()}
-        named["gallery, a teammate's page 1"] = (team, "/gallery/")
-        return named
+    def named(at):
+        found = {name: (client, studio, base) for name, (studio, base) in pages(at).items()}
+        found["gallery, a teammate's page 1"] = (team, "/gallery/", None)
+        return found
 
     small = {
-        name: len(harness.captured_get(who, studio)[1])
-        for name, (who, studio) in counted(SMALL_JOBS).items()
+        name: {SMALL_JOBS: len(harness.captured_get(who, studio)[1])}
+        for name, (who, studio, _base) in named(SMALL_JOBS).items()
     }
     took = seed(owner, teammate, jobs - SMALL_JOBS, start=SMALL_JOBS)
     harness.figure("completed jobs (one viewer's; one in five shared)", jobs)
@@ -184,66 +170,18 @@ def run(smoke, jobs, seconds, iterations):
     harness.figure("seeding with bulk_create", took, "s")
     harness.analyze_after_seeding()  # PostgreSQL only: what autovacuum would have done
 
-    rows, failures, timings = [], [], {}
-    baselines = {name: base for name, (_studio, base) in pages(jobs).items()}
-    for name, (who, studio) in counted(jobs).items():
-        response, queries = harness.captured_get(who, studio)
-        if response.status_code != 200:
-            raise SystemExit(f"{name}: {studio} answered {response.status_code}")
-        cards = response.content.decode().count("data-gallery-card")
-        if cards != 24:
+    def check(name, html):
+        if (cards := html.count("data-gallery-card")) != 24:
             raise SystemExit(f"{name}: {cards} cards, not 24")
-        if len(queries) != small[name]:
-            failures.append(f"{name}: {small[name]} queries at the small size, {len(queries)} now")
-        baseline = baselines.get(name)
-        page_ms = time_page(who, studio, seconds, iterations)
-        base_ms = time_page(who, baseline, seconds, iterations) if baseline else None
-        timings[name] = (page_ms, base_ms, studio, who)
-        rows.append(
-            [
-                name,
-                small[name],
-                len(queries),
-                round(harness.median(page_ms), 2),
-                round(harness.percentile(page_ms, 90), 2),
-                round(harness.median(base_ms), 2) if base_ms else "-",
-                round(harness.median(page_ms) / harness.median(base_ms), 2) if base_ms else "-",
-            ]
-        )
-    print()
-    harness.table(
-        [
-            "page",
-            f"queries@{SMALL_JOBS}",
-            f"queries@{jobs:,}",
-            "median ms",
-            "p90 ms",
-            "baseline ms",
-            "x base",
-        ],
-        rows,
-    )
-    for name, (page_ms, base_ms, _studio, _who) in timings.items():
-        if base_ms:
-            harness.ratio(
-                f"{name} time",
-                harness.median(page_ms),
-                harness.median(base_ms),
-                name="bare list",
-                goal=GOAL,
-                higher_is_better=False,
-                smoke=smoke,
-            )
+
+    full = named(jobs)
+    failures = measure_pages(full, small, f"{jobs:,}", args, check=check)
     for name in ("gallery, page 1", "gallery, deep page", "gallery, best rated"):
-        _page_ms, _base_ms, studio, who = timings[name]
+        who, studio, _base = full[name]
         explain(who, studio, name)
-    if not smoke:
-        profile(client, timings["gallery, page 1"][2], "gallery, page 1")
-    if failures:
-        print("\nFAILED: queries per page grow with the videos:\n  " + "\n  ".join(failures))
-        return 1
-    print(f"\n  queries per page are the same at {SMALL_JOBS} and {jobs:,} jobs: constant")
-    return 0
+    if not args.smoke:
+        profile(client, full["gallery, page 1"][1], "gallery, page 1")
+    return verdict(failures, f"{SMALL_JOBS} and {jobs:,} jobs")
 
 
 if __name__ == "__main__":

@@ -33,24 +33,29 @@ SHARED_SHARE = 5  # one draft in five belongs to a teammate and is shared
 
 def main():
     parser = harness.arguments(__doc__.split("\n\n")[0], databases=True)
-    parser.add_argument("--jobs", type=int, help="jobs at full size (default 100,000)")
     parser.add_argument("--drafts", type=int, help="drafts at full size (default 1,000)")
+    return page_bench(parser, "Job list and library pages", "pages", run, jobs="jobs at full size")
+
+
+def page_bench(parser, title, name, run, *, jobs):
+    """The opening every page benchmark shares: --jobs (default 100,000; smoke 2,000) and
+    --seconds (time per page at most: 10 s; smoke 0.5 s), each database in a run of its own,
+    a throwaway studio; then run(args), with args.iterations the GETs per page at most.
+    """
+    parser.add_argument("--jobs", type=int, help=f"{jobs} (default 100,000)")
     parser.add_argument("--seconds", type=float, help="time per page at most (default 10)")
     args = parser.parse_args()
     code = harness.per_database(args)
     if code is not None:
         return code
-    smoke = args.smoke
-    jobs = args.jobs or (2_000 if smoke else 100_000)
-    drafts = args.drafts or (300 if smoke else 1_000)
-    seconds = args.seconds or (0.5 if smoke else 10.0)
-    iterations = 5 if smoke else 200
-
-    harness.print_machine("Job list and library pages", smoke, args.database)
-    with harness.Sandbox("pages", database=args.database, keep=args.keep) as sandbox:
+    args.jobs = args.jobs or (2_000 if args.smoke else 100_000)
+    args.seconds = args.seconds or (0.5 if args.smoke else 10.0)
+    args.iterations = 5 if args.smoke else 200
+    harness.print_machine(title, args.smoke, args.database)
+    with harness.Sandbox(name, database=args.database, keep=args.keep) as sandbox:
         sandbox.django()
         harness.print_stack()
-        return run(smoke, jobs, drafts, seconds, iterations)
+        return run(args)
 
 
 def pages(jobs, drafts):
@@ -83,13 +88,14 @@ def seed(owner, teammate, *, jobs, drafts, jobs_from=0, drafts_from=0):
     return time.perf_counter() - began
 
 
-def run(smoke, jobs, drafts, seconds, iterations):
+def run(args):
+    jobs, drafts = args.jobs, args.drafts or (300 if args.smoke else 1_000)
     owner, teammate = harness.make_user("lister"), harness.make_user("teammate")
     seed(owner, teammate, jobs=SMALL_JOBS, drafts=SMALL_DRAFTS)
     client = harness.http_client()
     client.force_login(owner)
     small = {
-        name: len(harness.captured_get(client, studio)[1])
+        name: {SMALL_JOBS: len(harness.captured_get(client, studio)[1])}
         for name, (studio, _baseline) in pages(SMALL_JOBS, SMALL_DRAFTS).items()
     }
     took = seed(
@@ -102,20 +108,44 @@ def run(smoke, jobs, drafts, seconds, iterations):
     # here too; PostgreSQL's autovacuum would have analyzed the new rows, so the bench does.
     harness.analyze_after_seeding()
 
+    named = {
+        name: (client, studio, baseline) for name, (studio, baseline) in pages(jobs, drafts).items()
+    }
+    failures = measure_pages(named, small, f"{jobs:,}", args)
+    for name in ("jobs, page 1", "jobs, last page", "library, search"):
+        explain(client, named[name][1], name)
+    if not args.smoke:
+        for name in ("jobs, page 1", "library, page 1"):
+            profile(client, named[name][1], name)
+    return verdict(failures, f"{SMALL_JOBS} and {jobs:,} jobs")
+
+
+def measure_pages(named, small, full, args, *, check=None):
+    """Time each page against its bare list and print the table and ratios.
+
+    named: {name: (logged-in client, studio path, bare list path or None)}; small: {name:
+    {smaller size: its queries}}, each of which must equal the queries at the full size
+    (labelled `full`); check(name, html), when given, refuses a page with the wrong rows.
+    Return the failures.
+    """
     rows, failures, timings = [], [], {}
-    for name, (studio, baseline) in pages(jobs, drafts).items():
+    sizes = list(next(iter(small.values())))
+    for name, (client, studio, baseline) in named.items():
         response, queries = harness.captured_get(client, studio)
         if response.status_code != 200:
             raise SystemExit(f"{name}: {studio} answered {response.status_code}")
-        if len(queries) != small[name]:
-            failures.append(f"{name}: {small[name]} queries at the small size, {len(queries)} now")
-        page_ms = time_page(client, studio, seconds, iterations)
-        base_ms = time_page(client, baseline, seconds, iterations) if baseline else None
-        timings[name] = (page_ms, base_ms, studio)
+        if check:
+            check(name, response.content.decode())
+        for size, count in small[name].items():
+            if count != len(queries):
+                failures.append(f"{name}: {count} queries at {size}, {len(queries)} at {full}")
+        page_ms = time_page(client, studio, args.seconds, args.iterations)
+        base_ms = time_page(client, baseline, args.seconds, args.iterations) if baseline else None
+        timings[name] = (page_ms, base_ms)
         rows.append(
             [
                 name,
-                small[name],
+                *small[name].values(),
                 len(queries),
                 round(harness.median(page_ms), 2),
                 round(harness.percentile(page_ms, 90), 2),
@@ -127,8 +157,8 @@ def run(smoke, jobs, drafts, seconds, iterations):
     harness.table(
         [
             "page",
-            f"queries@{SMALL_JOBS}",
-            f"queries@{jobs:,}",
+            *(f"queries@{size}" for size in sizes),
+            f"queries@{full}",
             "median ms",
             "p90 ms",
             "baseline ms",
@@ -136,26 +166,26 @@ def run(smoke, jobs, drafts, seconds, iterations):
         ],
         rows,
     )
-    for name, (page_ms, base_ms, _studio) in timings.items():
+    for name, (page_ms, base_ms) in timings.items():
         if base_ms:
             harness.ratio(
                 f"{name} time",
                 harness.median(page_ms),
                 harness.median(base_ms),
-                name="baseline list",
+                name="bare list",
                 goal=GOAL,
                 higher_is_better=False,
-                smoke=smoke,
+                smoke=args.smoke,
             )
-    for name in ("jobs, page 1", "jobs, last page", "library, search"):
-        explain(client, timings[name][2], name)
-    if not smoke:
-        for name in ("jobs, page 1", "library, page 1"):
-            profile(client, timings[name][2], name)
+    return failures
+
+
+def verdict(failures, sizes):
+    """Print whether queries per page stayed constant across sizes; return the exit code."""
     if failures:
         print("\nFAILED: queries per page grow with the rows:\n  " + "\n  ".join(failures))
         return 1
-    print(f"\n  queries per page are the same at {SMALL_JOBS} and {jobs:,} jobs: constant")
+    print(f"\n  queries per page are the same at {sizes}: constant")
     return 0
 
 

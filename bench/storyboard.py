@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness
-from bench.pages import explain, profile, time_page
+from bench.pages import explain, measure_pages, page_bench, profile, verdict
 
 GOAL = 1.5  # time per board, at most this many times the baseline's (issue 20)
 SHOTS, TAKES = 50, 4
@@ -38,22 +38,9 @@ FAILED_SHARE = 12  # one take in twelve failed
 
 def main():
     parser = harness.arguments(__doc__.split("\n\n")[0], databases=True)
-    parser.add_argument("--jobs", type=int, help="jobs in the database (default 100,000)")
-    parser.add_argument("--seconds", type=float, help="time per page at most (default 10)")
-    args = parser.parse_args()
-    code = harness.per_database(args)
-    if code is not None:
-        return code
-    smoke = args.smoke
-    jobs = args.jobs or (2_000 if smoke else 100_000)
-    seconds = args.seconds or (0.5 if smoke else 10.0)
-    iterations = 5 if smoke else 200
-
-    harness.print_machine("A storyboard's board", smoke, args.database)
-    with harness.Sandbox("storyboard", database=args.database, keep=args.keep) as sandbox:
-        sandbox.django()
-        harness.print_stack()
-        return run(smoke, jobs, seconds, iterations)
+    return page_bench(
+        parser, "A storyboard's board", "storyboard", run, jobs="jobs in the database"
+    )
 
 
 def seed_board(owner, name, shots, takes):
@@ -125,12 +112,15 @@ def seed_board(owner, name, shots, takes):
 def pages(board):
     """Return {name: (studio page, baseline of the same shots and takes or None)}."""
     return {
-        "board": (board.get_absolute_url(), f"/bench/baseline/storyboard/{board.pk}/"),
-        "board's poll": (f"{board.get_absolute_url()}status/", None),
+        f"storyboard {SHOTS} x {TAKES}": (
+            board.get_absolute_url(),
+            f"/bench/baseline/storyboard/{board.pk}/",
+        ),
+        "storyboard's poll": (f"{board.get_absolute_url()}status/", None),
     }
 
 
-def run(smoke, jobs, seconds, iterations):
+def run(args):
     owner = harness.make_user("director")
     client = harness.http_client()
     client.force_login(owner)
@@ -138,10 +128,11 @@ def run(smoke, jobs, seconds, iterations):
     for shots, takes in SMALL:
         board = seed_board(owner, f"Small {shots}x{takes}", shots, takes)
         for name, (studio, _baseline) in pages(board).items():
-            small[(name, shots, takes)] = len(harness.captured_get(client, studio)[1])
+            count = len(harness.captured_get(client, studio)[1])
+            small.setdefault(name, {})[f"{shots}x{takes}"] = count
     began = time.perf_counter()
     board = seed_board(owner, "Night river", SHOTS, TAKES)
-    harness.seed_jobs(owner, jobs - job_count(), posters=False)
+    harness.seed_jobs(owner, args.jobs - job_count(), posters=False)
     took = time.perf_counter() - began
     harness.figure(f"shots ({UNPICKED} unpicked, {RUNNING} with a take running)", SHOTS)
     harness.figure("takes (one job each)", SHOTS * TAKES)
@@ -149,67 +140,17 @@ def run(smoke, jobs, seconds, iterations):
     harness.figure("seeding with bulk_create", took, "s")
     harness.analyze_after_seeding()  # PostgreSQL only: what autovacuum would have done
 
-    rows, failures, timings = [], [], {}
-    for name, (studio, baseline) in pages(board).items():
-        response, queries = harness.captured_get(client, studio)
-        if response.status_code != 200:
-            raise SystemExit(f"{name}: {studio} answered {response.status_code}")
-        html = response.content.decode()
+    def check(name, html):
         if html.count('class="shot"') != SHOTS or html.count('class="take ') != SHOTS * TAKES:
             raise SystemExit(f"{name}: not {SHOTS} shots of {TAKES} takes")
-        counts = [small[(name, shots, takes)] for shots, takes in SMALL]
-        for (shots, takes), count in zip(SMALL, counts, strict=True):
-            if count != len(queries):
-                failures.append(
-                    f"{name}: {count} queries at {shots} x {takes}, "
-                    f"{len(queries)} at {SHOTS} x {TAKES}"
-                )
-        page_ms = time_page(client, studio, seconds, iterations)
-        base_ms = time_page(client, baseline, seconds, iterations) if baseline else None
-        timings[name] = (page_ms, base_ms, studio)
-        rows.append(
-            [
-                name,
-                *counts,
-                len(queries),
-                round(harness.median(page_ms), 2),
-                round(harness.percentile(page_ms, 90), 2),
-                round(harness.median(base_ms), 2) if base_ms else "-",
-                round(harness.median(page_ms) / harness.median(base_ms), 2) if base_ms else "-",
-            ]
-        )
-    print()
-    harness.table(
-        [
-            "page",
-            *(f"queries@{shots}x{takes}" for shots, takes in SMALL),
-            f"queries@{SHOTS}x{TAKES}",
-            "median ms",
-            "p90 ms",
-            "baseline ms",
-            "x base",
-        ],
-        rows,
-    )
-    for name, (page_ms, base_ms, _studio) in timings.items():
-        if base_ms:
-            harness.ratio(
-                f"storyboard {SHOTS} shots x {TAKES} takes, {name} time",
-                harness.median(page_ms),
-                harness.median(base_ms),
-                name="bare list",
-                goal=GOAL,
-                higher_is_better=False,
-                smoke=smoke,
-            )
-    explain(client, timings["board"][2], "board")
-    if not smoke:
-        profile(client, timings["board"][2], "board")
-    if failures:
-        print("\nFAILED: queries per board grow with the shots:\n  " + "\n  ".join(failures))
-        return 1
-    print(f"\n  queries per board are the same at {SMALL} and {SHOTS} x {TAKES}: constant")
-    return 0
+
+    named = {name: (client, studio, base) for name, (studio, base) in pages(board).items()}
+    failures = measure_pages(named, small, f"{SHOTS}x{TAKES}", args, check=check)
+    studio = named[f"storyboard {SHOTS} x {TAKES}"][1]
+    explain(client, studio, "board")
+    if not args.smoke:
+        profile(client, studio, "board")
+    return verdict(failures, f"{', '.join(small[next(iter(small))])} and {SHOTS}x{TAKES}")
 
 
 def job_count():
