@@ -7,6 +7,7 @@ same run, in the form ``ratio: <what> = 0.93x <baseline> (goal >= 0.80x): met``;
 
 import argparse
 import contextlib
+import datetime
 import http.client
 import json
 import os
@@ -574,6 +575,63 @@ def interleaved_rounds(servers, scenarios, *, rounds, seconds, warm_up, wrk, **l
             )
             results.setdefault(name, []).append(result)
     return results
+
+
+def write_certificates(folder, certificates, *, ca_name="Bench CA"):
+    """Write folder/ca.pem, a CA made for this run, and for each {file stem: [DNS names]}
+    folder/<stem>.pem: a certificate for those names signed by it, then its key.
+
+    The benchmarks' and the tests' TLS servers on loopback; valid a day either side of now.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def signed(builder, subject, public_key, serial):
+        return (
+            builder.subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(public_key)
+            .serial_number(serial)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .sign(ca_key, hashes.SHA256())
+        )
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
+    ca = signed(
+        x509.CertificateBuilder().add_extension(
+            x509.BasicConstraints(ca=True, path_length=None), critical=True
+        ),
+        issuer,
+        ca_key.public_key(),
+        1,
+    )
+    (folder / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    for serial, (stem, names) in enumerate(certificates.items(), start=2):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = signed(
+            x509.CertificateBuilder().add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(name) for name in names]),
+                critical=False,
+            ),
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]),
+            key.public_key(),
+            serial,
+        )
+        (folder / f"{stem}.pem").write_bytes(
+            cert.public_bytes(serialization.Encoding.PEM)
+            + key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return folder
 
 
 # --- Load ---------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ Google's wire is faked with `responses` (unmatched URLs raise); DNS is faked at
 that the fake DNS routes "public" addresses to.
 """
 
-import datetime
 import re
 import socket
 import ssl
@@ -17,11 +16,8 @@ import google.oauth2.credentials
 import pytest
 import requests
 import responses
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from bench.harness import write_certificates
 from jobs.veo import download
 from jobs.veo.base import DownloadRefused, Sample, VeoError
 from jobs.veo.gemini import GeminiProvider
@@ -239,47 +235,14 @@ def test_the_providers_sessions_ignore_proxy_and_netrc_settings_from_the_environ
 
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tls")
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
+    return write_certificates(
+        tmp_path_factory.mktemp("tls"),
+        {
+            "videos.example": ["videos.example", "videos6.example"],
+            "other.example": ["other.example"],
+        },
+        ca_name="Test CA",
     )
-    (folder / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    for name, also in (("videos.example", "videos6.example"), ("other.example", "")):
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(2)
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(
-                x509.SubjectAlternativeName([x509.DNSName(n) for n in (name, also) if n]),
-                critical=False,
-            )
-            .sign(ca_key, hashes.SHA256())
-        )
-        (folder / f"{name}.pem").write_bytes(
-            cert.public_bytes(serialization.Encoding.PEM)
-            + key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    return folder
 
 
 class VideoServer:
