@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET
 from bench.bare_urls import poll
 from drafts.models import Draft, Take
 from jobs.models import VideoCreationJob
+from jobs.views import CARD_FIELDS
 from videostudio.urls import urlpatterns as studio_urlpatterns
 
 PAGE_SIZE = 20
@@ -46,18 +47,9 @@ JOB_ROWS = (
     "{% elif job.error %}<p>{{ job.error|truncatechars:160 }}</p>{% endif %}"
     "</article>{% endfor %}"
 )
-JOB_FIELDS = [
-    "prompt_text",
-    "status",
-    "stage",
-    "progress",
-    "error",
-    "model",
-    "options",
-    "created_at",
-    "metadata",
-    "review_state",
-]
+# The fields the studio's cards read, but updated_at: the cards' poller's cursor, which a
+# bare list has no use for.
+JOB_FIELDS = [name for name in CARD_FIELDS if name != "updated_at"]
 GALLERY_PAGE_SIZE = 24
 GALLERY_ROWS = (
     '<ul>{% for job in rows %}<li><a href="{% url "review:video" "job" job.pk %}">'
