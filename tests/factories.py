@@ -7,6 +7,12 @@ with these too. Rows that a product service makes (drafts, API tokens) come from
 service, so the tests keep its rules.
 """
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -76,3 +82,30 @@ def session_queries():
     videostudio/sessions.py), where the login already wrote the session.
     """
     return 0 if settings.SESSION_ENGINE == "videostudio.sessions" else 1
+
+
+def settings_read(env, *expressions):
+    """Return what each expression of `s` (the settings) is when settings read only env.
+
+    A fresh interpreter runs django.setup() with PATH, DJANGO_SETTINGS_MODULE and env as
+    its whole environment, as a process the studio starts would, and prints them as JSON.
+    """
+    probe = (
+        "import django, json; django.setup(); from django.conf import settings as s; "
+        f"print(json.dumps([{', '.join(expressions)}]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parent.parent,
+        env={
+            "PATH": os.environ["PATH"],
+            "DJANGO_SETTINGS_MODULE": "videostudio.settings",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -5,10 +5,6 @@ page tests here prove each engine in its own pass; the ones below build the Redi
 purpose.
 """
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +12,7 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, settings_read
 
 ROOT = Path(__file__).resolve().parent.parent
 # A loopback port nothing listens on: a Redis that is down.
@@ -25,28 +21,12 @@ DOWN = "redis://127.0.0.1:9/0"
 
 def session_settings(**env):
     """Return the session engine, its cache alias and that cache's backend, as settings read env."""
-    probe = (
-        "import django, json; django.setup(); from django.conf import settings as s; "
-        "print(json.dumps([s.SESSION_ENGINE, s.SESSION_CACHE_ALIAS, "
-        "s.CACHES.get(s.SESSION_CACHE_ALIAS, {}).get('BACKEND')]))"
+    return settings_read(
+        {"DEBUG": "true", "DATABASE_URL": "sqlite:///:memory:", **env},
+        "s.SESSION_ENGINE",
+        "s.SESSION_CACHE_ALIAS",
+        "s.CACHES.get(s.SESSION_CACHE_ALIAS, {}).get('BACKEND')",
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env={
-            "PATH": os.environ["PATH"],
-            "DJANGO_SETTINGS_MODULE": "videostudio.settings",
-            "DEBUG": "true",
-            "DATABASE_URL": "sqlite:///:memory:",
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_sessions_are_in_the_database_without_redis_and_read_from_redis_with_it():
