@@ -11,9 +11,11 @@ take (compare box, link, status, review badge and link, progress, error, earlier
 seed, model, cost, picked) through a minimal template, without the page around them:
 no header, totals, cut, owner's forms or settings. The shots are the owner's: every
 take completed but one in twelve failed and five running, 45 shots picked (every third
-trimmed), one ready cut. The time of each query, the database's plan for the slowest and
-a py-spy profile of the board follow. It runs on SQLite and on PostgreSQL with Redis
-(--database), each in a run of its own.
+trimmed), one ready cut. The board's poll is timed twice: when something changed (the
+board rendered again) and when nothing did since the version the tab shows (answered
+204). The time of each query, the database's plan for the slowest and a py-spy profile
+of the board follow. It runs on SQLite and on PostgreSQL with Redis (--database), each
+in a run of its own.
 
     uv run python bench/storyboard.py [--smoke] [--database both] [--jobs 100000]
 """
@@ -34,6 +36,7 @@ SMALL = [(5, TAKES), (SHOTS, 1)]  # (shots, takes) whose counts must equal the f
 UNPICKED = 5  # the last shots have no pick yet
 RUNNING = 5  # the last take of these shots is being generated
 FAILED_SHARE = 12  # one take in twelve failed
+QUIET = "storyboard's poll, nothing changed"
 
 
 def main():
@@ -111,12 +114,19 @@ def seed_board(owner, name, shots, takes):
 
 def pages(board):
     """Return {name: (studio page, baseline of the same shots and takes or None)}."""
+    from drafts.storyboards.services import board_version
+
     return {
         f"storyboard {SHOTS} x {TAKES}": (
             board.get_absolute_url(),
             f"/bench/baseline/storyboard/{board.pk}/",
         ),
         "storyboard's poll": (f"{board.get_absolute_url()}status/", None),
+        # What a tab's poll costs while nothing on the board changed: 204, not the board.
+        QUIET: (
+            f"{board.get_absolute_url()}status/?since={board_version(board)}",
+            None,
+        ),
     }
 
 
@@ -141,11 +151,15 @@ def run(args):
     harness.analyze_after_seeding()  # PostgreSQL only: what autovacuum would have done
 
     def check(name, html):
+        if name == QUIET:
+            return
         if html.count('class="shot"') != SHOTS or html.count('class="take ') != SHOTS * TAKES:
             raise SystemExit(f"{name}: not {SHOTS} shots of {TAKES} takes")
 
     named = {name: (client, studio, base) for name, (studio, base) in pages(board).items()}
-    failures = measure_pages(named, small, f"{SHOTS}x{TAKES}", args, check=check)
+    failures = measure_pages(
+        named, small, f"{SHOTS}x{TAKES}", args, check=check, statuses={QUIET: 204}
+    )
     studio = named[f"storyboard {SHOTS} x {TAKES}"][1]
     explain(client, studio, "board")
     if not args.smoke:

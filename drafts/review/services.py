@@ -136,8 +136,9 @@ def review_move(*, video, to_state, by) -> ReviewChange:
     model = type(video)
     with transaction.atomic():
         # The state it was read in: a change someone made meanwhile is not overwritten.
+        # updated_at moves, as with every write: the pages' pollers see the new badge.
         moved = model.objects.filter(pk=video.pk, review_state=from_state).update(
-            review_state=to_state
+            review_state=to_state, updated_at=timezone.now()
         )
         if not moved:
             raise ValidationError("Someone changed this video's review meanwhile; reload.")

@@ -18,7 +18,7 @@ from io import BytesIO
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Sum
+from django.db.models import Count, F, Max, OuterRef, Subquery, Sum
 from django.utils import timezone
 from django_q.tasks import async_task
 from PIL import Image
@@ -907,6 +907,34 @@ def latest_cut(storyboard):
     return ready, (cuts[0] if cuts else None)
 
 
+def board_version(storyboard) -> str:
+    """Return a token that changes whenever the board would show something new, in one query.
+
+    The board shows the storyboard (every edit of it, its shots, picks and trims bumps its
+    version; a chained run marks shots waiting without one), its takes' jobs (a job's every
+    write moves its updated_at; a new take adds a row) and its cuts (the same): their
+    counts and newest writes say when to render again.
+    """
+    takes = Take.objects.filter(shot__storyboard=OuterRef("pk")).values("shot__storyboard")
+    cuts = Cut.objects.filter(storyboard=OuterRef("pk")).values("storyboard")
+    waiting = Shot.objects.filter(storyboard=OuterRef("pk"), waiting_for_previous=True)
+    state = (
+        Storyboard.objects.filter(pk=storyboard.pk)
+        .annotate(
+            takes=Subquery(takes.annotate(n=Count("pk")).values("n")),
+            jobs_written=Subquery(takes.annotate(at=Max("job__updated_at")).values("at")),
+            cuts_count=Subquery(cuts.annotate(n=Count("pk")).values("n")),
+            cuts_written=Subquery(cuts.annotate(at=Max("updated_at")).values("at")),
+            waiting=Subquery(waiting.values("storyboard").annotate(n=Count("pk")).values("n")),
+        )
+        .values_list(
+            "version", "chaining", "takes", "jobs_written", "cuts_count", "cuts_written", "waiting"
+        )
+        .get()
+    )
+    return hashlib.sha256(repr(state).encode()).hexdigest()[:16]
+
+
 def cut_request(*, storyboard, user) -> Cut:
     """Queue an assembly of the picked takes.
 
@@ -936,7 +964,10 @@ def cut_request(*, storyboard, user) -> Cut:
 def _cut_fail(cut_id, message) -> bool:
     return bool(
         Cut.objects.filter(pk=cut_id, status__in=[Cut.Status.QUEUED, Cut.Status.ASSEMBLING]).update(
-            status=Cut.Status.FAILED, error=message, completed_at=timezone.now()
+            status=Cut.Status.FAILED,
+            error=message,
+            completed_at=timezone.now(),
+            updated_at=timezone.now(),
         )
     )
 
@@ -951,7 +982,10 @@ def cut_assemble(cut_id) -> bool:
     5. Mark it ready (or failed with a sentence), and fire storyboard.cut_ready.
     """
     if not Cut.objects.filter(pk=cut_id, status=Cut.Status.QUEUED).update(
-        status=Cut.Status.ASSEMBLING, attempts=F("attempts") + 1, progress=0
+        status=Cut.Status.ASSEMBLING,
+        attempts=F("attempts") + 1,
+        progress=0,
+        updated_at=timezone.now(),
     ):
         return False
     cut = Cut.objects.select_related("storyboard").get(pk=cut_id)
@@ -1009,7 +1043,9 @@ def _assemble(cut) -> bool:
             percent = int(fraction * 90)
             if percent >= last[0] + 5:
                 last[0] = percent
-                Cut.objects.filter(pk=cut.pk, status=Cut.Status.ASSEMBLING).update(progress=percent)
+                Cut.objects.filter(pk=cut.pk, status=Cut.Status.ASSEMBLING).update(
+                    progress=percent, updated_at=timezone.now()
+                )
 
         made = storage.temp_file(scratch, suffix=".mp4")
         try:
@@ -1043,6 +1079,7 @@ def _assemble(cut) -> bool:
             stream_copy=result.stream_copy,
             stored_bytes=size,
             completed_at=now,
+            updated_at=now,
         )
         if not changed:
             return False
@@ -1114,7 +1151,7 @@ def cuts_recover(*, now=None) -> int:
         if cut.attempts >= CUT_MAX_ATTEMPTS:
             moved += _cut_fail(cut.pk, "The cut's assembly stopped twice; try again.")
         elif Cut.objects.filter(pk=cut.pk, status=Cut.Status.ASSEMBLING).update(
-            status=Cut.Status.QUEUED
+            status=Cut.Status.QUEUED, updated_at=timezone.now()
         ):
             async_task(CUT_TASK, cut.pk, group="cuts")
             moved += 1

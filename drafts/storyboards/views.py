@@ -74,7 +74,7 @@ def _add_errors(form, exc):
 # --- The board -------------------------------------------------------------------------
 
 
-def _board_context(request, storyboard):
+def _board_context(request, storyboard, *, version=None):
     """Return everything the board shows, in a fixed number of queries.
 
     Every take of the board is read once, with its job; a shot's picked take is one of
@@ -82,6 +82,9 @@ def _board_context(request, storyboard):
     reading the picked takes and their jobs a second time. The takes come in their
     numbers' order: the shots' own order would join the shots and the storyboard to sort.
     """
+    # The version the board's poll sends back, to be answered 204 while nothing changed:
+    # read before the board, so that a write between the two is shown by the next poll.
+    version = version or services.board_version(storyboard)
     shots = list(storyboard.shots.order_by("position", "created_at"))
     takes, by_pk = defaultdict(list), {}
     for take in (
@@ -99,9 +102,15 @@ def _board_context(request, storyboard):
             shot.picked_seconds = services.take_duration(shot.picked)
     ready, newest = services.latest_cut(storyboard)
     signature = services.current_signature(storyboard, shots)
-    live = any(shot.running for shot in shots) or (newest is not None and newest.is_live)
+    # A chained run is live between its takes too: the next one starts when one ends.
+    live = (
+        storyboard.chaining
+        or any(shot.running for shot in shots)
+        or (newest is not None and newest.is_live)
+    )
     return {
         "storyboard": storyboard,
+        "board_version": version,
         "shots": shots,
         "totals": services.storyboard_totals(storyboard, shots),
         "cut": ready,
@@ -133,9 +142,13 @@ def storyboard_detail(request, pk):
 
 @require_GET
 def storyboard_status(request, pk):
-    """The board's one poll: the strip, takes and cut, re-rendered; 286 once nothing is live."""
+    """The board's one poll: 204 while nothing changed since the version the page shows
+    (`since`), else the strip, takes and cut re-rendered; 286 once nothing is live."""
     storyboard = get_storyboard_for_user(request.user, pk)
-    context = _board_context(request, storyboard)
+    version = services.board_version(storyboard)
+    if request.GET.get("since") == version:
+        return HttpResponse(status=204)  # nothing new: the board stays as it is
+    context = _board_context(request, storyboard, version=version)
     response = render(request, "storyboards/detail.html#board", context)
     if not context["live"]:
         response.status_code = HttpResponseStopPolling.status_code

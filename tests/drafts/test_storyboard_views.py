@@ -1,8 +1,10 @@
 """The storyboard pages: the board and its one poll, reordering without JavaScript,
 the confirmation of "Generate all", the pages' refusals, and the cut sweep."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
+from html import unescape
 
 import pytest
 from django.urls import reverse
@@ -11,7 +13,7 @@ from django.utils import timezone
 from drafts.models import Cut, Shot, Storyboard, Take
 from drafts.storyboards import services
 from jobs.models import Budget, VideoCreationJob
-from tests.factories import MODEL, make_job
+from tests.factories import MODEL, make_job, session_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -67,6 +69,78 @@ def test_the_poll_stops_with_286_once_nothing_on_the_board_is_live(logged_in, bo
     response = logged_in.get(url("status", board))
     assert response.status_code == 286
     assert "hx-trigger" not in response.content.decode()
+
+
+def board_poll(page):
+    """Return the board's poll URL, as the page's poller holds it."""
+    return unescape(re.search(r'id="board" hx-get="([^"]+)"', page)[1])
+
+
+def test_the_poll_answers_204_until_something_the_board_shows_changes(
+    logged_in, board, user, django_assert_num_queries
+):
+    from drafts.review import services as review
+    from jobs import services as job_services
+
+    shot = add(board, user, "A quay")
+    running = take_of(shot, user, status=Status.PROCESSING, stage="generating")
+    done = take_of(shot, user, status=Status.COMPLETED)
+    htmx = {"HX-Request": "true"}
+    poll = board_poll(logged_in.get(url("detail", board)).content.decode())
+    changes = {
+        "the running take's progress": lambda: job_services.job_transition(
+            running.job_id, from_stage="generating", to_stage="generating", progress=60
+        ),
+        "a review of a take": lambda: review.review_move(
+            video=done.job, to_state="in_review", by=user
+        ),
+        "the shot's prompt": lambda: services.shot_update(
+            shot=shot, author=user, prompt="A quay at dusk"
+        ),
+        "a new take": lambda: take_of(shot, user, status=Status.IDLE),
+        "an assembly": lambda: Cut.objects.create(
+            storyboard=board, signature="x", status=Cut.Status.ASSEMBLING
+        ),
+        # An assembly a worker left, taken back by the sweep (and run again, here at once).
+        "the sweep's requeue": lambda: services.cuts_recover(
+            now=timezone.now() + timedelta(seconds=services.CUT_STALL_SECONDS + 1)
+        ),
+    }
+    for change, make in changes.items():
+        # The session, the user, the storyboard, its version: not the board.
+        with django_assert_num_queries(session_queries() + 3):
+            quiet = logged_in.get(poll, headers=htmx)
+        assert quiet.status_code == 204, f"before {change}"
+        assert quiet.content == b""
+        make()
+        moved = logged_in.get(poll, headers=htmx)
+        assert moved.status_code == 200, change
+        assert board_poll(moved.content.decode()) != poll, change
+        poll = board_poll(moved.content.decode())
+    assert "A quay at dusk" in moved.content.decode()
+
+
+def test_a_chain_that_stops_after_its_take_failed_is_shown_by_the_next_poll(
+    logged_in, board, user
+):
+    from jobs import services as job_services
+
+    first, second = add(board, user, "A quay"), add(board, user, "The harbour")
+    take = take_of(first, user, status=Status.PROCESSING, stage="generating")
+    Shot.objects.filter(pk=second.pk).update(waiting_for_previous=True)
+    Storyboard.objects.filter(pk=board.pk).update(chaining=True)
+    htmx = {"HX-Request": "true"}
+    page = logged_in.get(url("detail", board)).content.decode()
+    assert "starts when shot 1 has a take" in page
+    job_services.job_fail(take.job_id, message="Veo could not generate the video.")
+    # A poll between the job's end and the chain's reaction to it: the chain is still on.
+    between = logged_in.get(board_poll(page), headers=htmx)
+    assert between.status_code == 200
+    assert "starts when shot 1 has a take" in between.content.decode()
+    services.take_job_ended(take.job_id)  # the chain stops: shot 2 waits no more
+    after = logged_in.get(board_poll(between.content.decode()), headers=htmx)
+    assert after.status_code == 286
+    assert "starts when shot 1 has a take" not in after.content.decode()
 
 
 def test_shots_move_with_buttons_that_need_no_javascript(logged_in, board, user):
