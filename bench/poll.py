@@ -37,7 +37,9 @@ GOALS = {
 
 def main():
     parser = harness.arguments(__doc__.split("\n\n")[0], databases=True)
-    parser.add_argument("--seconds", type=float, help="per scenario and round (default 3; smoke 1)")
+    parser.add_argument(
+        "--seconds", type=float, help="per scenario and round (default 3; smoke 0.5)"
+    )
     parser.add_argument("--rounds", type=int, help="rounds of every scenario (default 5; smoke 1)")
     parser.add_argument("--connections", type=int, help="default 32; smoke 8")
     parser.add_argument("--jobs", type=int, help="jobs in the database (default 10,000)")
@@ -64,7 +66,7 @@ def main():
     if (code := harness.per_database(args)) is not None:
         return code
     smoke = args.smoke
-    args.seconds = args.seconds or (1.0 if smoke else 3.0)
+    args.seconds = args.seconds or (0.5 if smoke else 3.0)
     args.rounds = args.rounds or (1 if smoke else 5)
     args.connections = args.connections or (8 if smoke else 32)
     args.max_requests = 3_000 if smoke else 2_000_000
@@ -142,7 +144,7 @@ def run(sandbox, total, args):
             {name: scenario[:3] for name, scenario in scenarios.items()},
             rounds=args.rounds,
             seconds=args.seconds,
-            warm_up=1,
+            warm_up=0.2 if args.smoke else 1,
             wrk=args.wrk,
             **load_options,
         )
@@ -178,7 +180,7 @@ def to_profile(results, which):
 def report(scenarios, results, args):
     runs = len(results[BASELINE])
     print(
-        f"\n  load: {results[BASELINE][0].tool}, {args.seconds:.0f} s per scenario, "
+        f"\n  load: {results[BASELINE][0].tool}, {args.seconds:g} s per scenario, "
         f"{runs} round(s) interleaved; figures are medians over the rounds; CPU is the "
         "serving gunicorn tree's user+system time per request, from /proc"
     )

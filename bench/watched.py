@@ -39,14 +39,16 @@ BASELINE = "bare poll"
 
 def main():
     parser = harness.arguments(__doc__.split("\n\n")[0], databases=True)
-    parser.add_argument("--seconds", type=float, help="per scenario and round (default 3; smoke 1)")
+    parser.add_argument(
+        "--seconds", type=float, help="per scenario and round (default 3; smoke 0.5)"
+    )
     parser.add_argument("--rounds", type=int, help="rounds of every scenario (default 3; smoke 1)")
     parser.add_argument("--connections", type=int, help="default 32; smoke 8")
     parser.add_argument("--load", choices=["auto", "wrk", "python"], default="auto")
     args = parser.parse_args()
     if (code := harness.per_database(args)) is not None:
         return code
-    args.seconds = args.seconds or (1.0 if args.smoke else 3.0)
+    args.seconds = args.seconds or (0.5 if args.smoke else 3.0)
     args.rounds = args.rounds or (1 if args.smoke else 3)
     args.connections = args.connections or (8 if args.smoke else 32)
     args.max_requests = 2_000 if args.smoke else 2_000_000
@@ -144,7 +146,7 @@ def run(sandbox, args):
             {name: scenario[:3] for name, scenario in scenarios.items()},
             rounds=args.rounds,
             seconds=args.seconds,
-            warm_up=0.5,
+            warm_up=0.2 if args.smoke else 0.5,
             wrk=args.wrk,
             **options,
         )
@@ -169,7 +171,7 @@ def report(scenarios, results, args):
     }
     base_cpu = medians[BASELINE][0]
     print(
-        f"\n  load: {results[BASELINE][0].tool}, {args.seconds:.0f} s per scenario, "
+        f"\n  load: {results[BASELINE][0].tool}, {args.seconds:g} s per scenario, "
         f"{args.rounds} round(s) interleaved; medians; a tab sends one poll every "
         f"{POLL_SECONDS} s, so its CPU per {POLL_SECONDS} s is the CPU of one poll"
     )

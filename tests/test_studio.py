@@ -478,7 +478,7 @@ def test_a_list_of_twenty_live_cards_polls_once_every_two_seconds_and_stops_at_t
         studio,
         "from django.contrib.auth.models import User; from jobs import services; "
         "cy = User.objects.create_user('cy', 'cy@example.com', 'cy-long-passphrase'); "
-        "[services.job_create(owner=cy, prompt_text=f'[latency=20] Card {n}', "
+        "[services.job_create(owner=cy, prompt_text=f'[latency=15] Card {n}', "
         "model='veo-3.1-fast-generate-preview', "
         "options={'aspect_ratio': '16:9', 'resolution': '720p', 'duration_seconds': 4}) "
         "for n in range(20)]",
