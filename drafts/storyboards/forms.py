@@ -71,6 +71,12 @@ class ShotForm(forms.Form):
     )
     position = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
 
+    @property
+    def cache_key(self):
+        """What the rendered fields of an empty form depend on, for the fragment cache."""
+        fields = [(name, field.initial, field.widget.attrs) for name, field in self.fields.items()]
+        return repr((self.initial, fields))
+
     def shot_values(self) -> dict:
         data = self.cleaned_data
         extra = {}

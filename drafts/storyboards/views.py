@@ -15,6 +15,7 @@ from django_htmx.http import HttpResponseStopPolling
 from jobs import frames, pricing, storage
 from jobs.models import VideoCreationJob
 from jobs.serving import serve_file
+from videostudio.links import Links
 from videostudio.pagination import page_of
 
 from . import services
@@ -74,6 +75,42 @@ def _add_errors(form, exc):
 # --- The board -------------------------------------------------------------------------
 
 
+# What the board links each shot and take to (videostudio.links: one reverse() a name).
+SHOT_LINKS = {
+    "compare": "storyboards:compare",
+    "pick": "storyboards:pick",
+    "take_new": "storyboards:take-new",
+    "edit": "storyboards:shot-edit",
+    "move": "storyboards:shot-move",
+    "trim": "storyboards:trim",
+    "delete": "storyboards:shot-delete",
+}
+TAKE_LINKS = {"video": "storyboards:take-video", "poster": "storyboards:take-poster"}
+REVIEW_LINKS = {"review": "review:video"}
+# What the board, its totals and its cut's signature read of each take and its job: the
+# rest of a job's row (its Google operation, lease, files, search text) it leaves unread.
+BOARD_TAKE_FIELDS = [
+    "shot_id",
+    "job_id",
+    "number",
+    *(
+        f"job__{name}"
+        for name in (
+            "status",
+            "progress",
+            "error",
+            "prompt_text",
+            "options",
+            "model",
+            "actual_cost_usd",
+            "estimated_cost_usd",
+            "review_state",
+            "metadata",
+        )
+    ),
+]
+
+
 def _board_context(request, storyboard, *, version=None):
     """Return everything the board shows, in a fixed number of queries.
 
@@ -88,12 +125,20 @@ def _board_context(request, storyboard, *, version=None):
     shots = list(storyboard.shots.order_by("position", "created_at"))
     takes, by_pk = defaultdict(list), {}
     for take in (
-        Take.objects.filter(shot__storyboard=storyboard).select_related("job").order_by("number")
+        Take.objects.filter(shot__storyboard=storyboard)
+        .select_related("job")
+        .only(*BOARD_TAKE_FIELDS)
+        .order_by("number")
     ):
         takes[take.shot_id].append(take)
         by_pk[take.pk] = take
+    shot_links = Links(SHOT_LINKS, storyboard.pk)
+    take_links, review_links = Links(TAKE_LINKS, storyboard.pk), Links(REVIEW_LINKS, "job")
+    for take in by_pk.values():
+        take.links = {**take_links(take.pk), **review_links(take.job_id)}
     for shot in shots:
         shot.storyboard = storyboard
+        shot.links = shot_links(shot.pk)
         if shot.picked_id in by_pk:
             shot.picked = by_pk[shot.picked_id]
         shot.all_takes = takes.get(shot.pk, [])

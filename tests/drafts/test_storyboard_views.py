@@ -120,9 +120,7 @@ def test_the_poll_answers_204_until_something_the_board_shows_changes(
     assert "A quay at dusk" in moved.content.decode()
 
 
-def test_a_chain_that_stops_after_its_take_failed_is_shown_by_the_next_poll(
-    logged_in, board, user
-):
+def test_a_chain_that_stops_after_its_take_failed_is_shown_by_the_next_poll(logged_in, board, user):
     from jobs import services as job_services
 
     first, second = add(board, user, "A quay"), add(board, user, "The harbour")
@@ -396,13 +394,32 @@ def test_a_first_frame_that_is_not_an_image_is_refused_and_nothing_is_added(logg
     upload = SimpleUploadedFile(
         "frame.png", b"<html>not a picture</html>", content_type="image/png"
     )
+    refused = "This file is not a PNG, JPEG or WebP image."
+    assert refused not in logged_in.get(url("detail", board)).content.decode()  # form kept
     response = logged_in.post(
         url("shot-add", board),
         {"prompt": "The quay", "task": "first_frame", "duration_seconds": "4", "images": upload},
     )
     assert response.status_code == 400
-    assert "This file is not a PNG, JPEG or WebP image." in response.content.decode()
+    form = response.content.decode().split('id="add-shot"')[1]
+    assert refused in form and "The quay</textarea>" in form  # the person's form, not the kept one
+    upload.seek(0)
+    again = logged_in.post(
+        url("shot-add", board),
+        {"prompt": "The pier", "task": "first_frame", "duration_seconds": "4", "images": upload},
+    )
+    assert "The pier</textarea>" in again.content.decode()
     assert not board.shots.exists()
+    assert refused not in logged_in.get(url("detail", board)).content.decode()
+
+
+def test_the_settings_form_shows_the_storyboard_as_it_is_now(logged_in, board, user):
+    def settings_form():
+        return logged_in.get(url("detail", board)).content.decode().split('id="settings"')[1]
+
+    assert 'value="Harbour"' in settings_form()
+    services.storyboard_update(storyboard=board, author=user, name="Night harbour")
+    assert 'value="Night harbour"' in settings_form()
 
 
 def test_restoring_a_version_whose_name_another_storyboard_took_says_so(logged_in, board, user):
