@@ -20,13 +20,15 @@ SAFE = RFC3986_SUBDELIMS + "~:@"
 class Links:
     """Links({"edit": "app:shot-edit", ...}, board.pk)(shot.pk) -> {"edit": "/.../", ...}.
 
-    Each URL name takes the given leading arguments and then the row's key, last.
+    Each URL name takes the given leading arguments and then the row's key, last; a name
+    given as a tuple, ("app:video", "job"), brings its own leading arguments.
     """
 
     def __init__(self, names, *leading):
-        self._patterns = {
-            key: reverse(name, args=[*leading, PLACEHOLDER]) for key, name in names.items()
-        }
+        self._patterns = {}
+        for key, name in names.items():
+            name, *args = (name, *leading) if isinstance(name, str) else name
+            self._patterns[key] = reverse(name, args=[*args, PLACEHOLDER])
 
     def __call__(self, key):
         value = quote(str(key), safe=SAFE)

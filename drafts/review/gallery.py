@@ -38,6 +38,7 @@ from jobs import catalog
 from jobs.compare import compare_videos
 from jobs.models import TASK_CHOICES, ReviewState, VideoCreationJob
 from jobs.text import fold
+from videostudio.links import Links
 
 from ..storyboards.models import Cut, CutSegment
 from . import access, services
@@ -121,10 +122,10 @@ class GalleryFilter(forms.Form):
 # --- The key a sort orders by, and the cursor that writes it -------------------------------
 
 
-def card_key(card, sort):
-    """Return the card's place in the sort, as a tuple compared in the sort's direction."""
-    key = (card.created_at, card.kind, card.pk)
-    return (card.score, *key) if sort == RATED else key
+def sort_key(video, kind, sort):
+    """Return a video's place in the sort, as a tuple compared in the sort's direction."""
+    key = (video.created_at, kind, video.pk)
+    return (video.score, *key) if sort == RATED else key
 
 
 def write_cursor(key) -> str:
@@ -321,7 +322,7 @@ class Card:
         return round(self.score, 1) if self.score else None
 
 
-def _job_card(job) -> Card:
+def _job_card(job, links) -> Card:
     return Card(
         video=job,
         kind=access.JOB,
@@ -335,8 +336,8 @@ def _job_card(job) -> Card:
         score=job.score,
         favourite=job.favourite,
         poster_url=(job.metadata or {}).get("poster_url") or "",
-        video_url=reverse("jobs:video", args=[job.pk]),
-        review_url=reverse("review:video", args=[access.JOB, job.pk]),
+        video_url=links["video"],
+        review_url=links["review"],
     )
 
 
@@ -363,13 +364,19 @@ def _cut_card(cut) -> Card:
 def gallery_page(user, data):
     """Return (the cards of one page, the cursor of the next page or None)."""
     sort = data["sort"]
-    jobs = list(gallery_jobs(user, data)[: PAGE_SIZE + 1])
-    cuts = list(gallery_cuts(user, data)[: PAGE_SIZE + 1])
-    cards = [_job_card(job) for job in jobs] + [_cut_card(cut) for cut in cuts]
-    cards.sort(key=lambda card: card_key(card, sort), reverse=sort != OLDEST)
-    more = len(cards) > PAGE_SIZE
-    cards = cards[:PAGE_SIZE]
-    return cards, write_cursor(card_key(cards[-1], sort)) if more else None
+    jobs = [(job, access.JOB) for job in gallery_jobs(user, data)[: PAGE_SIZE + 1]]
+    cuts = [(cut, access.CUT) for cut in gallery_cuts(user, data)[: PAGE_SIZE + 1]]
+    # The two lists merged in the sort's order; cards are made for the page's videos alone.
+    videos = sorted(jobs + cuts, key=lambda row: sort_key(*row, sort), reverse=sort != OLDEST)
+    more = len(videos) > PAGE_SIZE
+    videos = videos[:PAGE_SIZE]
+    # What a job's card links to (videostudio.links: one reverse() a name, not two a card).
+    links = Links({"video": "jobs:video", "review": ("review:video", access.JOB)})
+    cards = [
+        _job_card(video, links(video.pk)) if kind == access.JOB else _cut_card(video)
+        for video, kind in videos
+    ]
+    return cards, write_cursor(sort_key(*videos[-1], sort)) if more else None
 
 
 # --- Views -------------------------------------------------------------------------------

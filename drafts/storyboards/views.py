@@ -75,7 +75,8 @@ def _add_errors(form, exc):
 # --- The board -------------------------------------------------------------------------
 
 
-# What the board links each shot and take to (videostudio.links: one reverse() a name).
+# What the board links each shot and take to (videostudio.links: one reverse() a name);
+# a take's review page is its job's.
 SHOT_LINKS = {
     "compare": "storyboards:compare",
     "pick": "storyboards:pick",
@@ -86,7 +87,7 @@ SHOT_LINKS = {
     "delete": "storyboards:shot-delete",
 }
 TAKE_LINKS = {"video": "storyboards:take-video", "poster": "storyboards:take-poster"}
-REVIEW_LINKS = {"review": "review:video"}
+REVIEW_LINKS = {"review": ("review:video", "job")}
 # What the board, its totals and its cut's signature read of each take and its job: the
 # rest of a job's row (its Google operation, lease, files, search text) it leaves unread.
 BOARD_TAKE_FIELDS = [
@@ -133,7 +134,7 @@ def _board_context(request, storyboard, *, version=None):
         takes[take.shot_id].append(take)
         by_pk[take.pk] = take
     shot_links = Links(SHOT_LINKS, storyboard.pk)
-    take_links, review_links = Links(TAKE_LINKS, storyboard.pk), Links(REVIEW_LINKS, "job")
+    take_links, review_links = Links(TAKE_LINKS, storyboard.pk), Links(REVIEW_LINKS)
     for take in by_pk.values():
         take.links = {**take_links(take.pk), **review_links(take.job_id)}
     for shot in shots:
