@@ -5,7 +5,8 @@ MEDIA_OFFLOAD set, the response carries no body but a header the front proxy act
 nginx's X-Accel-Redirect (to MEDIA_ACCEL_PREFIX + the path) or Apache's X-Sendfile.
 From a bucket, the answer is a redirect to a presigned URL that lives S3_URL_SECONDS (the
 bucket honours Range itself), or with S3_PROXY the studio streams the object. Otherwise
-Django streams the file itself, honouring a single `Range: bytes=...` so players can seek.
+Django sends the file itself (gunicorn with sendfile), honouring a single `Range: bytes=...`
+so players can seek.
 """
 
 import re
@@ -92,13 +93,44 @@ def ranged_response(request, name, *, content_type):
         start, end = max(size - int(last), 0), size - 1
     if start >= size or start > end:
         return _not_satisfiable(size)
-    response = StreamingHttpResponse(
-        storage.read_range(name, start, end - start + 1), status=206, content_type=content_type
-    )
+    if storage.is_bucket():  # S3_PROXY: the bucket's ranged GET, streamed
+        response = StreamingHttpResponse(
+            storage.read_range(name, start, end - start + 1), status=206, content_type=content_type
+        )
+    else:
+        handle = storage.open_stream(name)
+        handle.seek(start)
+        response = FileResponse(
+            FileSpan(handle, end - start + 1), status=206, content_type=content_type
+        )
     response["Content-Length"] = str(end - start + 1)
     response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Accept-Ranges"] = "bytes"
     return response
+
+
+class FileSpan:
+    """`length` bytes of an open file from its position, for a FileResponse.
+
+    read() stops at the span's end; fileno() lets gunicorn send the span with os.sendfile,
+    which starts at the file's position and sends the response's Content-Length: a player's
+    ranged requests (every one after its first) cost what the whole file does.
+    """
+
+    def __init__(self, handle, length):
+        self._handle, self._left = handle, length
+
+    def read(self, size=-1):
+        size = self._left if size is None or size < 0 else min(size, self._left)
+        chunk = self._handle.read(size) if size > 0 else b""
+        self._left -= len(chunk)
+        return chunk
+
+    def fileno(self):
+        return self._handle.fileno()
+
+    def close(self):
+        self._handle.close()
 
 
 def _not_satisfiable(size):
