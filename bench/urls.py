@@ -3,7 +3,7 @@
 Each baseline does the least a view of its kind can do, behind the same middleware (so
 it pays the same session and user lookups): the poll baseline (bench.bare_urls, also
 served with no middleware at all) reads one row by primary key and renders the job
-page's polled partial; each list baseline reads its rows in one query (the columns it
+page's polled partial, the file baseline (the same) sends the job's video by sendfile; each list baseline reads its rows in one query (the columns it
 shows, nothing else; the job list, as the studio's does, one more for the order of the
 line when a waiting job is on the page) and renders, through a minimal template with
 none of the page around them, the same fields for each row as the studio's page does:
@@ -22,7 +22,7 @@ from django.template import engines
 from django.urls import path
 from django.views.decorators.http import require_GET
 
-from bench.bare_urls import poll
+from bench.bare_urls import poll, video
 from drafts.models import Draft, Take
 from jobs.models import VideoCreationJob
 from jobs.views import CARD_FIELDS
@@ -202,6 +202,7 @@ def storyboard(request, pk):
 
 urlpatterns = [
     path("bench/baseline/poll/<str:pk>/", poll, name="bench-poll"),
+    path("bench/baseline/video/<str:pk>/", video, name="bench-video"),
     path("bench/baseline/jobs/", jobs, name="bench-jobs"),
     path("bench/baseline/drafts/", drafts, name="bench-drafts"),
     path("bench/baseline/gallery/", gallery, name="bench-gallery"),

@@ -43,6 +43,7 @@ def test_every_benchmark_has_a_smoke_run():
         "pages",
         "pipeline",
         "poll",
+        "serving",
         "startup",
         "storage",
         "storyboard",
@@ -68,7 +69,13 @@ def test_benchmark_runs_in_smoke_mode_and_prints_its_ratio(name):
 
 
 @pytest.mark.parametrize(
-    "path", ["/bench/baseline/poll/x/", "/bench/baseline/jobs/", "/bench/baseline/gallery/"]
+    "path",
+    [
+        "/bench/baseline/poll/x/",
+        "/bench/baseline/video/x/",
+        "/bench/baseline/jobs/",
+        "/bench/baseline/gallery/",
+    ],
 )
 def test_baselines_are_not_served_by_the_studio(path):
     with pytest.raises(Resolver404):

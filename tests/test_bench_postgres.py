@@ -17,7 +17,7 @@ from tests.test_bench import BENCH, RATIO_LINE, ROOT
 # Not the test database: real gunicorn processes on a database of the benchmark's own.
 pytestmark = pytest.mark.processes
 
-HTTP_BENCHMARKS = ["gallery", "pages", "poll", "storyboard", "watched"]
+HTTP_BENCHMARKS = ["gallery", "pages", "poll", "serving", "storyboard", "watched"]
 
 
 def servers():
