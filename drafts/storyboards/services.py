@@ -824,8 +824,12 @@ def take_data(take) -> dict:
 # --- Totals ----------------------------------------------------------------------------
 
 
-def storyboard_totals(storyboard, shots=None) -> dict:
-    """Return the storyboard's running time (picked, trimmed takes), spend and cost to go."""
+def storyboard_totals(storyboard, shots=None, takes=None) -> dict:
+    """Return the storyboard's running time (picked, trimmed takes), spend and cost to go.
+
+    takes, when the caller has read every take with its job (the board), are summed for
+    the spend instead of asking the database.
+    """
     shots = ordered_shots(storyboard) if shots is None else shots
     seconds = Decimal(0)
     to_go = Decimal(0)
@@ -837,9 +841,13 @@ def storyboard_totals(storyboard, shots=None) -> dict:
         else:
             seconds += shot.duration_seconds
             to_go += _estimate(storyboard, shot)
-    spent = VideoCreationJob.objects.filter(take__shot__storyboard=storyboard).aggregate(
-        total=Sum("actual_cost_usd")
-    )["total"] or Decimal(0)
+    if takes is not None:
+        costs = (take.job.actual_cost_usd for take in takes)
+        spent = sum((cost for cost in costs if cost is not None), Decimal(0))
+    else:
+        spent = VideoCreationJob.objects.filter(take__shot__storyboard=storyboard).aggregate(
+            total=Sum("actual_cost_usd")
+        )["total"] or Decimal(0)
     return {"seconds": seconds, "spent": spent, "to_go": to_go}
 
 

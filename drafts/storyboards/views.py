@@ -137,6 +137,7 @@ def _board_context(request, storyboard, *, version=None):
     take_links, review_links = Links(TAKE_LINKS, storyboard.pk), Links(REVIEW_LINKS)
     for take in by_pk.values():
         take.links = {**take_links(take.pk), **review_links(take.job_id)}
+        take.done = take.job.status == VideoCreationJob.Status.COMPLETED
     for shot in shots:
         shot.storyboard = storyboard
         shot.links = shot_links(shot.pk)
@@ -158,7 +159,7 @@ def _board_context(request, storyboard, *, version=None):
         "storyboard": storyboard,
         "board_version": version,
         "shots": shots,
-        "totals": services.storyboard_totals(storyboard, shots),
+        "totals": services.storyboard_totals(storyboard, shots, by_pk.values()),
         "cut": ready,
         "newest_cut": newest,
         "cut_stale": ready is not None and signature != ready.signature,
