@@ -44,7 +44,8 @@ def video(request, pk):
     """The job's video from local disk, whole or one `Range: bytes=a-b`, by sendfile.
 
     gunicorn sends a FileResponse's file with os.sendfile from the file's position, for
-    the response's Content-Length: the ranged answer needs no more than a seek.
+    the response's Content-Length: the ranged answer needs no more than a seek. (A server
+    without sendfile would read on to the file's end: this view is served by gunicorn.)
     """
     try:
         name = VideoCreationJob.objects.values_list("video_url", flat=True).get(pk=pk)

@@ -554,24 +554,31 @@ def studio_and_bare(sandbox, *, ready, workers=2):
         raise SystemExit(f"gunicorn left processes behind: {left}")
 
 
-def interleaved_rounds(servers, scenarios, *, rounds, seconds, warm_up, wrk, **load_options):
-    """Measure every scenario, {name: (server, targets, status)}, in `rounds` interleaved
-    rounds, to even out noise; return {name: [LoadResult per round]}.
+def load_options(args, workdir):
+    """The load() options a benchmark's arguments give: connections and the request cap."""
+    return {"connections": args.connections, "max_requests": args.max_requests, "workdir": workdir}
+
+
+def interleaved_rounds(servers, scenarios, args, *, workdir, warm_up):
+    """Measure every scenario, {name: (server, targets, status)}, in args.rounds interleaved
+    rounds of args.seconds, to even out noise; return {name: [LoadResult per round]}.
 
     Each scenario is first checked over HTTP (its first target must answer its status) and
-    warmed up for `warm_up` seconds.
+    warmed up for `warm_up` seconds (0.2 in a smoke run).
     """
+    options = load_options(args, workdir)
+    warm_up = 0.2 if args.smoke else warm_up
     for name, (server, targets, status) in scenarios.items():
         got = http_status(servers[server][1] + targets[0][0], targets[0][1])
         if got != status:
             raise SystemExit(f"{name} over HTTP: expected {status}, got {got}")
-        load(servers[server][1], targets, seconds=warm_up, **load_options)
+        load(servers[server][1], targets, seconds=warm_up, **options)
     results = {}
-    for _round in range(rounds):
+    for _round in range(args.rounds):
         for name, (server, targets, status) in scenarios.items():
             process, base_url = servers[server]
             result = measured_load(
-                process, base_url, targets, status, seconds=seconds, wrk=wrk, **load_options
+                process, base_url, targets, status, seconds=args.seconds, wrk=args.wrk, **options
             )
             results.setdefault(name, []).append(result)
     return results

@@ -132,21 +132,14 @@ def run(sandbox, total, args):
         scenarios[name] = (server, targets, status, queries)
     connection.close()
 
-    load_options = {
-        "connections": args.connections,
-        "max_requests": args.max_requests,
-        "workdir": sandbox.root,
-    }
     ready = scenarios[LOGGED_IN][1][0][0]
     with harness.studio_and_bare(sandbox, ready=ready, workers=args.web_workers) as servers:
         results = harness.interleaved_rounds(
             servers,
             {name: scenario[:3] for name, scenario in scenarios.items()},
-            rounds=args.rounds,
-            seconds=args.seconds,
-            warm_up=0.2 if args.smoke else 1,
-            wrk=args.wrk,
-            **load_options,
+            args,
+            workdir=sandbox.root,
+            warm_up=1,
         )
         profiles = {}
         for name in to_profile(results, "none" if args.smoke else args.profile):
@@ -154,7 +147,8 @@ def run(sandbox, total, args):
             process, base_url = servers[server]
             output = Path(sandbox.root) / f"profile-{name.replace(' ', '-')}.txt"
             spy = harness.profile(process.pid, args.seconds * 2, output)
-            harness.load(base_url, targets, seconds=args.seconds * 2, wrk=args.wrk, **load_options)
+            options = harness.load_options(args, sandbox.root)
+            harness.load(base_url, targets, seconds=args.seconds * 2, wrk=args.wrk, **options)
             profiles[name] = (spy, output)
 
     report(scenarios, results, args)

@@ -135,20 +135,13 @@ def run(sandbox, args):
             )
     connection.close()
 
-    options = {
-        "connections": args.connections,
-        "max_requests": args.max_requests,
-        "workdir": sandbox.root,
-    }
     with harness.studio_and_bare(sandbox, ready=scenarios[BASELINE][1][0][0]) as servers:
         results = harness.interleaved_rounds(
             servers,
             {name: scenario[:3] for name, scenario in scenarios.items()},
-            rounds=args.rounds,
-            seconds=args.seconds,
-            warm_up=0.2 if args.smoke else 0.5,
-            wrk=args.wrk,
-            **options,
+            args,
+            workdir=sandbox.root,
+            warm_up=0.5,
         )
     return report(scenarios, results, args)
 
