@@ -138,6 +138,7 @@ def _board_context(request, storyboard, *, version=None):
     for take in by_pk.values():
         take.links = {**take_links(take.pk), **review_links(take.job_id)}
         take.done = take.job.status == VideoCreationJob.Status.COMPLETED
+        take.seed = (take.job.options or {}).get("seed")  # a missing key costs an exception
     for shot in shots:
         shot.storyboard = storyboard
         shot.links = shot_links(shot.pk)
