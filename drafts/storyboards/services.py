@@ -915,31 +915,36 @@ def latest_cut(storyboard):
     return ready, (cuts[0] if cuts else None)
 
 
+# What the board shows of the storyboard's own row, read again with its version.
+BOARD_FIELDS = ("name", "model", "aspect_ratio", "resolution", "visibility", "version", "chaining")
+
+
 def board_version(storyboard) -> str:
-    """Return a token that changes whenever the board would show something new, in one query.
+    """Return a token that changes whenever the board would show something new.
 
     The board shows the storyboard (every edit of it, its shots, picks and trims bumps its
-    version; a chained run marks shots waiting without one), its takes' jobs (a job's every
-    write moves its updated_at; a new take adds a row) and its cuts (the same): their
-    counts and newest writes say when to render again.
+    version; a chained run marks shots waiting without one), its takes' jobs and its cuts:
+    the token digests each of those rows' write times, not only the newest (a write stamped
+    before another may commit after it). The storyboard's row is read again here, so a
+    board rendered after this call shows its state as of the token, or newer: a change in
+    between shows on the next poll. Three queries.
     """
-    takes = Take.objects.filter(shot__storyboard=OuterRef("pk")).values("shot__storyboard")
-    cuts = Cut.objects.filter(storyboard=OuterRef("pk")).values("storyboard")
     waiting = Shot.objects.filter(storyboard=OuterRef("pk"), waiting_for_previous=True)
-    state = (
+    row = (
         Storyboard.objects.filter(pk=storyboard.pk)
         .annotate(
-            takes=Subquery(takes.annotate(n=Count("pk")).values("n")),
-            jobs_written=Subquery(takes.annotate(at=Max("job__updated_at")).values("at")),
-            cuts_count=Subquery(cuts.annotate(n=Count("pk")).values("n")),
-            cuts_written=Subquery(cuts.annotate(at=Max("updated_at")).values("at")),
-            waiting=Subquery(waiting.values("storyboard").annotate(n=Count("pk")).values("n")),
+            waiting=Subquery(waiting.values("storyboard").annotate(n=Count("pk")).values("n"))
         )
-        .values_list(
-            "version", "chaining", "takes", "jobs_written", "cuts_count", "cuts_written", "waiting"
-        )
+        .values(*BOARD_FIELDS, "waiting")
         .get()
     )
+    waiting = row.pop("waiting")
+    for name, value in row.items():
+        setattr(storyboard, name, value)
+    takes = Take.objects.filter(shot__storyboard=storyboard).order_by()
+    jobs = takes.values_list("job_id", "job__updated_at")
+    cuts = storyboard.cuts.order_by().values_list("pk", "updated_at")
+    state = (row, waiting, sorted(jobs), sorted(cuts))
     return hashlib.sha256(repr(state).encode()).hexdigest()[:16]
 
 
@@ -1033,7 +1038,14 @@ def _assemble(cut) -> bool:
     edit_name = storage.relative_storyboard_file(storyboard.pk, f"cuts/{cut.pk}/edit-list.json")
     scratch = storage.scratch_dir()
     result = None
-    with _local_copies([storage.relative_output(s["jobId"]) for s in segments]) as paths:
+
+    def alive():  # the stall sweep judges an assembly by its last write
+        Cut.objects.filter(pk=cut.pk, status=Cut.Status.ASSEMBLING).update(
+            updated_at=timezone.now()
+        )
+
+    outputs = [storage.relative_output(s["jobId"]) for s in segments]
+    with _local_copies(outputs, copied=alive) as paths:
         if paths is None:
             _cut_fail(cut.pk, "A take's video is missing; pick another take and assemble again.")
             return False
@@ -1112,11 +1124,15 @@ def _assemble(cut) -> bool:
 
 
 @contextlib.contextmanager
-def _local_copies(names):
-    """Yield local paths of several stored files at once, or None if one is missing."""
+def _local_copies(names, *, copied=lambda: None):
+    """Yield local paths of several stored files at once, or None if one is missing;
+    copied() is called after each file (a bucket's may take a while)."""
     with contextlib.ExitStack() as stack:
         try:
-            paths = [stack.enter_context(storage.local_copy(name)) for name in names]
+            paths = []
+            for name in names:
+                paths.append(stack.enter_context(storage.local_copy(name)))
+                copied()
         except FileNotFoundError:
             paths = None
         yield paths
@@ -1150,17 +1166,23 @@ def cuts_fail(*, cuts, message) -> int:
 def cuts_recover(*, now=None) -> int:
     """Take back assemblies a dead worker left: queue them again once, then fail them."""
     now = now or timezone.now()
+    # Each UPDATE asks again whether the cut is stalled: a worker's progress between the
+    # read and the write keeps its assembly.
     stalled = Cut.objects.filter(
         status=Cut.Status.ASSEMBLING,
         updated_at__lt=now - timezone.timedelta(seconds=CUT_STALL_SECONDS),
     )
     moved = 0
     for cut in stalled:
+        still = stalled.filter(pk=cut.pk)
         if cut.attempts >= CUT_MAX_ATTEMPTS:
-            moved += _cut_fail(cut.pk, "The cut's assembly stopped twice; try again.")
-        elif Cut.objects.filter(pk=cut.pk, status=Cut.Status.ASSEMBLING).update(
-            status=Cut.Status.QUEUED, updated_at=timezone.now()
-        ):
+            moved += still.update(
+                status=Cut.Status.FAILED,
+                error="The cut's assembly stopped twice; try again.",
+                completed_at=timezone.now(),
+                updated_at=timezone.now(),
+            )
+        elif still.update(status=Cut.Status.QUEUED, updated_at=timezone.now()):
             async_task(CUT_TASK, cut.pk, group="cuts")
             moved += 1
     return moved

@@ -98,6 +98,11 @@ def test_the_poll_answers_204_until_something_the_board_shows_changes(
             shot=shot, author=user, prompt="A quay at dusk"
         ),
         "a new take": lambda: take_of(shot, user, status=Status.IDLE),
+        # A write stamped before the newest one but committed after it (a worker that
+        # waited for the lock, or another host's clock).
+        "a late commit": lambda: VideoCreationJob.objects.filter(pk=done.job_id).update(
+            error="", updated_at=running.job.created_at
+        ),
         "an assembly": lambda: Cut.objects.create(
             storyboard=board, signature="x", status=Cut.Status.ASSEMBLING
         ),
@@ -107,8 +112,8 @@ def test_the_poll_answers_204_until_something_the_board_shows_changes(
         ),
     }
     for change, make in changes.items():
-        # The session, the user, the storyboard, its version: not the board.
-        with django_assert_num_queries(session_queries() + 3):
+        # The session, the user, the storyboard, its version (3): not the board.
+        with django_assert_num_queries(session_queries() + 5):
             quiet = logged_in.get(poll, headers=htmx)
         assert quiet.status_code == 204, f"before {change}"
         assert quiet.content == b""
