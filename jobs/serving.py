@@ -129,6 +129,17 @@ class FileSpan:
     def fileno(self):
         return self._handle.fileno()
 
+    # Python's socket.sendfile, where os.sendfile fails, sends with read() after seeking to
+    # the fd's position; not seekable(), so that FileResponse does not measure the span.
+    def seek(self, offset, whence=0):
+        return self._handle.seek(offset, whence)
+
+    def tell(self):
+        return self._handle.tell()
+
+    def seekable(self):
+        return False
+
     def close(self):
         self._handle.close()
 

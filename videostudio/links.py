@@ -21,7 +21,9 @@ class Links:
     """Links({"edit": "app:shot-edit", ...}, board.pk)(shot.pk) -> {"edit": "/.../", ...}.
 
     Each URL name takes the given leading arguments and then the row's key, last; a name
-    given as a tuple, ("app:video", "job"), brings its own leading arguments.
+    given as a tuple, ("app:video", "job"), brings its own leading arguments. The key fills
+    one path segment (a `str` converter's): a "/" in it is quoted, where reverse() would
+    refuse it.
     """
 
     def __init__(self, names, *leading):
