@@ -1,5 +1,8 @@
 """Sending media files: whole or by Range, or handed to a front proxy after the access check."""
 
+import os
+import socket
+
 import pytest
 from django.http import Http404
 from django.test import RequestFactory
@@ -60,6 +63,26 @@ def test_a_range_sends_only_those_bytes(stored, asked, first, last):
     assert response["Content-Length"] == str(last - first + 1)
     assert response["X-Content-Type-Options"] == "nosniff"
     assert body(response) == CONTENT[first : last + 1]
+
+
+@pytest.mark.parametrize("way", ["sendfile", "read and send"])
+def test_a_range_goes_out_over_a_socket_as_gunicorn_sends_it(stored, way):
+    """gunicorn sends a FileResponse's file with socket.sendfile from the fd's position for
+    the Content-Length; Python falls back to seek-read-send where os.sendfile fails."""
+    response = serve("bytes=100-299")
+    span = response.file_to_stream
+    offset = os.lseek(span.fileno(), 0, os.SEEK_CUR)
+    count = int(response["Content-Length"])
+    left, right = socket.socketpair()
+    with left, right:
+        if way == "sendfile":
+            left.sendfile(span, offset=offset, count=count)
+        else:
+            left._sendfile_use_send(span, offset, count)  # what socket.sendfile falls back to
+        left.shutdown(socket.SHUT_WR)
+        received = b"".join(iter(lambda: right.recv(4096), b""))
+    response.close()
+    assert received == CONTENT[100:300]
 
 
 @pytest.mark.parametrize("asked", ["bytes=1024-", "bytes=20-10", "bytes=" + "9" * 19 + "-"])
