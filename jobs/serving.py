@@ -19,7 +19,6 @@ from django.http import (
     Http404,
     HttpResponse,
     HttpResponseRedirect,
-    StreamingHttpResponse,
 )
 
 from . import storage
@@ -93,55 +92,12 @@ def ranged_response(request, name, *, content_type):
         start, end = max(size - int(last), 0), size - 1
     if start >= size or start > end:
         return _not_satisfiable(size)
-    if storage.is_bucket():  # S3_PROXY: the bucket's ranged GET, streamed
-        response = StreamingHttpResponse(
-            storage.read_range(name, start, end - start + 1), status=206, content_type=content_type
-        )
-    else:
-        handle = storage.open_stream(name)
-        handle.seek(start)
-        response = FileResponse(
-            FileSpan(handle, end - start + 1), status=206, content_type=content_type
-        )
+    span = storage.open_range(name, start, end - start + 1)
+    response = FileResponse(span, status=206, content_type=content_type)
     response["Content-Length"] = str(end - start + 1)
     response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Accept-Ranges"] = "bytes"
     return response
-
-
-class FileSpan:
-    """`length` bytes of an open file from its position, for a FileResponse.
-
-    read() stops at the span's end; fileno() lets gunicorn send the span with os.sendfile,
-    which starts at the file's position and sends the response's Content-Length: a player's
-    ranged requests (every one after its first) cost what the whole file does.
-    """
-
-    def __init__(self, handle, length):
-        self._handle, self._left = handle, length
-
-    def read(self, size=-1):
-        size = self._left if size is None or size < 0 else min(size, self._left)
-        chunk = self._handle.read(size) if size > 0 else b""
-        self._left -= len(chunk)
-        return chunk
-
-    def fileno(self):
-        return self._handle.fileno()
-
-    # Python's socket.sendfile, where os.sendfile fails, sends with read() after seeking to
-    # the fd's position; not seekable(), so that FileResponse does not measure the span.
-    def seek(self, offset, whence=0):
-        return self._handle.seek(offset, whence)
-
-    def tell(self):
-        return self._handle.tell()
-
-    def seekable(self):
-        return False
-
-    def close(self):
-        self._handle.close()
 
 
 def _not_satisfiable(size):

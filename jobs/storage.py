@@ -10,7 +10,7 @@ for hosts that share no disk. Product code goes through this module and never as
 a file's path: PyAV reads and writes local files, so a file is made in a local
 temporary file and stored under its final name (`store`, `store_made`), and a stored
 file is read through `local_copy` (the file itself on disk; a downloaded temporary copy
-from a bucket) or as a stream (`open_stream`, `read_range`). Names are built from our
+from a bucket) or as a stream (`open_stream`, `open_range`). Names are built from our
 own ids and names only, never from a remote filename. On disk every file lands by an
 atomic rename, in a bucket by one PUT (multipart for large files): a reader never sees
 half of one.
@@ -45,7 +45,6 @@ FIRST_FRAME, LAST_FRAME = "first-frame", "last-frame"
 # Reference images for reference-to-video, in their order: reference-0.<ext>, reference-1...
 REFERENCE = "reference"
 TEMP_PREFIX = ".tmp-"
-CHUNK_SIZE = 256 * 1024
 
 STORAGE_TROUBLE = (
     "The studio could not reach its media storage (the bucket did not answer or refused "
@@ -208,13 +207,13 @@ def _bucket_storage_class():
             finally:
                 temp.unlink(missing_ok=True)
 
-        def read_range(self, name, start, length):
+        def open_range(self, name, start, length):
             answer = self.connection.meta.client.get_object(
                 Bucket=self.bucket_name,
                 Key=self.key(name),
                 Range=f"bytes={start}-{start + length - 1}",
             )
-            yield from answer["Body"].iter_chunks(CHUNK_SIZE)
+            return answer["Body"]  # read() ends at the range's end
 
         def delete_prefix(self, prefix) -> None:
             key = self.key(prefix).rstrip("/") + "/"
@@ -434,20 +433,52 @@ def open_stream(name):
         return default_storage.open(name, "rb")
 
 
-def read_range(name, start, length):
-    """Yield `length` bytes of the stored file from `start`, a chunk at a time."""
-    reader = getattr(default_storage, "read_range", None)
-    if reader is not None:
-        yield from reader(name, start, length)
-        return
-    with default_storage.open(name, "rb") as handle:
-        handle.seek(start)
-        while length > 0:
-            chunk = handle.read(min(CHUNK_SIZE, length))
-            if not chunk:
-                return
-            length -= len(chunk)
-            yield chunk
+def open_range(name, start, length):
+    """Open `length` bytes of the stored file from `start` as a file to read (close it when
+    done): the bucket's ranged GET, or the local file as a FileSpan, which gunicorn sends
+    with sendfile."""
+    opener = getattr(default_storage, "open_range", None)
+    with _storage_errors():
+        if opener is not None:
+            return opener(name, start, length)
+        handle = default_storage.open(name, "rb")
+    handle.seek(start)
+    return FileSpan(handle, length)
+
+
+class FileSpan:
+    """`length` bytes of an open file from its position, for a FileResponse.
+
+    read() stops at the span's end; fileno() lets gunicorn send the span with os.sendfile,
+    which starts at the file's position and sends the response's Content-Length: a player's
+    ranged requests (every one after its first) cost what the whole file does.
+    """
+
+    def __init__(self, handle, length):
+        self._handle, self._left = handle, length
+
+    def read(self, size=-1):
+        size = self._left if size is None or size < 0 else min(size, self._left)
+        chunk = self._handle.read(size) if size > 0 else b""
+        self._left -= len(chunk)
+        return chunk
+
+    def fileno(self):
+        return self._handle.fileno()
+
+    # Python's socket.sendfile, where os.sendfile fails, sends with read() after seeking to
+    # the fd's position; not seekable(), so that FileResponse does not measure the span.
+    def seek(self, offset, whence=0):
+        return self._handle.seek(offset, whence)
+
+    def tell(self):
+        return self._handle.tell()
+
+    def seekable(self):
+        return False
+
+    def close(self):
+        self._handle.close()
 
 
 def job_has_files(job_id) -> bool:

@@ -537,7 +537,9 @@ def storyboard_out(storyboard, *, user) -> StoryboardDetailOut:
     takes = _takes_of(storyboard)
     signature = services.current_signature(storyboard, shots)
     ready, newest = services.latest_cut(storyboard)
-    totals = services.storyboard_totals(storyboard, shots)
+    totals = services.storyboard_totals(
+        storyboard, shots, [take for shot_takes in takes.values() for take in shot_takes]
+    )
     return StoryboardDetailOut(
         **StoryboardOut.fields_of(storyboard, user=user),
         shots=[ShotOut.of(s, storyboard=storyboard, takes=takes.get(s.pk, [])) for s in shots],

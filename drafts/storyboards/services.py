@@ -18,7 +18,7 @@ from io import BytesIO
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Max, OuterRef, Subquery, Sum
+from django.db.models import Count, F, Max, OuterRef, Subquery
 from django.utils import timezone
 from django_q.tasks import async_task
 from PIL import Image
@@ -824,13 +824,9 @@ def take_data(take) -> dict:
 # --- Totals ----------------------------------------------------------------------------
 
 
-def storyboard_totals(storyboard, shots=None, takes=None) -> dict:
-    """Return the storyboard's running time (picked, trimmed takes), spend and cost to go.
-
-    takes, when the caller has read every take with its job (the board), are summed for
-    the spend instead of asking the database.
-    """
-    shots = ordered_shots(storyboard) if shots is None else shots
+def storyboard_totals(storyboard, shots, takes) -> dict:
+    """Return the storyboard's running time (picked, trimmed takes), spend and cost to go,
+    from its shots and all its takes with their jobs, as the board and the API read them."""
     seconds = Decimal(0)
     to_go = Decimal(0)
     for shot in shots:
@@ -841,13 +837,8 @@ def storyboard_totals(storyboard, shots=None, takes=None) -> dict:
         else:
             seconds += shot.duration_seconds
             to_go += _estimate(storyboard, shot)
-    if takes is not None:
-        costs = (take.job.actual_cost_usd for take in takes)
-        spent = sum((cost for cost in costs if cost is not None), Decimal(0))
-    else:
-        spent = VideoCreationJob.objects.filter(take__shot__storyboard=storyboard).aggregate(
-            total=Sum("actual_cost_usd")
-        )["total"] or Decimal(0)
+    costs = (take.job.actual_cost_usd for take in takes)
+    spent = sum((cost for cost in costs if cost is not None), Decimal(0))
     return {"seconds": seconds, "spent": spent, "to_go": to_go}
 
 
@@ -974,13 +965,17 @@ def cut_request(*, storyboard, user) -> Cut:
     return cut
 
 
-def _cut_fail(cut_id, message) -> bool:
+def _cut_fail(cut_id, message, *, rows=None) -> bool:
+    """Fail the cut if it is still queued or assembling (and among rows, when given)."""
+    rows = (
+        Cut.objects.filter(status__in=[Cut.Status.QUEUED, Cut.Status.ASSEMBLING])
+        if rows is None
+        else rows
+    )
+    now = timezone.now()
     return bool(
-        Cut.objects.filter(pk=cut_id, status__in=[Cut.Status.QUEUED, Cut.Status.ASSEMBLING]).update(
-            status=Cut.Status.FAILED,
-            error=message,
-            completed_at=timezone.now(),
-            updated_at=timezone.now(),
+        rows.filter(pk=cut_id).update(
+            status=Cut.Status.FAILED, error=message, completed_at=now, updated_at=now
         )
     )
 
@@ -1174,15 +1169,9 @@ def cuts_recover(*, now=None) -> int:
     )
     moved = 0
     for cut in stalled:
-        still = stalled.filter(pk=cut.pk)
         if cut.attempts >= CUT_MAX_ATTEMPTS:
-            moved += still.update(
-                status=Cut.Status.FAILED,
-                error="The cut's assembly stopped twice; try again.",
-                completed_at=timezone.now(),
-                updated_at=timezone.now(),
-            )
-        elif still.update(status=Cut.Status.QUEUED, updated_at=timezone.now()):
+            moved += _cut_fail(cut.pk, "The cut's assembly stopped twice; try again.", rows=stalled)
+        elif stalled.filter(pk=cut.pk).update(status=Cut.Status.QUEUED, updated_at=timezone.now()):
             async_task(CUT_TASK, cut.pk, group="cuts")
             moved += 1
     return moved
