@@ -73,6 +73,8 @@ def seed(size):
 def run(sandbox, args):
     from django.db import connection
 
+    from jobs import storage
+
     size = args.mib * 1024 * 1024
     owner, job = seed(size)
     harness.figure("the video", args.mib, "MiB")
@@ -100,7 +102,7 @@ def run(sandbox, args):
             lengths[name] = length
     # Each answer must be the file's bytes: over HTTP from gunicorn (sendfile), and the
     # studio's in this process too (the test client reads the file instead).
-    body = storage_bytes(job.video_url)
+    body = storage.read_bytes(job.video_url)
     expected = {}
     for name, (_server, [(path, headers)], status) in scenarios.items():
         start = seek if "seek" in name else 0
@@ -126,12 +128,6 @@ def run(sandbox, args):
             servers, scenarios, args, workdir=sandbox.root, warm_up=1
         )
     return report(results, lengths, args)
-
-
-def storage_bytes(name):
-    from jobs import storage
-
-    return storage.read_bytes(name)
 
 
 def report(results, lengths, args):
