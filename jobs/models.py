@@ -297,6 +297,10 @@ class VideoCreationJob(models.Model):
     # The prompt as it is searched (jobs.text.fold: case and accents folded), set on save;
     # the gallery looks words up here. A bulk_create must set it itself.
     search_text = models.TextField(default="", db_default="", editable=False)
+    # Everyone's stars for its video averaged, 0 while nobody rated it: kept by the
+    # database itself on every write to the ratings (drafts migration 0007's triggers), so
+    # the gallery sorts and filters by it from an index instead of averaging every job.
+    average_stars = models.FloatField(default=0, db_default=0, editable=False)
 
     objects = JobQuerySet.as_manager()
 
@@ -316,6 +320,12 @@ class VideoCreationJob(models.Model):
             ),
             # The waiting queue, oldest first.
             models.Index(fields=["status", "created_at"], name="jobs_status_created_idx"),
+            # The gallery's best rated first: the completed videos by their stored average.
+            models.Index(
+                fields=["-average_stars", "-created_at"],
+                condition=models.Q(status="completed"),
+                name="jobs_gallery_rated_idx",
+            ),
             # The ticker's question, twice a second: which steps are due? Only unfinished
             # jobs, so the index stays as small as the work in flight.
             models.Index(

@@ -164,11 +164,12 @@ def test_a_card_shows_poster_preview_badge_owner_and_links_to_its_review(as_, ot
     assert f'poster="{job.metadata["poster_url"]}"' in body
     preview = f'src="{reverse("jobs:video", args=[job.pk])}"'
     assert preview in body and 'preload="none"' in body and "muted" in body
-    assert 'data-review-state="in_review"' in body
+    assert 'data-review-state="in_review">In review</span>' in body
     assert "4.5 ★" in body and "Your favourite" in body
     assert "ana · " + MODEL + " · Extend a video" in body
     assert "A &lt;b&gt;bold&lt;/b&gt; fox" in body
-    assert f'value="job:{job.pk}"' in body  # its compare checkbox
+    assert f'value="job:{job.pk}" id="compare-job-{job.pk}"' in body  # its compare checkbox
+    assert f'<label for="compare-job-{job.pk}">Compare</label>' in body
     assert "js/gallery.js" in body and "<script>" not in body and " style=" not in body
 
 

@@ -112,3 +112,26 @@ def test_existing_jobs_get_their_prompt_folded_for_search():
         assert Job.objects.get(pk=cjk.pk).search_text == "東京の夜"
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_videos_rated_before_the_stored_average_get_theirs():
+    apps = migrate([("drafts", "0006_review"), ("jobs", "0023_job_average_stars")])
+    try:
+        Job = apps.get_model("jobs", "VideoCreationJob")
+        Rating = apps.get_model("drafts", "Rating")
+        User = apps.get_model("auth", "User")
+        ana, bo = User.objects.create(username="ana"), User.objects.create(username="bo")
+        fields = {"owner_id": ana.pk, "model": "m", "options": {}, "status": "completed"}
+        rated, unrated = Job.objects.create(**fields), Job.objects.create(**fields)
+        Rating.objects.create(job_id=rated.pk, person_id=ana.pk, stars=2)
+        Rating.objects.create(job_id=rated.pk, person_id=bo.pk, stars=5)
+
+        apps = migrate([("drafts", "0007_average_stars")])
+        Job = apps.get_model("jobs", "VideoCreationJob")
+        assert Job.objects.get(pk=rated.pk).average_stars == 3.5
+        assert Job.objects.get(pk=unrated.pk).average_stars == 0
+        # From here on the database keeps it.
+        apps.get_model("drafts", "Rating").objects.filter(person_id=bo.pk).delete()
+        assert Job.objects.get(pk=rated.pk).average_stars == 2
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
