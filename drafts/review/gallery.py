@@ -28,7 +28,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django import forms
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.fields.json import KT
 from django.http import Http404
 from django.shortcuts import render
@@ -191,7 +191,14 @@ def _ordering(sort):
 
 
 def _favourite(kind, user):
-    return Exists(Favourite.objects.filter(**{kind: OuterRef("pk")}, person=user))
+    """The viewer's favourite mark of the video: its row's id, or None.
+
+    A scalar subquery with LIMIT 1, not EXISTS: PostgreSQL hashes an EXISTS in the select
+    list, reading every favourite of the viewer's (10 ms with 14,000 of them) to mark 25
+    rows, where this is an index probe for each row the page reads.
+    """
+    mark = Favourite.objects.filter(**{kind: OuterRef("pk")}, person=user).values("pk")[:1]
+    return Subquery(mark)
 
 
 def _day_start(day):
@@ -208,7 +215,7 @@ def _common(rows, data, kind, user, owner_field):
     if data.get("rating"):
         rows = rows.filter(average_stars__gte=data["rating"])
     if data.get("favourites"):
-        rows = rows.filter(favourite=True)
+        rows = rows.filter(favourite__isnull=False)
     if data.get("since"):
         rows = rows.filter(created_at__gte=_day_start(data["since"]))
     if data.get("until"):
@@ -349,7 +356,7 @@ def _card(row, links) -> Card:
         task=task,
         created_at=row["created_at"],
         score=row["average_stars"],
-        favourite=row["favourite"],
+        favourite=row["favourite"] is not None,
         review_state=row["review_state"],
         poster_url=poster_url,
         video_url=video_url,

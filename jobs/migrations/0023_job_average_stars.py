@@ -17,6 +17,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='videocreationjob',
-            index=models.Index(condition=models.Q(('status', 'completed')), fields=['-average_stars', '-created_at'], name='jobs_gallery_rated_idx'),
+            index=models.Index(fields=['status', '-average_stars', '-created_at'], name='jobs_status_stars_idx'),
         ),
     ]
