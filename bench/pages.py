@@ -140,8 +140,8 @@ def measure_pages(named, small, full, args, *, check=None, statuses=None):
         for size, count in small[name].items():
             if count != len(queries):
                 failures.append(f"{name}: {count} queries at {size}, {len(queries)} at {full}")
-        page_ms = time_page(client, studio, args.seconds, args.iterations)
-        base_ms = time_page(client, baseline, args.seconds, args.iterations) if baseline else None
+        paths = [studio, baseline] if baseline else [studio]
+        page_ms, base_ms = [*time_pages(client, paths, args.seconds, args.iterations), None][:2]
         timings[name] = (page_ms, base_ms)
         rows.append(
             [
@@ -190,15 +190,22 @@ def verdict(failures, sizes):
     return 0
 
 
-def time_page(client, path, seconds, iterations):
-    """Return the milliseconds of each GET of path, after a warm-up, within the bounds."""
+def time_pages(client, paths, seconds, iterations):
+    """Return, for each path, the milliseconds of each of its GETs, after a warm-up.
+
+    The paths take turns, one GET each, so that a page and its baseline are timed on the
+    same machine at the same moment: this VM's speed drifts by a third within a minute,
+    which timing one page and then the other turned into ratios that moved as much.
+    """
     for _ in range(3):
-        client.get(path)
-    times, deadline = [], time.perf_counter() + seconds
-    while len(times) < iterations and time.perf_counter() < deadline:
-        began = time.perf_counter()
-        client.get(path)
-        times.append((time.perf_counter() - began) * 1000)
+        for path in paths:
+            client.get(path)
+    times, deadline = [[] for _ in paths], time.perf_counter() + seconds * len(paths)
+    while len(times[0]) < iterations and time.perf_counter() < deadline:
+        for path, took in zip(paths, times, strict=True):
+            began = time.perf_counter()
+            client.get(path)
+            took.append((time.perf_counter() - began) * 1000)
     return times
 
 
