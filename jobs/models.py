@@ -50,6 +50,8 @@ class ReviewState(models.TextChoices):
     CHANGES_REQUESTED = "changes_requested", "Changes requested"
 
 
+REVIEW_LABELS = dict(ReviewState.choices)
+
 # What else makes a job visible to a teammate, beyond its own and its batch's sharing:
 # each entry takes nothing and returns a Q over jobs (the drafts app adds the takes of
 # shared storyboards), so that jobs never imports the apps built on it.
@@ -390,6 +392,10 @@ class VideoCreationJob(models.Model):
     @property
     def status_label(self):
         return self.Status(self.status).label
+
+    @property
+    def review_label(self):
+        return REVIEW_LABELS.get(self.review_state, self.review_state)
 
     @property
     def stage_label(self):

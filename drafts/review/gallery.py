@@ -38,7 +38,7 @@ from django.views.decorators.http import require_GET
 
 from jobs import catalog
 from jobs.compare import compare_videos
-from jobs.models import TASK_CHOICES, ReviewState, VideoCreationJob
+from jobs.models import REVIEW_LABELS, TASK_CHOICES, ReviewState, VideoCreationJob
 from jobs.text import fold
 from videostudio.links import Links
 
@@ -299,7 +299,6 @@ def _rows(videos, kind, fields):
 # --- Cards -------------------------------------------------------------------------------
 
 TASK_LABELS = dict(TASK_CHOICES)
-REVIEW_LABELS = dict(ReviewState.choices)
 
 
 @dataclass
@@ -331,7 +330,8 @@ class Card:
         """The key as an HTML id may have it."""
         return f"{self.kind}-{self.pk}"
 
-    def get_review_state_display(self):
+    @property
+    def review_label(self):
         return REVIEW_LABELS.get(self.review_state, self.review_state)
 
 

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.models import ReviewState, VideoCreationJob, new_id
+from jobs.models import REVIEW_LABELS, ReviewState, VideoCreationJob, new_id
 
 
 class Visibility(models.TextChoices):
@@ -224,6 +224,11 @@ class Cut(models.Model):
     @property
     def is_live(self):
         return self.status in (self.Status.QUEUED, self.Status.ASSEMBLING)
+
+    @property
+    def review_label(self):
+        """Its review state's label (the badge: an enum lookup, as a job's review_label)."""
+        return REVIEW_LABELS.get(self.review_state, self.review_state)
 
 
 class CutSegment(models.Model):
