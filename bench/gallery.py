@@ -51,6 +51,7 @@ def seed(owner, teammate, count, *, start=0):
     from django.db import transaction
     from django.utils import timezone
 
+    from drafts.review import averages
     from drafts.review.models import Favourite, Rating
     from jobs.models import VideoCreationJob
     from jobs.text import fold
@@ -93,6 +94,7 @@ def seed(owner, teammate, count, *, start=0):
             ]
             Rating.objects.bulk_create(ratings, batch_size=500)
             Favourite.objects.bulk_create(favourites, batch_size=500)
+        averages.refresh_all()  # bulk_create sends no signal to keep the averages
     return time.perf_counter() - began
 
 

@@ -299,9 +299,10 @@ class VideoCreationJob(models.Model):
     # The prompt as it is searched (jobs.text.fold: case and accents folded), set on save;
     # the gallery looks words up here. A bulk_create must set it itself.
     search_text = models.TextField(default="", db_default="", editable=False)
-    # Everyone's stars for its video averaged, 0 while nobody rated it: kept by the
-    # database itself on every write to the ratings (drafts migration 0007's triggers), so
-    # the gallery sorts and filters by it from an index instead of averaging every job.
+    # Everyone's stars for its video averaged, 0 while nobody rated it, kept on every
+    # rating's write by drafts.review.averages, so the gallery sorts and filters by it
+    # from an index instead of averaging every job. A save() of the whole row writes back
+    # the average it read: save only the fields you mean to.
     average_stars = models.FloatField(default=0, db_default=0, editable=False)
 
     objects = JobQuerySet.as_manager()

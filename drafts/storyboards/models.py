@@ -200,7 +200,7 @@ class Cut(models.Model):
     review_state = models.CharField(
         max_length=24, choices=ReviewState, default=ReviewState.DRAFT, db_default="draft"
     )
-    # Its ratings averaged, 0 while nobody rated it, kept as a job's is (drafts migration 0007).
+    # Its ratings averaged, 0 while nobody rated it, kept as a job's is (drafts.review.averages).
     average_stars = models.FloatField(default=0, db_default=0, editable=False)
 
     class Meta:

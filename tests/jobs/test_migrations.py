@@ -123,15 +123,16 @@ def test_videos_rated_before_the_stored_average_get_theirs():
         ana, bo = User.objects.create(username="ana"), User.objects.create(username="bo")
         fields = {"owner_id": ana.pk, "model": "m", "options": {}, "status": "completed"}
         rated, unrated = Job.objects.create(**fields), Job.objects.create(**fields)
+        board = apps.get_model("drafts", "Storyboard").objects.create(owner_id=bo.pk, name="B")
+        cut = apps.get_model("drafts", "Cut").objects.create(storyboard_id=board.pk, signature="s")
         Rating.objects.create(job_id=rated.pk, person_id=ana.pk, stars=2)
         Rating.objects.create(job_id=rated.pk, person_id=bo.pk, stars=5)
+        Rating.objects.create(cut_id=cut.pk, person_id=ana.pk, stars=4)
 
         apps = migrate([("drafts", "0007_average_stars")])
         Job = apps.get_model("jobs", "VideoCreationJob")
         assert Job.objects.get(pk=rated.pk).average_stars == 3.5
         assert Job.objects.get(pk=unrated.pk).average_stars == 0
-        # From here on the database keeps it.
-        apps.get_model("drafts", "Rating").objects.filter(person_id=bo.pk).delete()
-        assert Job.objects.get(pk=rated.pk).average_stars == 2
+        assert apps.get_model("drafts", "Cut").objects.get(pk=cut.pk).average_stars == 4
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
