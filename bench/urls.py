@@ -1,15 +1,18 @@
 """The studio's URLs plus the baselines that benchmarks compare the studio's views with.
 
 Each baseline does the least a view of its kind can do, behind the same middleware (so
-it pays the same session and user lookups): the poll baseline (bench.bare_urls, also
-served with no middleware at all) reads one row by primary key and renders the job
-page's polled partial, the file baseline (the same) sends the job's video by sendfile; each list baseline reads its rows in one query (the columns it
-shows, nothing else; the job list, as the studio's does, one more for the order of the
-line when a waiting job is on the page) and renders, through a minimal template with
-none of the page around them, the same fields for each row as the studio's page does:
-the job list's 20 cards (poster, prompt, model, resolution, length, date, status,
-review badge, place in line or stage, progress, error), the library's 20 drafts, the
-gallery's 24 cards, a storyboard's shots with every take.
+it pays the same session and user lookups), and shows a status or a review state by the
+same enum labels as the studio's pages (`status_label`, `review_label`: Django's
+get_FOO_display() builds a dict of every choice on each call). The poll baseline
+(bench.bare_urls, also served with no middleware at all) reads one row by primary key and
+renders the job page's polled partial; the file baseline (the same) sends the job's video
+by sendfile; each list baseline reads its rows in one query (the columns it shows,
+nothing else; the job list, as the studio's does, one more for the order of the line when
+a waiting job is on the page) and renders, through a minimal template with none of the
+page around them, the same fields for each row as the studio's page does: the job list's
+20 cards (poster, prompt, model, resolution, length, date, status, review badge, place in
+line or stage, progress, error), the library's 20 drafts, the gallery's 24 cards, a
+storyboard's shots with every take.
 """
 
 import functools
@@ -38,11 +41,11 @@ JOB_ROWS = (
     '<h3><a href="{% url "jobs:detail" job.pk %}">{{ job.prompt_text|truncatechars:90 }}</a></h3>'
     "<p>{{ job.model }} · {{ job.options.resolution }} · {{ job.options.duration_seconds }} s · "
     '<time datetime="{{ job.created_at|date:\'c\' }}">{{ job.created_at|date:"M j, H:i" }}</time></p>'
-    "<span>{{ job.get_status_display }}</span>"
-    '{% if job.review_state != "draft" %}<span>{{ job.get_review_state_display }}</span>{% endif %}'
+    "<span>{{ job.status_label }}</span>"
+    '{% if job.review_state != "draft" %}<span>{{ job.review_label }}</span>{% endif %}'
     '{% if job.status == "idle" or job.status == "processing" %}'
     "{% if job.queue_position %}Waiting for a free slot: number {{ job.queue_position }} in line"
-    "{% else %}{{ job.get_stage_display }}{% endif %}"
+    "{% else %}{{ job.stage_label }}{% endif %}"
     '<progress max="100" value="{{ job.progress }}"></progress> {{ job.progress }} %'
     "{% elif job.error %}<p>{{ job.error|truncatechars:160 }}</p>{% endif %}"
     "</article>{% endfor %}"
@@ -56,7 +59,7 @@ GALLERY_ROWS = (
     '<video muted preload="none" src="{% url "jobs:video" job.pk %}" '
     'poster="{{ job.metadata.poster_url }}"></video></a>'
     '<a href="{% url "review:video" "job" job.pk %}">{{ job.prompt_text|truncatechars:80 }}</a>'
-    "{{ job.get_review_state_display }} {{ job.owner.get_username }} · {{ job.model }} · "
+    "{{ job.review_label }} {{ job.owner.get_username }} · {{ job.model }} · "
     '{{ job.get_task_display }} · {{ job.created_at|date:"M j, Y H:i" }}'
     '<input type="checkbox" name="v" value="job:{{ job.pk }}"></li>{% endfor %}</ul>'
 )
@@ -79,7 +82,7 @@ BOARD_ROWS = (
     '<a href="{% url "storyboards:take-video" board picked.pk %}">'
     '<img src="{% url "storyboards:take-poster" board picked.pk %}" alt=""></a>'
     "<p>Picked: take {{ picked.number }}"
-    '{% if picked.job.review_state != "draft" %} {{ picked.job.get_review_state_display }}{% endif %}'
+    '{% if picked.job.review_state != "draft" %} {{ picked.job.review_label }}{% endif %}'
     " · {% if picked.job.metadata.video.duration_seconds %}"
     "{{ picked.job.metadata.video.duration_seconds|floatformat:1 }} s{% endif %}"
     " · ${{ picked.job.actual_cost_usd|default:picked.job.estimated_cost_usd|floatformat:2 }}"
@@ -92,8 +95,8 @@ BOARD_ROWS = (
     '<td>{% if take.job.status == "completed" %}<input type="checkbox" name="takes" '
     'value="{{ take.pk }}">{% endif %}</td>'
     '<td><a href="{% url "storyboards:take-video" board take.pk %}">Take {{ take.number }}</a></td>'
-    "<td>{{ take.job.get_status_display }}"
-    '{% if take.job.review_state != "draft" %} {{ take.job.get_review_state_display }}{% endif %}'
+    "<td>{{ take.job.status_label }}"
+    '{% if take.job.review_state != "draft" %} {{ take.job.review_label }}{% endif %}'
     '{% if take.job.status == "completed" %} <a href="{% url "review:video" "job" take.job_id %}">'
     'Review</a>{% endif %}{% if take.job.status == "processing" %} {{ take.job.progress }} %{% endif %}'
     "{% if take.job.error %} {{ take.job.error }}{% endif %}"
